@@ -52,18 +52,40 @@ pub struct QueryIds<'q> {
 }
 
 impl<'q> QueryIds<'q> {
-    /// Reads `modelId`, `objectId` and `workspaceId` from a query string.
+    /// Reads `modelId`, `objectId` and `workspaceId` from a query string, decoded as a form is.
     pub fn parse(query: Option<&'q str>) -> Self {
         let mut ids = Self::default();
-        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-            match name.as_ref() {
-                "modelId" => ids.model_id = Some(value),
-                "objectId" => ids.object_id = Some(value),
-                "workspaceId" => ids.workspace_id = Some(value),
-                _ => {}
+        let query = query.unwrap_or_default();
+        // Valid ids never need decoding: the form decoder runs only on a query that does.
+        if memchr::memchr2(b'%', b'+', query.as_bytes()).is_some() {
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                ids.set(&name, value);
             }
+            return ids;
+        }
+        let mut rest = query;
+        while !rest.is_empty() {
+            let (pair, after) = match memchr::memchr(b'&', rest.as_bytes()) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            let (name, value) = match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            };
+            ids.set(name, Cow::Borrowed(value));
+            rest = after;
         }
         ids
+    }
+
+    fn set(&mut self, name: &str, value: Cow<'q, str>) {
+        match name {
+            "modelId" => self.model_id = Some(value),
+            "objectId" => self.object_id = Some(value),
+            "workspaceId" => self.workspace_id = Some(value),
+            _ => {}
+        }
     }
 }
 
@@ -255,12 +277,12 @@ impl Gateway {
         Ok(request.at(workspace))
     }
 
-    /// A fresh cached answer for the task, found without awaiting anything: the hit path.
-    pub fn fresh_task(&self, request: &TaskRequest) -> Option<Served> {
+    /// An answer for the task still fresh at `now`, found without awaiting anything: the hit path.
+    pub fn fresh_task(&self, request: &TaskRequest, now: Instant) -> Option<Served> {
         let workspace = self.known_workspace(request.model, request.workspace)?;
         self.inner
             .cache
-            .fresh(&PollKey::Task(request.at(workspace)))
+            .fresh(&PollKey::Task(request.at(workspace)), now)
     }
 
     /// The task's normalised status, from the cache or Anaplan.
@@ -320,4 +342,26 @@ impl Gateway {
 async fn fetch_task(client: AnaplanClient, at: TaskLocator) -> Result<Answer, UpstreamError> {
     let wire = client.task_status(&at).await?;
     Ok(Answer::Task(Box::new(Task::from_wire(&at, wire))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_ids_are_borrowed_unless_encoded() {
+        let ids = QueryIds::parse(Some("objectId=112&modelId=AB&other=x&&workspaceId"));
+        assert!(matches!(ids.object_id, Some(Cow::Borrowed("112"))));
+        assert!(matches!(ids.model_id, Some(Cow::Borrowed("AB"))));
+        assert!(matches!(ids.workspace_id, Some(Cow::Borrowed(""))));
+
+        let ids = QueryIds::parse(Some("object%49d=%31%312&modelId=A+B&modelId=CD"));
+        assert_eq!(ids.object_id.as_deref(), Some("112"));
+        assert_eq!(ids.model_id.as_deref(), Some("CD"), "the last value wins");
+
+        let ids = QueryIds::parse(Some("modelId=A+B"));
+        assert_eq!(ids.model_id.as_deref(), Some("A B"));
+        assert!(QueryIds::parse(None).model_id.is_none());
+        assert!(QueryIds::parse(Some("=&==&modelId")).object_id.is_none());
+    }
 }

@@ -2,29 +2,34 @@
 //!
 //! Tests build the very same app (see `tests/common`), bound to port 0.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::HeaderName;
+use axum::response::Response;
+use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, Readiness};
+use crate::api::Api;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::{api, telemetry};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The gateway's routers and shared state, ready to serve.
+/// The gateway's services and shared state, ready to serve.
 #[derive(Clone)]
 pub struct App {
-    /// The API routes with their middleware.
-    pub api: Router,
+    /// The API: fresh task answers from the cache, the rest through its router.
+    pub api: Api,
     /// Health and metrics.
     pub admin: Router,
     /// The shared state behind the API.
@@ -38,31 +43,42 @@ pub fn build(settings: &Settings) -> anyhow::Result<App> {
     telemetry::metrics_handle();
     let gateway = Gateway::new(settings).context("building the Anaplan client")?;
     let readiness = Readiness::default();
+    let routes = with_route_metrics(api::router(gateway.clone()));
     Ok(App {
-        api: with_middleware(api::router(gateway.clone())),
-        admin: with_middleware(admin::router(readiness.clone())),
+        api: Api::new(gateway.clone(), routes),
+        admin: with_route_metrics(admin::router(readiness.clone())),
         gateway,
         readiness,
     })
 }
 
-/// Outermost first: the request id is set before anything logs, the span carries it, and the
-/// metrics see the final status.
-fn with_middleware(router: Router) -> Router {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
-            }))
-            .layer(axum::middleware::from_fn(telemetry::record_http_metrics)),
-    )
+/// Metrics by route template, which only the router knows: hence a layer on each route.
+fn with_route_metrics(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(telemetry::record_http_metrics))
+}
+
+/// What every request passes through, outermost first: the request id is set before anything
+/// logs, and the span carries it.
+fn with_request_ids<S>(
+    service: S,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    ServiceBuilder::new()
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
+        }))
+        .service(service)
 }
 
 /// Binds both listeners, failing with a line naming the address that could not be bound.
@@ -102,10 +118,10 @@ pub async fn serve(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let api_server =
-        axum::serve(api, app.api).with_graceful_shutdown(until_stopped(stopped.clone()));
-    let admin_server =
-        axum::serve(admin, app.admin).with_graceful_shutdown(until_stopped(stopped.clone()));
+    let api_server = axum::serve(api, with_request_ids(app.api).into_make_service())
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let admin_server = axum::serve(admin, with_request_ids(app.admin).into_make_service())
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
     app.readiness.set(true);
     let both = async { tokio::try_join!(api_server.into_future(), admin_server.into_future()) };
     let drain_expired = async {

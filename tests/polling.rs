@@ -120,6 +120,52 @@ async fn headers_tell_the_age_and_when_the_answer_goes_stale() {
     assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
 }
 
+/// Fresh hits are answered ahead of the router: with the routed answer's body and headers, the
+/// caller's request id, and however the query spells the ids.
+#[tokio::test(start_paused = true)]
+async fn a_fresh_hit_answers_as_the_routed_answer_did() {
+    let app = spawn_app().await;
+    app.fake.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    let routed = app.get(&import_route(TASK)).await;
+    assert_eq!(routed.status(), 200);
+    let routed_type = routed.headers()["content-type"].clone();
+    let routed_body = routed.bytes().await.unwrap();
+
+    let spellings = [
+        import_route(TASK),
+        // Percent-encoded, reordered, with a parameter the gateway ignores.
+        format!(
+            "/tasks/import/{TASK}?objectId=%31{}&extra=a+b&workspaceId={WORKSPACE}&modelId={MODEL}",
+            &IMPORT[1..]
+        ),
+    ];
+    for (n, route) in spellings.iter().enumerate() {
+        let request_id = format!("caller-{n}");
+        let hit = app
+            .http
+            .get(app.url(route))
+            .header("x-request-id", &request_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hit.status(), 200, "{route}");
+        assert_eq!(hit.headers()["cache-status"], "anaplan-gateway; hit");
+        assert_eq!(hit.headers()["x-request-id"], request_id.as_str());
+        assert_eq!(hit.headers()["content-type"], routed_type);
+        assert_eq!(hit.headers()["cache-control"], "max-age=5");
+        assert_eq!(hit.bytes().await.unwrap(), routed_body, "{route}");
+    }
+    // Whatever is not a GET of a valid task goes to the router, cached or not.
+    let head = app.http.head(app.url(&import_route(TASK))).send().await;
+    assert_eq!(head.unwrap().status(), 200);
+    let extra_segment = app.get(&format!("/tasks/import/{TASK}/x?objectId=1")).await;
+    assert_eq!(extra_segment.status(), 404);
+    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn long_running_tasks_are_polled_less_often_as_they_age() {
     let app = spawn_app().await;

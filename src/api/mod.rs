@@ -2,14 +2,18 @@
 
 pub mod error;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::Uri;
+use std::convert::Infallible;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
+use futures_util::future::{Either, Ready, ready};
 use tokio::time::Instant;
+use tower::Service;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,6 +24,7 @@ pub use error::{ApiError, Problem};
 use crate::cache::{CacheStatus, Served};
 use crate::gateway::{Gateway, ModelParams, QueryIds, TaskParams};
 use crate::schema::{ModelStatus, Task};
+use crate::telemetry;
 
 /// `Cache-Control` lifetime of a finished task's answer, which never changes.
 const TERMINAL_MAX_AGE: &str = "max-age=86400, immutable";
@@ -56,6 +61,60 @@ pub fn router(gateway: Gateway) -> axum::Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// The API as one service. A GET for a task whose answer is fresh in the cache is answered here,
+/// before routing, since routing would cost more than the rest of the hit (it copies and decodes
+/// the path parameters into the request); everything else goes to the router.
+#[derive(Clone)]
+pub struct Api {
+    gateway: Gateway,
+    routes: axum::Router,
+}
+
+impl Api {
+    /// The API for `gateway`, with `routes` (the [`router`], with any per-route middleware) for
+    /// whatever is not a fresh hit.
+    pub fn new(gateway: Gateway, routes: axum::Router) -> Self {
+        Self { gateway, routes }
+    }
+
+    /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit; `None` leaves the
+    /// request, valid or not, to the router.
+    fn fresh_hit(&self, request: &Request) -> Option<Response> {
+        if request.method() != Method::GET {
+            return None;
+        }
+        let uri = request.uri();
+        let (kind, task) = uri.path().strip_prefix("/tasks/")?.split_once('/')?;
+        let params = QueryIds::parse(uri.query());
+        let task = self.gateway.check_task(kind, task, &params).ok()?;
+        let now = Instant::now();
+        let hit = self.gateway.fresh_task(&task, now)?;
+        Some(respond(&hit, now))
+    }
+}
+
+impl Service<Request> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = std::time::Instant::now();
+        match self.fresh_hit(&request) {
+            Some(response) => {
+                telemetry::record_task_hit(started.elapsed());
+                Either::Left(ready(Ok(response)))
+            }
+            None => Either::Right(self.routes.call(request)),
+        }
+    }
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -98,14 +157,12 @@ fn path<P>(path: Result<Path<P>, PathRejection>) -> Result<P, ApiError> {
         (status = 504, description = "Anaplan did not answer within ANAPLAN_TIMEOUT", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_task(State(gateway): State<Gateway>, uri: Uri) -> Result<Response, ApiError> {
-    let (kind, task) = task_segments(&uri);
-    let request = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
-    if let Some(hit) = gateway.fresh_task(&request) {
-        return Ok(respond(&hit));
-    }
-    // Boxed, so the hit path's future stays small.
-    Ok(respond(&Box::pin(gateway.task(request)).await?))
+async fn get_task(State(gateway): State<Gateway>, request: Request) -> Result<Response, ApiError> {
+    let uri = request.uri();
+    let (kind, task) = task_segments(uri);
+    let task = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
+    let served = gateway.task(task).await?;
+    Ok(respond(&served, Instant::now()))
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it
@@ -132,10 +189,15 @@ async fn get_task(State(gateway): State<Gateway>, uri: Uri) -> Result<Response, 
         (status = 504, description = "Anaplan did not answer within ANAPLAN_TIMEOUT", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn cancel_task(State(gateway): State<Gateway>, uri: Uri) -> Result<Response, ApiError> {
-    let (kind, task) = task_segments(&uri);
-    let request = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
-    Ok(respond(&gateway.cancel(request).await?))
+async fn cancel_task(
+    State(gateway): State<Gateway>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let uri = request.uri();
+    let (kind, task) = task_segments(uri);
+    let task = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
+    let served = gateway.cancel(task).await?;
+    Ok(respond(&served, Instant::now()))
 }
 
 /// The model's normalised status.
@@ -166,7 +228,8 @@ async fn get_model_status(
 ) -> Result<Response, ApiError> {
     let model = path(model_path)?;
     let (model, workspace) = gateway.check_model(&model, &QueryIds::parse(uri.query()))?;
-    Ok(respond(&gateway.model_status(model, workspace).await?))
+    let served = gateway.model_status(model, workspace).await?;
+    Ok(respond(&served, Instant::now()))
 }
 
 /// `max-age=N` and `Age` values for 0..=`PRECOMPUTED` seconds (past the longest default poll
@@ -180,7 +243,12 @@ fn seconds_header(
 ) -> HeaderValue {
     let values = table.get_or_init(|| {
         (0..=PRECOMPUTED)
-            .map(|n| HeaderValue::from_str(&format!("{prefix}{n}")).expect("ASCII digits"))
+            .map(|n| {
+                // Static text, kept for the life of the process, so cloning a value on the hit
+                // path touches no reference count shared between threads.
+                let text: &'static str = String::leak(format!("{prefix}{n}"));
+                HeaderValue::from_static(text)
+            })
             .collect()
     });
     match values.get(seconds as usize) {
@@ -231,9 +299,8 @@ fn count_answer(status: CacheStatus) {
     counters[index].increment(1);
 }
 
-/// The cached JSON as it is, with headers telling its age and when it goes stale.
-fn respond(served: &Served) -> Response {
-    let now = Instant::now();
+/// The cached JSON as it is, with headers telling its age at `now` and when it goes stale.
+fn respond(served: &Served, now: Instant) -> Response {
     let snapshot = &served.snapshot;
     let cache_control = match snapshot.next_poll_at {
         None => HeaderValue::from_static(TERMINAL_MAX_AGE),

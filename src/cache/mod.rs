@@ -270,12 +270,10 @@ impl StatusCache {
         }
     }
 
-    /// The answer for `key` if one is held and within its poll interval: no await, no lock.
-    pub fn fresh(&self, key: &PollKey) -> Option<Served> {
+    /// The answer for `key` if one is held and still fresh at `now`: no await, no lock.
+    pub fn fresh(&self, key: &PollKey, now: Instant) -> Option<Served> {
         let snapshot = self.inner.entries.get(key)?.snapshot.load_full()?;
-        snapshot
-            .is_fresh(Instant::now())
-            .then(|| Served::hit(snapshot))
+        snapshot.is_fresh(now).then(|| Served::hit(snapshot))
     }
 
     /// An answer from an upstream call made after this call began (a cancel's follow-up):
