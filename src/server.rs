@@ -59,7 +59,7 @@ fn with_route_metrics(router: Router) -> Router {
 
 /// What every request passes through, outermost first: the request id is set before anything
 /// logs, and the span carries it.
-fn with_request_ids<S>(
+fn with_request_tracing<S>(
     service: S,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 where
@@ -118,9 +118,9 @@ pub async fn serve(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let api_server = axum::serve(api, with_request_ids(app.api).into_make_service())
+    let api_server = axum::serve(api, with_request_tracing(app.api).into_make_service())
         .with_graceful_shutdown(until_stopped(stopped.clone()));
-    let admin_server = axum::serve(admin, with_request_ids(app.admin).into_make_service())
+    let admin_server = axum::serve(admin, with_request_tracing(app.admin).into_make_service())
         .with_graceful_shutdown(until_stopped(stopped.clone()));
     app.readiness.set(true);
     let both = async { tokio::try_join!(api_server.into_future(), admin_server.into_future()) };

@@ -1,4 +1,6 @@
 //! The HTTP API callers use: task and model status, cancel, and the OpenAPI document with Swagger UI.
+//!
+//! [`Api`] answers fresh cached task answers itself and hands everything else to the [`router`].
 
 pub mod error;
 
@@ -79,17 +81,16 @@ impl Api {
         Self { gateway, routes }
     }
 
-    /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit; `None` leaves the
-    /// request, valid or not, to the router.
-    fn fresh_hit(&self, request: &Request) -> Option<Response> {
+    /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit at `now`; `None` leaves
+    /// the request, valid or not, to the router.
+    fn fresh_hit(&self, request: &Request, now: Instant) -> Option<Response> {
         if request.method() != Method::GET {
             return None;
         }
         let uri = request.uri();
-        let (kind, task) = uri.path().strip_prefix("/tasks/")?.split_once('/')?;
+        let (kind, task) = task_segments(uri);
         let params = QueryIds::parse(uri.query());
         let task = self.gateway.check_task(kind, task, &params).ok()?;
-        let now = Instant::now();
         let hit = self.gateway.fresh_task(&task, now)?;
         Some(respond(&hit, now))
     }
@@ -106,10 +107,10 @@ impl Service<Request> for Api {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let started = std::time::Instant::now();
-        match self.fresh_hit(&request) {
+        let now = Instant::now();
+        match self.fresh_hit(&request, now) {
             Some(response) => {
-                telemetry::record_task_hit(started.elapsed());
+                telemetry::record_task_hit(now.elapsed());
                 Either::Left(ready(Ok(response)))
             }
             None => Either::Right(self.routes.call(request)),
