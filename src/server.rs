@@ -25,7 +25,8 @@ use crate::{api, telemetry};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The gateway's services and shared state, ready to serve.
+/// The gateway's services and shared state, ready to serve. [`serve`] wraps both services in
+/// request ids and tracing.
 #[derive(Clone)]
 pub struct App {
     /// The API: fresh task answers from the cache, the rest through its router.

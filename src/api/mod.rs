@@ -84,10 +84,10 @@ impl Api {
     /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit at `now`; `None` leaves
     /// the request, valid or not, to the router.
     fn fresh_hit(&self, request: &Request, now: Instant) -> Option<Response> {
-        if request.method() != Method::GET {
+        let uri = request.uri();
+        if request.method() != Method::GET || !uri.path().starts_with("/tasks/") {
             return None;
         }
-        let uri = request.uri();
         let (kind, task) = task_segments(uri);
         let params = QueryIds::parse(uri.query());
         let task = self.gateway.check_task(kind, task, &params).ok()?;
@@ -101,9 +101,8 @@ impl Service<Request> for Api {
     type Error = Infallible;
     type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The router is always ready.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.routes, context)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {

@@ -1,7 +1,7 @@
 //! The status cache: however many callers ask, Anaplan is asked at most once per key per interval.
 //!
 //! For each task or model the cache keeps the last answer, already serialised, so a hit is one
-//! map lookup and one atomic load, with no lock and no await. When an answer's poll time has
+//! map lookup and a few reference counts, with no lock and no await. When an answer's poll time has
 //! passed, the next caller starts one refresh and every caller meanwhile gets the last answer,
 //! marked stale; for a key nobody asked about for longer than an interval, callers wait for the
 //! new answer instead, and get the old one only if Anaplan fails. The refresh runs detached from
