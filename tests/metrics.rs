@@ -15,7 +15,7 @@ fn sample(text: &str, prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_metric_families_move_with_traffic() {
     let app = spawn_app().await;
     let metrics_url = format!("http://{}/metrics", app.admin_address);
@@ -88,6 +88,20 @@ async fn the_metric_families_move_with_traffic() {
         assert_eq!(sample(&text, prefix), expected, "{prefix}\n{text}");
     }
     assert!(!text.contains("token-1") && !text.contains(PASSWORD));
+
+    // Once the pause is over, the next call out reopens the gate and the gauge says so.
+    tokio::time::advance(std::time::Duration::from_secs(8)).await;
+    app.fake.on(
+        &import_path(&task_id(3)),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    assert_eq!(app.get(&import_route(&task_id(3))).await.status(), 200);
+    let text = app.http.get(&metrics_url).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert!(
+        text.contains("\nanaplan_gateway_rate_limit_backoff_seconds 0\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -87,9 +87,18 @@ struct RateLimitGate {
 }
 
 impl RateLimitGate {
+    /// The pause left, if any; the first call after a pause ends reopens the gate.
     fn remaining(&self, now: Instant) -> Option<Duration> {
-        let until = (*self.until.lock().unwrap_or_else(|p| p.into_inner()))?;
-        (until > now).then(|| until - now)
+        let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        match *until {
+            Some(at) if at > now => Some(at - now),
+            Some(_) => {
+                *until = None;
+                backoff_gauge().set(0.0);
+                None
+            }
+            None => None,
+        }
     }
 
     fn close_for(&self, pause: Duration) {
@@ -98,8 +107,12 @@ impl RateLimitGate {
         if current.is_none_or(|existing| existing < until) {
             *current = Some(until);
         }
-        metrics::gauge!("anaplan_gateway_rate_limit_backoff_seconds").set(pause.as_secs_f64());
+        backoff_gauge().set(pause.as_secs_f64());
     }
+}
+
+fn backoff_gauge() -> metrics::Gauge {
+    metrics::gauge!("anaplan_gateway_rate_limit_backoff_seconds")
 }
 
 /// The Integration API client; cheap to clone.
