@@ -1,10 +1,10 @@
 //! The one Anaplan token every caller shares.
 //!
 //! Anaplan asks for one token per 35-minute session rather than one per call. The token is
-//! refreshed with `/token/refresh` when less than [`REFRESH_MARGIN`] of it is left, and renewed
-//! by one task at a time: callers that find a renewal under way keep using the still-valid token,
-//! or wait for the renewal when there is none left. A token Anaplan rejected is replaced once,
-//! however many requests saw the rejection.
+//! refreshed with `/token/refresh` when less than [`REFRESH_MARGIN`] of it is left, in the
+//! background: no caller waits for that, and all keep using the still-valid token until the new
+//! one lands (or the renewal fails). Only a caller that finds no valid token waits for one. A
+//! token Anaplan rejected is replaced once, however many requests saw the rejection.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::header::HeaderValue;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{Credentials, PasswordSource};
 use crate::upstream::{UpstreamError, wire::TokenEnvelope};
@@ -71,7 +72,7 @@ pub struct TokenManager {
     timeout: Duration,
     current: RwLock<Option<Arc<Token>>>,
     /// Held by the one task renewing the token; counts authentications.
-    renewal: Mutex<u64>,
+    renewal: Arc<Mutex<u64>>,
     /// Failed authentications in a row, and until when the last one is remembered.
     failure: std::sync::Mutex<(u32, Option<(Instant, UpstreamError)>)>,
 }
@@ -99,7 +100,7 @@ impl TokenManager {
             credentials,
             timeout,
             current: RwLock::new(None),
-            renewal: Mutex::new(0),
+            renewal: Arc::new(Mutex::new(0)),
             failure: std::sync::Mutex::new((0, None)),
         }
     }
@@ -111,34 +112,55 @@ impl TokenManager {
             .clone()
     }
 
-    /// A token to call the Integration API with, renewing it first if it needs that.
-    pub async fn token(&self) -> Result<Arc<Token>, UpstreamError> {
+    /// A token to call the Integration API with: the current one while it is valid (starting
+    /// its renewal in the background once it is due), or a new one, waited for.
+    pub async fn token(self: &Arc<Self>) -> Result<Arc<Token>, UpstreamError> {
         let now = Instant::now();
         match self.current() {
             Some(token) if !token.needs_refresh(now) => Ok(token),
-            // Someone is already renewing: the old token still works meanwhile, and keeps
-            // working for this caller if the renewal fails.
-            Some(token) if token.is_usable(now) => match self.renewal.try_lock() {
-                Ok(generation) => Ok(self.renew(generation, None).await.unwrap_or(token)),
-                Err(_) => Ok(token),
-            },
+            Some(token) if token.is_usable(now) => {
+                self.renew_in_background(now);
+                Ok(token)
+            }
             _ => {
-                let generation = self.renewal.lock().await;
+                let generation = self.renewal.clone().lock_owned().await;
                 self.renew(generation, None).await
             }
         }
     }
 
+    /// Starts a renewal unless one is under way or a failed authentication is still remembered,
+    /// so an auth API that is down is asked once per pause, not once per request.
+    fn renew_in_background(self: &Arc<Self>, now: Instant) {
+        if self
+            .remembered_failure()
+            .is_some_and(|(until, _)| now < until)
+        {
+            return;
+        }
+        let Ok(generation) = self.renewal.clone().try_lock_owned() else {
+            return;
+        };
+        let manager = self.clone();
+        // Its outcome is logged where the auth calls are made; callers keep the valid token.
+        tokio::spawn(
+            async move {
+                let _ = manager.renew(generation, None).await;
+            }
+            .in_current_span(),
+        );
+    }
+
     /// Replaces `rejected` after Anaplan answered 401 to it; if another request already replaced
     /// it, that newer token is returned without calling Anaplan again.
     pub async fn replace_rejected(&self, rejected: &Token) -> Result<Arc<Token>, UpstreamError> {
-        let generation = self.renewal.lock().await;
+        let generation = self.renewal.clone().lock_owned().await;
         self.renew(generation, Some(rejected.generation)).await
     }
 
     async fn renew(
         &self,
-        mut generation: tokio::sync::MutexGuard<'_, u64>,
+        mut generation: OwnedMutexGuard<u64>,
         rejected: Option<u64>,
     ) -> Result<Arc<Token>, UpstreamError> {
         let now = Instant::now();

@@ -45,8 +45,65 @@ async fn the_token_is_refreshed_before_it_runs_out() {
         in_progress(&app, &task_id(n));
         assert_eq!(app.get(&import_route(&task_id(n))).await.status(), 200);
     }
+    until("the refresh", || app.fake.refreshes() >= 1).await;
     assert_eq!(app.fake.refreshes(), 1);
     assert_eq!(app.fake.authentications(), 1);
+}
+
+/// Renewal runs in the background: no caller waits for a slow auth API while the token is still
+/// valid, and all of them together start one renewal.
+#[tokio::test(start_paused = true)]
+async fn no_caller_waits_for_a_renewal_while_the_token_is_valid() {
+    let app = spawn_app().await;
+    in_progress(&app, &task_id(1));
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+
+    // Under 5 minutes left, and the auth API takes 20 s to answer.
+    tokio::time::advance(Duration::from_secs(31 * 60)).await;
+    app.fake.delay_auth(Duration::from_secs(20));
+    let asked = tokio::time::Instant::now();
+    for n in 2..=4 {
+        in_progress(&app, &task_id(n));
+        assert_eq!(app.get(&import_route(&task_id(n))).await.status(), 200);
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    until("the renewal", || app.fake.refreshes() == 1).await;
+    assert_eq!(app.fake.authentications(), 1);
+}
+
+/// While the auth API is down, callers keep the still-valid token, and the auth API is asked
+/// once per pause after a failure, not once per request.
+#[tokio::test(start_paused = true)]
+async fn a_failing_renewal_is_not_retried_for_every_request() {
+    let app = spawn_app().await;
+    in_progress(&app, &task_id(1));
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+
+    app.fake.set_auth_down(true);
+    tokio::time::advance(Duration::from_secs(31 * 60)).await;
+    in_progress(&app, &task_id(2));
+    assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
+    // The refresh fails, and so does the authentication tried after it.
+    until("the failed renewal", || app.fake.authentications() == 2).await;
+    for n in 3..=8 {
+        in_progress(&app, &task_id(n));
+        assert_eq!(app.get(&import_route(&task_id(n))).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(app.fake.refreshes(), 1);
+    assert_eq!(app.fake.authentications(), 2);
+
+    // After the pause (5 s), one more try, which now succeeds.
+    app.fake.set_auth_down(false);
+    tokio::time::advance(Duration::from_secs(3)).await;
+    in_progress(&app, &task_id(9));
+    assert_eq!(app.get(&import_route(&task_id(9))).await.status(), 200);
+    until("the second renewal", || app.fake.refreshes() == 2).await;
+    assert_eq!(app.fake.authentications(), 2, "the refresh succeeded");
 }
 
 #[tokio::test(start_paused = true)]
@@ -157,6 +214,9 @@ async fn a_401_after_a_refresh_still_leads_to_a_new_authentication() {
     assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
     tokio::time::advance(Duration::from_secs(31 * 60)).await;
     in_progress(&app, &task_id(2));
+    assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
+    until("the refresh", || app.fake.refreshes() == 1).await;
+    // One more round trip, so the refreshed token is in place before it is revoked.
     assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
     assert_eq!(
         app.fake.refreshes(),

@@ -124,7 +124,7 @@ pub struct AnaplanClient {
 struct Inner {
     http: reqwest::Client,
     api_url: Url,
-    tokens: TokenManager,
+    tokens: Arc<TokenManager>,
     permits: Semaphore,
     gate: RateLimitGate,
     timeout: Duration,
@@ -138,12 +138,12 @@ impl AnaplanClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.timeout)
             .build()?;
-        let tokens = TokenManager::new(
+        let tokens = Arc::new(TokenManager::new(
             http.clone(),
             &settings.auth_url,
             settings.credentials.clone(),
             settings.timeout,
-        );
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

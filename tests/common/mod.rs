@@ -74,6 +74,9 @@ struct FakeState {
     forwarded_authorization: Vec<String>,
     in_flight: usize,
     most_in_flight: usize,
+    /// How the auth API answers: after this delay, and with 503 while it is down.
+    auth_delay: Duration,
+    auth_down: bool,
 }
 
 /// A fake Anaplan (Integration API under `/2/0`, auth API at the root).
@@ -136,6 +139,16 @@ impl FakeAnaplan {
         self.lock().refreshes
     }
 
+    /// Makes the auth API (authenticate and refresh) answer only after `delay`.
+    pub fn delay_auth(&self, delay: Duration) {
+        self.lock().auth_delay = delay;
+    }
+
+    /// Makes the auth API answer 503, or answer again.
+    pub fn set_auth_down(&self, down: bool) {
+        self.lock().auth_down = down;
+    }
+
     pub fn passwords_seen(&self) -> Vec<String> {
         self.lock().passwords_seen.clone()
     }
@@ -177,9 +190,25 @@ fn token_body(token: &str, lifetime_ms: i64) -> Value {
     })
 }
 
+/// Counts an auth API call and plays its delay; `false` while the auth API is down.
+async fn auth_api_answers(
+    state: &Mutex<FakeState>,
+    count: fn(&mut FakeState) -> &mut usize,
+) -> bool {
+    let (delay, down) = {
+        let mut state = state.lock().unwrap();
+        *count(&mut state) += 1;
+        (state.auth_delay, state.auth_down)
+    };
+    tokio::time::sleep(delay).await;
+    !down
+}
+
 async fn authenticate(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
+    if !auth_api_answers(&state, |s| &mut s.authentications).await {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let mut state = state.lock().unwrap();
-    state.authentications += 1;
     let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -210,8 +239,10 @@ async fn authenticate(State(state): State<Arc<Mutex<FakeState>>>, headers: Heade
 }
 
 async fn refresh(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
-    let mut state = state.lock().unwrap();
-    state.refreshes += 1;
+    if !auth_api_answers(&state, |s| &mut s.refreshes).await {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let state = state.lock().unwrap();
     let token = bearer(&headers);
     if !state.valid_tokens.contains(&token) {
         return StatusCode::UNAUTHORIZED.into_response();
@@ -424,6 +455,19 @@ impl TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Lets the gateway's background work run until `done` holds, failing after 5 s of real time.
+/// The paused clock does not move meanwhile: yielding keeps the runtime busy.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::task::yield_now().await;
     }
 }
 
