@@ -58,7 +58,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 /// upkeep runs, so without it memory grows with traffic when nobody scrapes `/metrics`.
 pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut every = tokio::time::interval(Duration::from_secs(5));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;

@@ -132,10 +132,7 @@ impl TokenManager {
     /// Starts a renewal unless one is under way or a failed authentication is still remembered,
     /// so an auth API that is down is asked once per pause, not once per request.
     fn renew_in_background(self: &Arc<Self>, now: Instant) {
-        if self
-            .remembered_failure()
-            .is_some_and(|(until, _)| now < until)
-        {
+        if self.failure_in_force(now).is_some() {
             return;
         }
         let Ok(generation) = self.renewal.clone().try_lock_owned() else {
@@ -203,10 +200,7 @@ impl TokenManager {
 
     async fn authenticate(&self) -> Result<(SecretString, Instant), UpstreamError> {
         // After a failure, wait before trying again: repeated bad logins can lock the account.
-        let now = Instant::now();
-        if let Some((until, error)) = self.remembered_failure()
-            && now < until
-        {
+        if let Some(error) = self.failure_in_force(Instant::now()) {
             return Err(error);
         }
         let result = self.try_authenticate().await;
@@ -226,12 +220,11 @@ impl TokenManager {
         result
     }
 
-    fn remembered_failure(&self) -> Option<(Instant, UpstreamError)> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
+    /// The last failed authentication's error while its pause lasts.
+    fn failure_in_force(&self, now: Instant) -> Option<UpstreamError> {
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, error) = failure.1.as_ref()?;
+        (now < *until).then(|| error.clone())
     }
 
     async fn try_authenticate(&self) -> Result<(SecretString, Instant), UpstreamError> {

@@ -24,7 +24,8 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use error::{ApiError, Problem};
 
 use crate::cache::{CacheStatus, Served};
-use crate::gateway::{Gateway, ModelParams, QueryIds, TaskParams};
+use crate::gateway::{Gateway, ModelParams, QueryIds, TaskParams, TaskRequest};
+use crate::ids::IdError;
 use crate::schema::{ModelStatus, Task};
 use crate::telemetry;
 
@@ -88,9 +89,7 @@ impl Api {
         if request.method() != Method::GET || !uri.path().starts_with("/tasks/") {
             return None;
         }
-        let (kind, task) = task_segments(uri);
-        let params = QueryIds::parse(uri.query());
-        let task = self.gateway.check_task(kind, task, &params).ok()?;
+        let task = checked_task(&self.gateway, uri).ok()?;
         let hit = self.gateway.fresh_task(&task, now)?;
         Some(respond(&hit, now))
     }
@@ -122,11 +121,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     documented_routes().into_openapi()
 }
 
-/// `kind` and `taskId` of `/tasks/{kind}/{taskId}`, borrowed from the URI: valid values never
-/// need percent-decoding, and anything else fails the id checks with a 400.
-fn task_segments(uri: &Uri) -> (&str, &str) {
+/// The checked ids of `/tasks/{kind}/{taskId}?…`. `kind` and `taskId` are borrowed from the URI:
+/// valid values never need percent-decoding, and anything else fails the id checks with a 400.
+fn checked_task(gateway: &Gateway, uri: &Uri) -> Result<TaskRequest, IdError> {
     let rest = uri.path().strip_prefix("/tasks/").unwrap_or_default();
-    rest.split_once('/').unwrap_or((rest, ""))
+    let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
+    gateway.check_task(kind, task, &QueryIds::parse(uri.query()))
 }
 
 fn path<P>(path: Result<Path<P>, PathRejection>) -> Result<P, ApiError> {
@@ -158,9 +158,7 @@ fn path<P>(path: Result<Path<P>, PathRejection>) -> Result<P, ApiError> {
     )
 )]
 async fn get_task(State(gateway): State<Gateway>, request: Request) -> Result<Response, ApiError> {
-    let uri = request.uri();
-    let (kind, task) = task_segments(uri);
-    let task = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
+    let task = checked_task(&gateway, request.uri())?;
     let served = gateway.task(task).await?;
     Ok(respond(&served, Instant::now()))
 }
@@ -193,9 +191,7 @@ async fn cancel_task(
     State(gateway): State<Gateway>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let uri = request.uri();
-    let (kind, task) = task_segments(uri);
-    let task = gateway.check_task(kind, task, &QueryIds::parse(uri.query()))?;
+    let task = checked_task(&gateway, request.uri())?;
     let served = gateway.cancel(task).await?;
     Ok(respond(&served, Instant::now()))
 }
