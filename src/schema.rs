@@ -32,7 +32,7 @@ pub struct PollTimes {
     pub fetched_at: DateTime<Utc>,
     /// The earliest the gateway asks Anaplan again; null once the task is finished.
     #[serde(serialize_with = "millis_opt")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-23T10:00:05.000Z")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime, example = "2026-11-23T10:00:05.000Z")]
     pub next_poll_at: Option<DateTime<Utc>>,
 }
 
@@ -66,8 +66,50 @@ impl TaskState {
     }
 }
 
-/// The normalised status of a task or large read request.
+/// The normalised status of a task or large read request, as Anaplan last reported it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    /// The kind asked for.
+    pub kind: TaskKind,
+    /// The task id (a read request's request id).
+    pub task_id: String,
+    /// The workspace the model lives in.
+    pub workspace_id: String,
+    /// The model.
+    pub model_id: String,
+    /// The import, export, action, process, view or list the task is filed under.
+    pub object_id: String,
+    /// The normalised state.
+    pub state: TaskState,
+    /// True for succeeded, failed and cancelled: the answer will not change again.
+    pub terminal: bool,
+    /// Null until known.
+    #[schema(required = true)]
+    pub successful: Option<bool>,
+    /// 0..1, or null where Anaplan gives none or a negative value.
+    #[schema(required = true)]
+    pub progress: Option<f64>,
+    /// Anaplan's `currentStep`, such as `Complete.` or `Failed.`.
+    #[schema(required = true)]
+    pub current_step: Option<String>,
+    /// Anaplan's raw `taskState` or `requestState`.
+    #[schema(required = true)]
+    pub upstream_state: Option<String>,
+    /// When Anaplan created the task, where it says.
+    #[serde(serialize_with = "millis_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Pages ready to download: read requests only.
+    #[schema(required = true)]
+    pub available_pages: Option<u64>,
+    /// The outcome, once Anaplan reports one (not for read requests).
+    #[schema(required = true)]
+    pub result: Option<TaskResult>,
+}
+
+/// A task as callers get it: its normalised status and when the gateway asked Anaplan about it.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
     "kind": "import",
@@ -100,36 +142,9 @@ impl TaskState {
     "nextPollAt": null
 }))]
 pub struct Task {
-    /// The kind asked for.
-    pub kind: TaskKind,
-    /// The task id (a read request's request id).
-    pub task_id: String,
-    /// The workspace the model lives in.
-    pub workspace_id: String,
-    /// The model.
-    pub model_id: String,
-    /// The import, export, action, process, view or list the task is filed under.
-    pub object_id: String,
-    /// The normalised state.
-    pub state: TaskState,
-    /// True for succeeded, failed and cancelled: the answer will not change again.
-    pub terminal: bool,
-    /// Null until known.
-    pub successful: Option<bool>,
-    /// 0..1, or null where Anaplan gives none or a negative value.
-    pub progress: Option<f64>,
-    /// Anaplan's `currentStep`, such as `Complete.` or `Failed.`.
-    pub current_step: Option<String>,
-    /// Anaplan's raw `taskState` or `requestState`.
-    pub upstream_state: Option<String>,
-    /// When Anaplan created the task, where it says.
-    #[serde(serialize_with = "millis_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub created_at: Option<DateTime<Utc>>,
-    /// Pages ready to download: read requests only.
-    pub available_pages: Option<u64>,
-    /// The outcome, once Anaplan reports one (not for read requests).
-    pub result: Option<TaskResult>,
+    /// The task's status.
+    #[serde(flatten)]
+    pub status: TaskStatus,
     /// When the gateway last asked Anaplan, and the earliest it will ask again.
     #[serde(flatten)]
     pub poll: PollTimes,
@@ -140,10 +155,13 @@ pub struct Task {
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
     /// The import, export, action or process id.
+    #[schema(required = true)]
     pub object_id: Option<String>,
     /// The object's name, where Anaplan gives it.
+    #[schema(required = true)]
     pub object_name: Option<String>,
     /// Whether the task worked; an import with warnings is still successful.
+    #[schema(required = true)]
     pub successful: Option<bool>,
     /// Whether a dump of failed rows can be downloaded (for a process: in any of its actions).
     pub failure_dump_available: bool,
@@ -158,10 +176,13 @@ pub struct TaskResult {
 #[serde(rename_all = "camelCase")]
 pub struct NestedResult {
     /// The action's id: the key of its dump file.
+    #[schema(required = true)]
     pub object_id: Option<String>,
     /// The action's name, where Anaplan gives it.
+    #[schema(required = true)]
     pub object_name: Option<String>,
     /// Whether the action worked.
+    #[schema(required = true)]
     pub successful: Option<bool>,
     /// Whether this action left a dump of failed rows.
     pub failure_dump_available: bool,
@@ -181,10 +202,13 @@ pub struct NestedResult {
 pub struct Detail {
     /// Anaplan's detail type, such as `hierarchyRowsProcessed` or `exportSucceeded`.
     #[serde(rename = "type")]
+    #[schema(required = true)]
     pub kind: Option<String>,
     /// Anaplan's `localMessageText`.
+    #[schema(required = true)]
     pub message: Option<String>,
     /// How often it happened.
+    #[schema(required = true)]
     pub occurrences: Option<i64>,
     /// Anaplan's flat `[key, value, …]` list as an object; whole numbers become numbers.
     #[schema(value_type = Object)]
@@ -215,8 +239,10 @@ pub enum ModelState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Person {
     /// The user's name.
+    #[schema(required = true)]
     pub name: Option<String>,
     /// The user's email.
+    #[schema(required = true)]
     pub email: Option<String>,
 }
 
@@ -226,17 +252,47 @@ pub struct Person {
 pub struct Activity {
     /// `import`, `export`, `process`…, lower case.
     #[serde(rename = "type")]
+    #[schema(required = true)]
     pub kind: Option<String>,
     /// The running task's id as Anaplan gives it (it may carry a suffix such as `-11`).
+    #[schema(required = true)]
     pub task_id: Option<String>,
     /// Who started it.
+    #[schema(required = true)]
     pub started_by: Option<Person>,
     /// When, as Anaplan words it (for example `11:23 (UTC)`).
+    #[schema(required = true)]
     pub started_at: Option<String>,
 }
 
-/// The normalised status of a model.
+/// The normalised status of a model, as Anaplan last reported it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelReport {
+    /// The model.
+    pub model_id: String,
+    /// The workspace it lives in.
+    pub workspace_id: String,
+    /// The normalised state.
+    pub state: ModelState,
+    /// True while processing or updating.
+    pub busy: bool,
+    /// Anaplan's raw `currentStep`.
+    #[schema(required = true)]
+    pub current_step: Option<String>,
+    /// 0..1, or null when idle.
+    #[schema(required = true)]
+    pub progress: Option<f64>,
+    /// Anaplan's tooltip, as given.
+    #[schema(required = true)]
+    pub tooltip: Option<String>,
+    /// Null when the model is idle; what the tooltip does not say stays null.
+    #[schema(required = true)]
+    pub activity: Option<Activity>,
+}
+
+/// A model's status as callers get it: its normalised report and when the gateway asked Anaplan.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
     "modelId": "75A40874E6B64FA3AE0743278996850F",
@@ -256,22 +312,9 @@ pub struct Activity {
     "nextPollAt": "2026-11-23T10:00:05.000Z"
 }))]
 pub struct ModelStatus {
-    /// The model.
-    pub model_id: String,
-    /// The workspace it lives in.
-    pub workspace_id: String,
-    /// The normalised state.
-    pub state: ModelState,
-    /// True while processing or updating.
-    pub busy: bool,
-    /// Anaplan's raw `currentStep`.
-    pub current_step: Option<String>,
-    /// 0..1, or null when idle.
-    pub progress: Option<f64>,
-    /// Anaplan's tooltip, as given.
-    pub tooltip: Option<String>,
-    /// Null when the model is idle; what the tooltip does not say stays null.
-    pub activity: Option<Activity>,
+    /// The model's status.
+    #[serde(flatten)]
+    pub status: ModelReport,
     /// When the gateway last asked Anaplan, and the earliest it will ask again.
     #[serde(flatten)]
     pub poll: PollTimes,

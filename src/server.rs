@@ -20,7 +20,7 @@ use tower_http::trace::TraceLayer;
 use crate::admin::{self, Readiness};
 use crate::api::Api;
 use crate::config::Settings;
-use crate::gateway::Gateway;
+use crate::service::StatusService;
 use crate::{api, telemetry};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,7 +34,7 @@ pub struct App {
     /// Health and metrics.
     pub admin: Router,
     /// The shared state behind the API.
-    pub gateway: Gateway,
+    pub service: StatusService,
     /// Readiness, as `/readyz` reports it.
     pub readiness: Readiness,
 }
@@ -42,13 +42,13 @@ pub struct App {
 /// Builds the app for `settings`.
 pub fn build(settings: &Settings) -> anyhow::Result<App> {
     telemetry::metrics_handle();
-    let gateway = Gateway::new(settings).context("building the Anaplan client")?;
+    let service = StatusService::new(settings).context("building the Anaplan client")?;
     let readiness = Readiness::default();
-    let routes = with_route_metrics(api::router(gateway.clone()));
+    let routes = with_route_metrics(api::router(service.clone()));
     Ok(App {
-        api: Api::new(gateway.clone(), routes),
+        api: Api::new(service.clone(), routes),
         admin: with_route_metrics(admin::router(readiness.clone())),
-        gateway,
+        service,
         readiness,
     })
 }

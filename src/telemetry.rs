@@ -35,7 +35,10 @@ pub fn init_logging(format: LogFormat) {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        // Colour codes only where a person reads them, not in a file or a pipe.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
     };
 }
 
@@ -50,6 +53,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Fails only if another recorder is installed; the handle then renders nothing.
         let _ = metrics::set_global_recorder(recorder);
+        describe_metrics();
         handle
     })
 }
@@ -83,17 +87,70 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Counts and times a task answer served from the cache ahead of routing, as
-/// [`record_http_metrics`] would have, with the series looked up once.
-pub fn record_task_hit(elapsed: Duration) {
-    static SERIES: OnceLock<(metrics::Counter, metrics::Histogram)> = OnceLock::new();
-    let (count, duration) = SERIES.get_or_init(|| {
-        let route = "/tasks/{kind}/{taskId}";
-        (
-            metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => "GET", "status" => "200"),
-            metrics::histogram!(HTTP_DURATION, "route" => route),
-        )
-    });
-    count.increment(1);
-    duration.record(elapsed.as_secs_f64());
+/// One route's request counter and latency histogram, looked up once, for answers given
+/// ahead of routing (the fast path) under the labels the router would have used.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RouteMetrics {
+    /// The series of `route` (a route template) answered with `method` and `status`.
+    pub fn new(route: &'static str, method: &'static str, status: &'static str) -> Self {
+        Self {
+            count: metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status),
+            duration: metrics::histogram!(HTTP_DURATION, "route" => route),
+        }
+    }
+
+    /// Counts one answer that took `elapsed`.
+    pub fn record(&self, elapsed: Duration) {
+        self.count.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+/// The `# HELP` line of every metric family the gateway records.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route template"
+    );
+    describe_counter!(
+        "anaplan_gateway_cache_answers_total",
+        "Status answers by how they were obtained: hit, stale, miss or collapsed"
+    );
+    describe_counter!(
+        "anaplan_gateway_upstream_requests_total",
+        "Calls to Anaplan's Integration API, by endpoint and outcome"
+    );
+    describe_histogram!(
+        "anaplan_gateway_upstream_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time a call to Anaplan's Integration API took, retries included, by endpoint"
+    );
+    describe_counter!(
+        "anaplan_gateway_upstream_rate_limited_total",
+        "429 answers from Anaplan"
+    );
+    describe_gauge!(
+        "anaplan_gateway_rate_limit_backoff_seconds",
+        metrics::Unit::Seconds,
+        "The pause after Anaplan's last 429; 0 once calls go out again"
+    );
+    describe_counter!(
+        "anaplan_gateway_token_authentications_total",
+        "Logins to Anaplan's auth API, by outcome"
+    );
+    describe_counter!(
+        "anaplan_gateway_token_refreshes_total",
+        "Token renewals with Anaplan's auth API, by outcome"
+    );
 }

@@ -2,9 +2,10 @@
 //! Health probes and request ids live here too; that test touches none of the series asserted
 //! by the metrics test, so exact values hold although the recorder is process-wide.
 
-mod common;
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use common::*;
+use helpers::*;
 
 /// The value of the first sample whose line starts with `prefix`, or 0.
 fn sample(text: &str, prefix: &str) -> f64 {

@@ -10,9 +10,6 @@ use utoipa::ToSchema;
 use crate::ids::IdError;
 use crate::upstream::UpstreamError;
 
-/// Retry-After given with a 503 when Anaplan answered 503: one base poll interval.
-const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
-
 /// An RFC 9457 problem.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -70,7 +67,7 @@ impl ApiError {
                     (StatusCode::NOT_FOUND, "not-found", "Not found in Anaplan")
                 }
                 UpstreamError::Busy { .. } => (StatusCode::CONFLICT, "model-busy", "Model busy"),
-                UpstreamError::RateLimited { .. } | UpstreamError::Server { status: 503 } => (
+                UpstreamError::RateLimited { .. } | UpstreamError::Unavailable { .. } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "Anaplan unavailable",
@@ -114,11 +111,22 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::Upstream(UpstreamError::RateLimited { retry_after }) => Some(*retry_after),
-            ApiError::Upstream(UpstreamError::Server { status: 503 }) => {
-                Some(UNAVAILABLE_RETRY_AFTER)
-            }
+            ApiError::Upstream(
+                UpstreamError::RateLimited { retry_after }
+                | UpstreamError::Unavailable { retry_after },
+            ) => Some(*retry_after),
             _ => None,
+        }
+    }
+
+    /// The problem+json body for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.status_and_title();
+        Problem {
+            kind: format!("urn:anaplan-gateway:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: self.detail(),
         }
     }
 }
@@ -126,13 +134,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Upstream failures are logged once, where the upstream call is made.
-        let (status, slug, title) = self.status_and_title();
-        let problem = Problem {
-            kind: format!("urn:anaplan-gateway:problem:{slug}"),
-            title: title.into(),
-            status: status.as_u16(),
-            detail: self.detail(),
-        };
+        let problem = self.problem();
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -142,7 +145,7 @@ impl IntoResponse for ApiError {
         );
         if let Some(retry_after) = self.retry_after() {
             // Rounded up so a caller never comes back too early.
-            let seconds = super::seconds_up(retry_after).max(1);
+            let seconds = super::headers::seconds_up(retry_after).max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response

@@ -1,11 +1,14 @@
-//! The polling floor: the earliest each key may be polled again, in fixed memory.
+//! The polling floor: the earliest each key may be polled again, and when it was first seen, in
+//! fixed memory, for keys whose cache entries were evicted.
 //!
 //! A key's "not before" time is written into `DEPTH` slots chosen by independent hashes, each slot
 //! keeping the latest time written to it; a key's floor is the earliest of its slots. Slots only
 //! move forward, so the answer can be later than the truth (when all of a key's slots are shared
 //! with busier keys) but never earlier: the floor holds for every key, whatever the cache evicts,
-//! with no lock and no allocation. (A count-min sketch, with `max` where that adds.) The cache
-//! writes here only the floors of entries it evicts; live entries keep their own.
+//! with no lock and no allocation. (A count-min sketch, with `max` where that adds.) First-seen
+//! times are kept the same way with `min`, so a key's age (which sets a task's interval) never
+//! restarts after an eviction; it can only come out older, which polls less often. The cache
+//! writes here only what entries it evicts knew; live entries keep their own.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +23,14 @@ pub struct PollFloor {
     epoch: Instant,
     width: usize,
     hashers: [std::collections::hash_map::RandomState; DEPTH],
+    /// Latest "not before" written to each slot.
     slots: Box<[AtomicU64]>,
+    /// Earliest first-seen time written to each slot; `NEVER` where none was.
+    seen: Box<[AtomicU64]>,
 }
+
+/// An empty first-seen slot.
+const NEVER: u64 = u64::MAX;
 
 impl PollFloor {
     /// An empty floor for a cache of `max_entries`: a row per hash with about one slot per
@@ -37,20 +46,40 @@ impl PollFloor {
             width,
             hashers: std::array::from_fn(|_| Default::default()),
             slots: (0..width * DEPTH).map(|_| AtomicU64::new(0)).collect(),
+            seen: (0..width * DEPTH).map(|_| AtomicU64::new(NEVER)).collect(),
         }
     }
 
-    fn slots_of<K: Hash>(&self, key: &K) -> impl Iterator<Item = &AtomicU64> {
+    fn slots_of<'a, K: Hash>(
+        &'a self,
+        slots: &'a [AtomicU64],
+        key: &K,
+    ) -> impl Iterator<Item = &'a AtomicU64> {
         self.hashers.iter().enumerate().map(move |(row, hasher)| {
             let column = hasher.hash_one(key) as usize % self.width;
-            &self.slots[row * self.width + column]
+            &slots[row * self.width + column]
         })
+    }
+
+    /// When `key` was first seen, if an evicted entry recorded it.
+    pub fn first_seen<K: Hash>(&self, key: &K) -> Option<Instant> {
+        let slots = self.slots_of(&self.seen, key);
+        let millis = slots.map(|slot| slot.load(Ordering::Acquire)).max()?;
+        (millis != NEVER).then(|| self.epoch + std::time::Duration::from_millis(millis))
+    }
+
+    /// Records that `key` was first seen at `at` (rounded down to the millisecond).
+    pub fn seen_at<K: Hash>(&self, key: &K, at: Instant) {
+        let millis = at.saturating_duration_since(self.epoch).as_millis() as u64;
+        for slot in self.slots_of(&self.seen, key) {
+            slot.fetch_min(millis, Ordering::AcqRel);
+        }
     }
 
     /// The earliest `key` may be polled again.
     pub fn not_before<K: Hash>(&self, key: &K) -> Instant {
         let millis = self
-            .slots_of(key)
+            .slots_of(&self.slots, key)
             .map(|slot| slot.load(Ordering::Acquire))
             .min()
             .unwrap_or(0);
@@ -62,7 +91,7 @@ impl PollFloor {
         let since = at.saturating_duration_since(self.epoch);
         let millis =
             since.as_millis() as u64 + u64::from(!since.subsec_nanos().is_multiple_of(1_000_000));
-        for slot in self.slots_of(key) {
+        for slot in self.slots_of(&self.slots, key) {
             slot.fetch_max(millis, Ordering::AcqRel);
         }
     }
@@ -88,6 +117,24 @@ mod tests {
         floor.hold_until(&"key", now + Duration::from_secs(5));
         floor.hold_until(&"key", now + Duration::from_secs(1));
         assert!(floor.not_before(&"key") >= now + Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_seen_times_are_never_later_than_what_was_recorded() {
+        let floor = PollFloor::new(100_000);
+        let start = Instant::now();
+        assert_eq!(floor.first_seen(&"never evicted"), None);
+        for n in 0..10_000u32 {
+            floor.seen_at(&n, start + Duration::from_millis(u64::from(n % 97)));
+        }
+        for n in 0..10_000u32 {
+            let seen = floor.first_seen(&n).unwrap();
+            assert!(seen <= start + Duration::from_millis(u64::from(n % 97)));
+        }
+        // A key seen again later keeps its earliest time.
+        floor.seen_at(&"key", start + Duration::from_secs(1));
+        floor.seen_at(&"key", start + Duration::from_secs(9));
+        assert!(floor.first_seen(&"key").unwrap() <= start + Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

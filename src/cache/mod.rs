@@ -1,37 +1,35 @@
 //! The status cache: however many callers ask, Anaplan is asked at most once per key per interval.
 //!
 //! For each task or model the cache keeps the last answer, already serialised, so a hit is one
-//! map lookup and a few reference counts, with no lock and no await. When an answer's poll time has
-//! passed, the next caller starts one refresh and every caller meanwhile gets the last answer,
-//! marked stale; for a key nobody asked about for longer than an interval, callers wait for the
-//! new answer instead, and get the old one only if Anaplan fails. The refresh runs detached from
-//! any request, so a caller hanging up cancels nothing; all waiters share its outcome. Failures are
-//! remembered for an interval from when they arrive (longer while they repeat), so a wave of
-//! callers is not a wave of upstream calls.
+//! map lookup and a few reference counts, with no lock and no await. What a caller gets when the
+//! answer is not fresh is decided in [`policy`]. Upstream calls run detached from any request, so
+//! a caller hanging up cancels nothing; all waiters share the outcome. Failures are remembered
+//! for an interval from when they arrive (longer while they repeat), so a wave of callers is not
+//! a wave of upstream calls.
 //!
-//! The polling floor lives apart from the answers, in fixed memory (see [`floor`]), so evicting
-//! an answer under memory pressure never lets its key be polled sooner than it should be.
+//! The polling floor and each key's age live apart from the answers, in fixed memory (see
+//! [`floor`]), so evicting an answer under memory pressure never lets its key be polled sooner
+//! than it should be.
 
+mod entry;
 mod floor;
+pub mod policy;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use chrono::Utc;
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
-use std::panic::AssertUnwindSafe;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::config::{CacheLimits, PollPolicy};
 use crate::ids::{ModelId, WorkspaceId};
-use crate::schema::{ModelStatus, PollTimes, Task};
+use crate::schema::PollTimes;
 use crate::upstream::{TaskLocator, UpstreamError};
+use entry::{Entry, Pending};
 use floor::PollFloor;
-use tracing::Instrument;
+use policy::{Call, Held, Serve};
 
 /// Finished answers and idle keys are dropped after this long unread.
 const IDLE_EXPIRY: Duration = Duration::from_secs(60 * 60);
@@ -53,34 +51,12 @@ pub enum PollKey {
     },
 }
 
-/// A fresh answer from Anaplan, normalised and not yet serialised.
-#[derive(Debug)]
-pub enum Answer {
-    /// A task's status.
-    Task(Box<Task>),
-    /// A model's status.
-    Model(Box<ModelStatus>),
-}
-
-impl Answer {
-    fn is_terminal(&self) -> bool {
-        matches!(self, Answer::Task(task) if task.terminal)
-    }
-
-    /// Serialises once, with the poll times every reader of this answer will see.
-    fn into_body(self, poll: PollTimes) -> Bytes {
-        let body = match self {
-            Answer::Task(mut task) => {
-                task.poll = poll;
-                serde_json::to_vec(&task)
-            }
-            Answer::Model(mut status) => {
-                status.poll = poll;
-                serde_json::to_vec(&status)
-            }
-        };
-        Bytes::from(body.expect("the schema serialises infallibly"))
-    }
+/// A fresh answer from Anaplan, normalised, that the cache serialises once with its poll times.
+pub trait Cacheable: Send + 'static {
+    /// A finished answer never changes, and is never fetched again.
+    fn is_terminal(&self) -> bool;
+    /// The JSON every reader of this answer gets.
+    fn into_body(self, poll: PollTimes) -> Bytes;
 }
 
 /// One answer as served: its JSON and when it was fetched and goes stale.
@@ -89,16 +65,19 @@ pub struct Snapshot {
     /// The normalised JSON, serialised once.
     pub body: Bytes,
     /// When the upstream call that produced it was made: a later call's answer is newer.
-    pub called_at: Instant,
-    /// When the answer arrived.
     pub fetched_at: Instant,
     /// When the next upstream call is due; `None` for finished tasks, which never change.
     pub next_poll_at: Option<Instant>,
 }
 
 impl Snapshot {
-    fn is_fresh(&self, now: Instant) -> bool {
-        self.next_poll_at.is_none_or(|due| now < due)
+    fn held(&self, now: Instant) -> Held {
+        match self.next_poll_at {
+            Some(due) if now >= due => Held::Stale {
+                past_due: now - due,
+            },
+            _ => Held::Fresh,
+        }
     }
 
     fn is_terminal(&self) -> bool {
@@ -129,43 +108,8 @@ pub struct Served {
 }
 
 impl Served {
-    fn hit(snapshot: Arc<Snapshot>) -> Self {
-        Served {
-            snapshot,
-            status: CacheStatus::Hit,
-        }
-    }
-}
-
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, UpstreamError>>>;
-
-/// A failure remembered so callers get it without another upstream call.
-struct Failure {
-    error: UpstreamError,
-    until: Instant,
-}
-
-struct Control {
-    /// When the gateway first saw this key: long-running tasks are polled less often.
-    first_seen: Instant,
-    /// The earliest this key may be polled again; `None` until this entry has polled, when the
-    /// floor of an evicted predecessor is looked up in the sketch.
-    not_before: Option<Instant>,
-    inflight: Option<SharedFetch>,
-    failure: Option<Failure>,
-    consecutive_failures: u32,
-}
-
-struct Entry {
-    snapshot: ArcSwapOption<Snapshot>,
-    control: Mutex<Control>,
-}
-
-impl Entry {
-    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
-        self.control
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn new(snapshot: Arc<Snapshot>, status: CacheStatus) -> Self {
+        Served { snapshot, status }
     }
 }
 
@@ -176,10 +120,13 @@ pub struct StatusCache {
 }
 
 struct Inner {
+    /// Answers and per-key control, bounded by memory; moka is lock-free for readers.
     entries: moka::sync::Cache<PollKey, Arc<Entry>, ahash::RandomState>,
-    /// The floors of evicted entries that may still be in force.
+    /// The floors and ages of evicted entries that may still be in force.
     floor: Arc<PollFloor>,
     policy: PollPolicy,
+    /// Pauses after failed calls, from the base interval up to the longest.
+    backoff: Backoff,
 }
 
 impl StatusCache {
@@ -193,113 +140,112 @@ impl StatusCache {
         let entries = moka::sync::Cache::builder()
             .max_capacity(limits.max_bytes)
             .weigher(move |_key, entry: &Arc<Entry>| {
-                let body = entry
-                    .snapshot
-                    .load()
-                    .as_ref()
-                    .map_or(0, |s| s.body.len() as u64);
+                let body = entry.body_len() as u64;
                 u32::try_from((body + ENTRY_OVERHEAD).max(least_weight)).unwrap_or(u32::MAX)
             })
             .time_to_idle(IDLE_EXPIRY)
             // Least recently used goes first; a new key is never refused.
-            .eviction_policy(moka::policy::EvictionPolicy::lru())
-            // An evicted entry leaves its floor behind, so its key is not polled too soon.
             .eviction_listener(move |key: Arc<PollKey>, entry: Arc<Entry>, cause| {
-                // Never called while this module holds an entry's lock: no cache call is made
-                // under one.
-                if cause.was_evicted()
-                    && let Some(not_before) = entry.control().not_before
-                {
-                    evicted_floor.hold_until(&*key, not_before);
+                // An evicted entry leaves its floor and age behind. Never called while this
+                // module holds an entry's lock: no cache call is made under one.
+                if cause.was_evicted() {
+                    entry.leave_behind(&*key, &evicted_floor);
                 }
             })
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             // Keys come from callers: a fast hash that still resists chosen collisions.
             .build_with_hasher(ahash::RandomState::new());
         Self {
             inner: Arc::new(Inner {
                 entries,
                 floor,
+                backoff: Backoff::new(policy.interval, policy.max_interval),
                 policy,
             }),
         }
     }
 
+    /// The answer for `key` if one is held and still fresh at `now`: no await, no lock.
+    pub fn fresh(&self, key: &PollKey, now: Instant) -> Option<Served> {
+        let snapshot = self.inner.entries.get(key)?.snapshot()?;
+        (snapshot.held(now) == Held::Fresh).then(|| Served::new(snapshot, CacheStatus::Hit))
+    }
+
     /// The answer for `key`: cached, stale while a refresh runs, or fetched with `fetch`.
     /// `fetch` is called only when this call starts a new upstream request.
-    pub async fn get<F, Fut>(&self, key: PollKey, fetch: F) -> Result<Served, UpstreamError>
+    pub async fn get<A, F, Fut>(&self, key: PollKey, fetch: F) -> Result<Served, UpstreamError>
     where
+        A: Cacheable,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, UpstreamError>> + Send + 'static,
+        Fut: Future<Output = Result<A, UpstreamError>> + Send + 'static,
     {
         let now = Instant::now();
         let entry = self.entry(key, now);
-        let fresh = |s: &Snapshot| s.is_fresh(now);
-        let Some(snapshot) = entry.snapshot.load_full() else {
-            return self.start_fetch(key, &entry, fetch, fresh)?.wait().await;
-        };
-        if snapshot.is_fresh(now) {
-            return Ok(Served::hit(snapshot));
+        let held_snapshot = entry.snapshot();
+        let held = held_snapshot
+            .as_ref()
+            .map_or(Held::Nothing, |s| s.held(now));
+        if held == Held::Fresh {
+            return Ok(Served::new(held_snapshot.expect("held"), CacheStatus::Hit));
         }
-        let pending = self.start_fetch(key, &entry, fetch, fresh);
-        let stale_for = snapshot
-            .next_poll_at
-            .map_or(Duration::ZERO, |due| now.saturating_duration_since(due));
-        let usable = stale_for <= self.inner.policy.max_stale;
-        let stale = Served {
-            snapshot,
-            status: CacheStatus::Stale,
+        let fresh_enough = |s: &Snapshot| s.held(now) == Held::Fresh;
+        let pending = self.inner.start_fetch(key, &entry, fetch, fresh_enough);
+        let call = match &pending {
+            Ok(Pending::Landed(_)) => Call::Landed,
+            Ok(Pending::Joined { .. }) => Call::Joined,
+            Ok(Pending::Started { after_failure, .. }) => Call::Started {
+                after_failure: *after_failure,
+            },
+            Err(_) => Call::Paused,
         };
-        // The last answer at once while a refresh runs: for callers joining one, and for the
-        // one starting it while Anaplan fails or the key is being polled. Only the first caller
-        // after a quiet spell waits, so an occasional caller is not handed old news.
-        match pending {
-            Ok(Pending::Ready(snapshot)) => Ok(Served::hit(snapshot)),
-            Ok(Pending::Joined(_)) if usable => Ok(stale),
-            Ok(Pending::Started { after_failure, .. })
-                if usable && (after_failure || stale_for <= self.inner.policy.interval) =>
-            {
-                Ok(stale)
-            }
-            Err(_) if usable => Ok(stale),
-            Err(remembered) => Err(remembered),
-            // While Anaplan fails, the last answer stands in until it is too old.
-            Ok(pending) => match pending.wait().await {
-                Err(_) if usable => Ok(stale),
+        let stale = || Served::new(held_snapshot.clone().expect("usable"), CacheStatus::Stale);
+        match policy::decide(held, call, &self.inner.policy) {
+            Serve::Stale => Ok(stale()),
+            Serve::Fail | Serve::Fresh => pending?.wait().await,
+            Serve::Wait { stale_on_failure } => match pending?.wait().await {
+                Err(_) if stale_on_failure => Ok(stale()),
                 other => other,
             },
         }
     }
 
-    /// The answer for `key` if one is held and still fresh at `now`: no await, no lock.
-    pub fn fresh(&self, key: &PollKey, now: Instant) -> Option<Served> {
-        let snapshot = self.inner.entries.get(key)?.snapshot.load_full()?;
-        snapshot.is_fresh(now).then(|| Served::hit(snapshot))
-    }
-
-    /// An answer from an upstream call made after this call began (a cancel's follow-up):
-    /// joins a fetch under way or starts one, still no sooner than the polling floor allows.
-    pub async fn refresh<F, Fut>(&self, key: PollKey, fetch: F) -> Result<Served, UpstreamError>
+    /// The answer after a change made upstream (a cancel): a finished answer held is returned as
+    /// it is and `change` is not made. Otherwise `change` runs; the answer it returns is kept
+    /// (unless a newer or finished one is held), and when it returns none, the status comes from
+    /// an upstream call made after the change, still no sooner than the polling floor allows.
+    pub async fn change<A, C, CFut, F, Fut>(
+        &self,
+        key: PollKey,
+        change: C,
+        fetch: F,
+    ) -> Result<Served, UpstreamError>
     where
+        A: Cacheable,
+        C: FnOnce() -> CFut,
+        CFut: Future<Output = Result<Option<A>, UpstreamError>>,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, UpstreamError>> + Send + 'static,
+        Fut: Future<Output = Result<A, UpstreamError>> + Send + 'static,
     {
         let asked_at = Instant::now();
         let entry = self.entry(key, asked_at);
-        self.start_fetch(key, &entry, fetch, |s| s.called_at > asked_at)?
-            .wait()
-            .await
-    }
-
-    /// Keeps an answer obtained outside polling (a cancel's), as if polled at `called_at`, unless
-    /// a newer or finished one is held; returns this answer either way, since its caller asked
-    /// for it.
-    pub fn store(&self, key: PollKey, answer: Answer, called_at: Instant) -> Arc<Snapshot> {
-        let entry = self.entry(key, called_at);
-        let accepted = self
-            .inner
-            .accept(&entry, &mut entry.control(), key, called_at, answer);
-        self.inner.reweigh(key, &entry, &accepted);
-        accepted.answered
+        if let Some(finished) = entry.snapshot().filter(|s| s.is_terminal()) {
+            return Ok(Served::new(finished, CacheStatus::Hit));
+        }
+        if let Some(answer) = change().await? {
+            let accepted = self.inner.accept(key, &entry, asked_at, answer);
+            return Ok(Served::new(accepted, CacheStatus::Miss));
+        }
+        let mut fetch = Some(fetch);
+        loop {
+            let newer = |s: &Snapshot| s.fetched_at > asked_at;
+            // Called at most once: this loop returns as soon as a call is started.
+            let once = || fetch.take().expect("no call started yet")();
+            match self.inner.start_fetch(key, &entry, once, newer)? {
+                // A call that began before the change may answer from before it: wait it out.
+                Pending::Joined { fetch, call_at } if call_at < asked_at => drop(fetch.await),
+                pending => return pending.wait().await,
+            }
+        }
     }
 
     /// Number of keys held, after the cache's pending housekeeping.
@@ -314,243 +260,19 @@ impl StatusCache {
     }
 
     fn entry(&self, key: PollKey, now: Instant) -> Arc<Entry> {
+        let floor = &self.inner.floor;
         self.inner.entries.get_with(key, || {
-            Arc::new(Entry {
-                snapshot: ArcSwapOption::empty(),
-                control: Mutex::new(Control {
-                    first_seen: now,
-                    not_before: None,
-                    inflight: None,
-                    failure: None,
-                    consecutive_failures: 0,
-                }),
-            })
-        })
-    }
-
-    /// Joins the fetch under way for `key`, or starts one no sooner than the floor allows; a
-    /// remembered failure is returned instead while it lasts, and an answer that `good_enough`
-    /// accepts (one that landed since the caller looked) is returned as it is.
-    fn start_fetch<F, Fut>(
-        &self,
-        key: PollKey,
-        entry: &Arc<Entry>,
-        fetch: F,
-        good_enough: impl Fn(&Snapshot) -> bool,
-    ) -> Result<Pending, UpstreamError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, UpstreamError>> + Send + 'static,
-    {
-        let mut control = entry.control();
-        let now = Instant::now();
-        // Answers are stored under this lock: re-check so a refresh that just landed is used.
-        if let Some(snapshot) = entry.snapshot.load_full().filter(|s| good_enough(s)) {
-            return Ok(Pending::Ready(snapshot));
-        }
-        if let Some(pending) = &control.inflight {
-            return Ok(Pending::Joined(pending.clone()));
-        }
-        if let Some(failure) = control.failure.as_ref().filter(|f| now < f.until) {
-            return Err(with_remaining(&failure.error, failure.until - now));
-        }
-        // This entry's own floor, or for a new entry whatever an evicted one left behind (never
-        // more than the longest interval ahead). Claimed now, so a fetch started meanwhile for
-        // the same key waits its turn.
-        let not_before = control
-            .not_before
-            .unwrap_or_else(|| self.inner.floor.not_before(&key))
-            .min(now + self.inner.policy.max_interval);
-        let call_at = not_before.max(now);
-        control.not_before = Some(call_at + self.inner.policy.interval);
-        let after_failure = control.consecutive_failures > 0;
-        let upstream = AssertUnwindSafe(fetch()).catch_unwind();
-        let inner = self.inner.clone();
-        let entry_for_task = entry.clone();
-        let task = tokio::spawn(
-            async move {
-                tokio::time::sleep_until(call_at).await;
-                let called_at = Instant::now();
-                let result = upstream.await.unwrap_or_else(|_| {
-                    tracing::error!("a status fetch panicked");
-                    Err(UpstreamError::BadBody(
-                        "the answer could not be processed".into(),
-                    ))
-                });
-                inner.complete(key, &entry_for_task, called_at, result)
-            }
-            // The upstream call logs under the request that started it.
-            .in_current_span(),
-        );
-        let pending = async move {
-            task.await.unwrap_or_else(|_| {
-                Err(UpstreamError::Unreachable("the gateway is stopping".into()))
-            })
-        }
-        .boxed()
-        .shared();
-        control.inflight = Some(pending.clone());
-        Ok(Pending::Started {
-            fetch: pending,
-            after_failure,
+            // A key seen before its entry was evicted keeps its age.
+            Arc::new(Entry::new(floor.first_seen(&key).unwrap_or(now)))
         })
     }
 }
 
-/// A fetch to wait on, and how this caller came by it.
-enum Pending {
-    /// This caller started it; `after_failure` when the last call for the key failed.
-    Started {
-        /// The fetch.
-        fetch: SharedFetch,
-        /// Whether the key's last upstream call failed.
-        after_failure: bool,
-    },
-    /// Another caller started it.
-    Joined(SharedFetch),
-    /// An answer landed while this caller looked.
-    Ready(Arc<Snapshot>),
-}
-
-impl Pending {
-    async fn wait(self) -> Result<Served, UpstreamError> {
-        let (fetch, status) = match self {
-            Pending::Started { fetch, .. } => (fetch, CacheStatus::Miss),
-            Pending::Joined(fetch) => (fetch, CacheStatus::Collapsed),
-            Pending::Ready(snapshot) => return Ok(Served::hit(snapshot)),
-        };
-        Ok(Served {
-            snapshot: fetch.await?,
-            status,
-        })
-    }
-}
-
-/// What `accept` made of an answer.
-struct Accepted {
-    /// The answer as it came.
-    answered: Arc<Snapshot>,
-    /// The answer the cache holds now: this one, or a newer or finished one kept instead.
-    held: Arc<Snapshot>,
-}
-
-/// A remembered 429 tells later callers how long is left, not how long it was.
+/// A remembered failure tells later callers how long is left, not how long it was.
 fn with_remaining(error: &UpstreamError, left: Duration) -> UpstreamError {
     match error {
         UpstreamError::RateLimited { .. } => UpstreamError::RateLimited { retry_after: left },
+        UpstreamError::Unavailable { .. } => UpstreamError::Unavailable { retry_after: left },
         other => other.clone(),
-    }
-}
-
-impl Inner {
-    fn complete(
-        &self,
-        key: PollKey,
-        entry: &Arc<Entry>,
-        called_at: Instant,
-        result: Result<Answer, UpstreamError>,
-    ) -> Result<Arc<Snapshot>, UpstreamError> {
-        let mut control = entry.control();
-        control.inflight = None;
-        match result {
-            Ok(answer) => {
-                let accepted = self.accept(entry, &mut control, key, called_at, answer);
-                drop(control);
-                self.reweigh(key, entry, &accepted);
-                Ok(accepted.held)
-            }
-            Err(error) => {
-                control.consecutive_failures = control.consecutive_failures.saturating_add(1);
-                // Each failure in a row doubles the pause, up to the longest poll interval,
-                // counted from when the failure came (a timeout comes late).
-                let doubling = 2u32.saturating_pow(control.consecutive_failures - 1);
-                let mut pause = self
-                    .policy
-                    .interval
-                    .saturating_mul(doubling)
-                    .min(self.policy.max_interval);
-                if let UpstreamError::RateLimited { retry_after } = &error {
-                    pause = pause.max(*retry_after);
-                }
-                let until = Instant::now() + pause;
-                control.not_before = control.not_before.max(Some(until));
-                control.failure = Some(Failure {
-                    error: error.clone(),
-                    until,
-                });
-                Err(error)
-            }
-        }
-    }
-
-    /// Stores an answer unless a newer or finished one is already held. Called under the entry's
-    /// lock, so it makes no cache call: the cache may run its eviction listener, which locks entries.
-    fn accept(
-        &self,
-        entry: &Entry,
-        control: &mut Control,
-        key: PollKey,
-        called_at: Instant,
-        answer: Answer,
-    ) -> Accepted {
-        control.failure = None;
-        control.consecutive_failures = 0;
-        let now = Instant::now();
-        let next_poll_at = (!answer.is_terminal()).then(|| {
-            called_at + self.interval(key, called_at.saturating_duration_since(control.first_seen))
-        });
-        // `fetchedAt` and `Age` count from when Anaplan was asked.
-        let asked_wall = Utc::now()
-            - chrono::Duration::from_std(now.saturating_duration_since(called_at))
-                .unwrap_or_default();
-        let poll = PollTimes {
-            fetched_at: asked_wall,
-            next_poll_at: next_poll_at.map(|due| {
-                let interval = due.saturating_duration_since(called_at);
-                asked_wall + chrono::Duration::from_std(interval).unwrap_or_default()
-            }),
-        };
-        let answered = Arc::new(Snapshot {
-            body: answer.into_body(poll),
-            called_at,
-            fetched_at: called_at,
-            next_poll_at,
-        });
-        if let Some(held) = entry.snapshot.load_full()
-            && (held.called_at > called_at || held.is_terminal())
-        {
-            return Accepted { answered, held };
-        }
-        if let Some(due) = next_poll_at {
-            control.not_before = control.not_before.max(Some(due));
-        }
-        entry.snapshot.store(Some(answered.clone()));
-        Accepted {
-            held: answered.clone(),
-            answered,
-        }
-    }
-
-    /// After a new answer is stored, re-inserts the entry so the cache weighs it by its body;
-    /// never over a newer entry made for the key after this one was evicted.
-    fn reweigh(&self, key: PollKey, entry: &Arc<Entry>, accepted: &Accepted) {
-        let stored = Arc::ptr_eq(&accepted.held, &accepted.answered);
-        if stored
-            && self
-                .entries
-                .get(&key)
-                .is_none_or(|current| Arc::ptr_eq(&current, entry))
-        {
-            self.entries.insert(key, entry.clone());
-        }
-    }
-
-    /// The poll interval for a key whose task has been running for `age`: the greater of the
-    /// base interval and a tenth of the age, capped at the maximum. Models use the base.
-    fn interval(&self, key: PollKey, age: Duration) -> Duration {
-        match key {
-            PollKey::Model { .. } => self.policy.interval,
-            PollKey::Task(_) => (age / 10).clamp(self.policy.interval, self.policy.max_interval),
-        }
     }
 }

@@ -7,18 +7,6 @@
 mod model;
 mod task;
 
-use chrono::Utc;
-
-use crate::schema::PollTimes;
-
-/// Poll times before the cache sets the real ones.
-pub(crate) fn unset_poll_times() -> PollTimes {
-    PollTimes {
-        fetched_at: Utc::now(),
-        next_poll_at: None,
-    }
-}
-
 /// Progress in 0..1, or none where Anaplan gives none or a negative value (-1 means idle).
 pub(crate) fn progress(raw: Option<f64>) -> Option<f64> {
     raw.filter(|value| value.is_finite() && *value >= 0.0)

@@ -1,8 +1,8 @@
-//! Model status, from either wire shape to the normalised [`ModelStatus`].
+//! Model status, from either wire shape to the normalised [`ModelReport`].
 
-use super::{progress, unset_poll_times};
+use super::progress;
 use crate::ids::{ModelId, WorkspaceId};
-use crate::schema::{Activity, ModelState, ModelStatus, Person};
+use crate::schema::{Activity, ModelReport, ModelState, Person};
 use crate::upstream::wire::WireModelStatus;
 
 fn model_state(step: Option<&str>) -> ModelState {
@@ -56,12 +56,12 @@ fn activity(tooltip: Option<&str>, task_id: Option<String>) -> Option<Activity> 
     (activity != Activity::default()).then_some(activity)
 }
 
-impl ModelStatus {
+impl ModelReport {
     /// Normalises `requestStatus` for the model in `workspace`.
     pub fn from_wire(workspace: WorkspaceId, model: ModelId, wire: WireModelStatus) -> Self {
         let state = model_state(wire.current_step.as_deref());
         let busy = matches!(state, ModelState::Processing | ModelState::Updating);
-        ModelStatus {
+        ModelReport {
             model_id: model.to_string(),
             workspace_id: workspace.to_string(),
             state,
@@ -73,7 +73,6 @@ impl ModelStatus {
                 .flatten(),
             current_step: wire.current_step,
             tooltip: wire.tooltip,
-            poll: unset_poll_times(),
         }
     }
 }
@@ -84,9 +83,9 @@ mod tests {
     use crate::normalise::fixture;
     use crate::upstream::wire::ModelStatusEnvelope;
 
-    fn model_fixture(name: &str) -> ModelStatus {
+    fn model_fixture(name: &str) -> ModelReport {
         let envelope: ModelStatusEnvelope = serde_json::from_str(&fixture(name)).unwrap();
-        ModelStatus::from_wire(
+        ModelReport::from_wire(
             WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
             ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
             envelope.request_status,

@@ -1,10 +1,10 @@
-//! Tasks and large read requests, from their wire shapes to the normalised [`Task`].
+//! Tasks and large read requests, from their wire shapes to the normalised [`TaskStatus`].
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
-use super::{progress, unset_poll_times};
-use crate::schema::{Detail, NestedResult, Task, TaskResult, TaskState};
+use super::progress;
+use crate::schema::{Detail, NestedResult, TaskResult, TaskState, TaskStatus};
 use crate::upstream::wire::{WireDetail, WireReadRequest, WireResult, WireTask};
 use crate::upstream::{TaskLocator, WireTaskStatus};
 
@@ -110,8 +110,8 @@ impl From<WireResult> for TaskResult {
 }
 
 /// The parts every kind shares, from the locator the caller asked with.
-fn task_frame(at: &TaskLocator, state: TaskState, upstream_state: Option<String>) -> Task {
-    Task {
+fn task_frame(at: &TaskLocator, state: TaskState, upstream_state: Option<String>) -> TaskStatus {
+    TaskStatus {
         kind: at.kind,
         task_id: at.task.to_string(),
         workspace_id: at.workspace.to_string(),
@@ -126,14 +126,13 @@ fn task_frame(at: &TaskLocator, state: TaskState, upstream_state: Option<String>
         created_at: None,
         available_pages: None,
         result: None,
-        poll: unset_poll_times(),
     }
 }
 
-fn from_task(at: &TaskLocator, wire: WireTask) -> Task {
+fn from_task(at: &TaskLocator, wire: WireTask) -> TaskStatus {
     let successful = wire.result.as_ref().and_then(|result| result.successful);
     let state = task_state(wire.task_state.as_deref(), successful);
-    Task {
+    TaskStatus {
         progress: progress(wire.progress),
         current_step: wire.current_step,
         created_at: millis_to_time(wire.creation_time),
@@ -142,16 +141,16 @@ fn from_task(at: &TaskLocator, wire: WireTask) -> Task {
     }
 }
 
-fn from_read_request(at: &TaskLocator, wire: WireReadRequest) -> Task {
+fn from_read_request(at: &TaskLocator, wire: WireReadRequest) -> TaskStatus {
     // Anaplan sends `successful: true` while in progress too; only COMPLETE gives it meaning.
     let state = task_state(wire.request_state.as_deref(), wire.successful);
-    Task {
+    TaskStatus {
         available_pages: wire.available_pages,
         ..task_frame(at, state, wire.request_state)
     }
 }
 
-impl Task {
+impl TaskStatus {
     /// Normalises a task or read request that `at` asked for.
     pub fn from_wire(at: &TaskLocator, wire: WireTaskStatus) -> Self {
         match wire {
@@ -179,7 +178,7 @@ mod tests {
         }
     }
 
-    fn task_fixture(kind: TaskKind, fixture: &str) -> Task {
+    fn task_fixture(kind: TaskKind, fixture: &str) -> TaskStatus {
         let at = locator(kind, "112000000009", "1B1D84DDD53847BAA621810B593C3FC1");
         let wire = if kind.is_read_request() {
             let envelope: ReadRequestEnvelope = serde_json::from_str(fixture).unwrap();
@@ -188,7 +187,7 @@ mod tests {
             let envelope: TaskEnvelope = serde_json::from_str(fixture).unwrap();
             WireTaskStatus::Task(envelope.task)
         };
-        Task::from_wire(&at, wire)
+        TaskStatus::from_wire(&at, wire)
     }
 
     #[test]

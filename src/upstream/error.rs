@@ -27,7 +27,14 @@ pub enum UpstreamError {
         /// Anaplan's HTTP status.
         status: u16,
     },
-    /// A 5xx from Anaplan.
+    /// 503: Anaplan is unavailable for a while.
+    #[error("Anaplan is unavailable (HTTP 503)")]
+    Unavailable {
+        /// How long until the gateway may call Anaplan again: Anaplan's `Retry-After`, then the
+        /// time left of the gateway's own pause.
+        retry_after: Duration,
+    },
+    /// A 5xx from Anaplan other than 503.
     #[error("Anaplan failed with HTTP {status}")]
     Server {
         /// Anaplan's HTTP status.
@@ -51,11 +58,15 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Whether a GET that failed this way may be tried again at once: the request most likely
-    /// never reached Anaplan's application, or a proxy in front of it failed.
+    /// never reached Anaplan's application, a proxy in front of it failed, or one attempt
+    /// stalled while the call as a whole still has time.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            UpstreamError::Unreachable(_) | UpstreamError::Server { status: 502..=504 }
+            UpstreamError::Unreachable(_)
+                | UpstreamError::Timeout
+                | UpstreamError::Unavailable { .. }
+                | UpstreamError::Server { status: 502 | 504 }
         )
     }
 
@@ -67,7 +78,7 @@ impl UpstreamError {
             UpstreamError::RateLimited { .. } => "rate_limited",
             UpstreamError::NotFound => "not_found",
             UpstreamError::Busy { .. } => "busy",
-            UpstreamError::Server { .. } => "server_error",
+            UpstreamError::Server { .. } | UpstreamError::Unavailable { .. } => "server_error",
             UpstreamError::Rejected { .. } => "rejected",
             UpstreamError::Unauthorized => "unauthorized",
             UpstreamError::BadBody(_) => "bad_body",

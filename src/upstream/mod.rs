@@ -5,36 +5,41 @@
 //! in flight, the global pause after a 429, a bound on the whole call, retries of idempotent GETs
 //! with jittered backoff, classification of the answer, metrics and tracing.
 
+pub mod auth;
 pub mod error;
+mod gate;
+mod response;
 pub mod wire;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::RngExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 pub use error::UpstreamError;
+pub use response::parse_retry_after;
 
 use crate::config::AnaplanSettings;
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::token::TokenManager;
+use auth::{AuthApi, Basic, Token, TokenManager};
+use gate::RateLimitGate;
+use response::{classify, read_bounded, transport_error};
 use wire::{ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
 
-/// Pause after a 429 that carried no usable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
-/// The longest pause a `Retry-After` can impose: one bad header must not stop the gateway for good.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
-/// Anaplan's status answers are a few KiB; anything this large is not one.
-const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 /// Retries of a transiently failed GET, after the first attempt.
 const MAX_RETRIES: u32 = 2;
 /// First backoff step; each retry doubles it, and full jitter picks a point below it.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// One attempt may take this share of `ANAPLAN_TIMEOUT`, so a stalled connection leaves time
+/// for a retry within the bound on the whole call.
+const ATTEMPTS_PER_TIMEOUT: u32 = 3;
+/// Anaplan's refusal to cancel a task that has finished: the cancel has nothing left to do.
+const ALREADY_COMPLETE: &str = "already complete";
 
 /// What an upstream call was for: the `endpoint` label of the metrics.
 #[derive(Debug, Clone, Copy)]
@@ -80,41 +85,6 @@ pub enum WireTaskStatus {
     ReadRequest(wire::WireReadRequest),
 }
 
-/// Stops every upstream call until a 429's `Retry-After` has passed.
-#[derive(Default)]
-struct RateLimitGate {
-    until: Mutex<Option<Instant>>,
-}
-
-impl RateLimitGate {
-    /// The pause left, if any; the first call after a pause ends reopens the gate.
-    fn remaining(&self, now: Instant) -> Option<Duration> {
-        let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
-        match *until {
-            Some(at) if at > now => Some(at - now),
-            Some(_) => {
-                *until = None;
-                backoff_gauge().set(0.0);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn close_for(&self, pause: Duration) {
-        let until = Instant::now() + pause;
-        let mut current = self.until.lock().unwrap_or_else(|p| p.into_inner());
-        if current.is_none_or(|existing| existing < until) {
-            *current = Some(until);
-        }
-        backoff_gauge().set(pause.as_secs_f64());
-    }
-}
-
-fn backoff_gauge() -> metrics::Gauge {
-    metrics::gauge!("anaplan_gateway_rate_limit_backoff_seconds")
-}
-
 /// The Integration API client; cheap to clone.
 #[derive(Clone)]
 pub struct AnaplanClient {
@@ -125,8 +95,10 @@ struct Inner {
     http: reqwest::Client,
     api_url: Url,
     tokens: Arc<TokenManager>,
+    /// Bounds the Integration API requests in flight at once.
     permits: Semaphore,
-    gate: RateLimitGate,
+    /// Shared with the token's auth API calls: a 429 from either pauses both.
+    gate: Arc<RateLimitGate>,
     timeout: Duration,
 }
 
@@ -138,19 +110,22 @@ impl AnaplanClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.timeout)
             .build()?;
-        let tokens = Arc::new(TokenManager::new(
+        let gate = Arc::new(RateLimitGate::default());
+        let auth = AuthApi::new(
             http.clone(),
             &settings.auth_url,
-            settings.credentials.clone(),
             settings.timeout,
-        ));
+            gate.clone(),
+        );
+        let credential = Box::new(Basic::new(settings.credentials.clone()));
+        let tokens = Arc::new(TokenManager::new(auth, credential));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 api_url: settings.api_url.clone(),
                 tokens,
                 permits: Semaphore::new(settings.concurrency),
-                gate: RateLimitGate::default(),
+                gate,
                 timeout: settings.timeout,
             }),
         })
@@ -181,6 +156,12 @@ impl AnaplanClient {
             Ok(status) => Ok(Some(status)),
             // A DELETE that worked but answered without the task: the caller asks again.
             Err(UpstreamError::BadBody(_)) => Ok(None),
+            // The task finished before the cancel came: its final status is the answer.
+            Err(UpstreamError::Rejected { message, .. })
+                if message.to_ascii_lowercase().contains(ALREADY_COMPLETE) =>
+            {
+                Ok(None)
+            }
             Err(err) => Err(err),
         }
     }
@@ -279,8 +260,15 @@ impl AnaplanClient {
         let mut token = self.inner.tokens.token().await?;
         let mut replayed = false;
         let mut retries = 0;
+        // Only a GET is tried again, so only a GET's attempt gets less than the whole bound.
+        let per_attempt = match *method {
+            Method::GET => self.inner.timeout / ATTEMPTS_PER_TIMEOUT,
+            _ => self.inner.timeout,
+        };
         loop {
-            match self.send_once(method, url, &token).await {
+            let attempt = self.send_once(method, url, &token);
+            let outcome = tokio::time::timeout(per_attempt, attempt).await;
+            match outcome.unwrap_or(Err(UpstreamError::Timeout)) {
                 Err(UpstreamError::Unauthorized) if !replayed => {
                     replayed = true;
                     token = self.inner.tokens.replace_rejected(&token).await?;
@@ -305,7 +293,7 @@ impl AnaplanClient {
         &self,
         method: &Method,
         url: &Url,
-        token: &crate::token::Token,
+        token: &Token,
     ) -> Result<bytes::Bytes, UpstreamError> {
         if let Some(retry_after) = self.inner.gate.remaining(Instant::now()) {
             return Err(UpstreamError::RateLimited { retry_after });
@@ -332,11 +320,7 @@ impl AnaplanClient {
         let status = response.status();
         let headers = response.headers().clone();
         // The status decides first; an oversized body is read no further than the bound.
-        let body = if response.content_length().unwrap_or(0) > MAX_BODY_BYTES {
-            bytes::Bytes::new()
-        } else {
-            read_bounded(response).await?
-        };
+        let body = read_bounded(response).await?;
         let body = classify(status, &headers, body, &self.inner.gate)?;
         if body.is_empty() && status != StatusCode::NO_CONTENT {
             return Err(UpstreamError::BadBody(
@@ -344,130 +328,5 @@ impl AnaplanClient {
             ));
         }
         Ok(body)
-    }
-}
-
-/// Reads the body, stopping at `MAX_BODY_BYTES` (what was read then is dropped: no Anaplan
-/// status answer is that large).
-async fn read_bounded(mut response: reqwest::Response) -> Result<bytes::Bytes, UpstreamError> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| transport_error(&err))?
-    {
-        if (body.len() + chunk.len()) as u64 > MAX_BODY_BYTES {
-            return Ok(bytes::Bytes::new());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Maps an HTTP answer to the body or a classified error.
-fn classify(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: bytes::Bytes,
-    gate: &RateLimitGate,
-) -> Result<bytes::Bytes, UpstreamError> {
-    match status.as_u16() {
-        200..=299 => Ok(body),
-        401 => Err(UpstreamError::Unauthorized),
-        404 => Err(UpstreamError::NotFound),
-        409 | 423 => Err(UpstreamError::Busy {
-            status: status.as_u16(),
-        }),
-        429 => {
-            let retry_after = retry_after(headers);
-            metrics::counter!("anaplan_gateway_upstream_rate_limited_total").increment(1);
-            tracing::warn!(
-                retry_after_s = retry_after.as_secs_f64(),
-                "Anaplan answered 429: pausing all upstream calls"
-            );
-            gate.close_for(retry_after);
-            Err(UpstreamError::RateLimited { retry_after })
-        }
-        500..=599 => Err(UpstreamError::Server {
-            status: status.as_u16(),
-        }),
-        code => Err(UpstreamError::Rejected {
-            status: code,
-            message: error_message(&body),
-        }),
-    }
-}
-
-/// Anaplan's `status.message`, else the start of the body.
-fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<wire::ErrorEnvelope>(body)
-        .ok()
-        .and_then(|envelope| envelope.status.message)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
-}
-
-/// Classifies a failure below HTTP.
-pub(crate) fn transport_error(err: &reqwest::Error) -> UpstreamError {
-    if err.is_timeout() {
-        UpstreamError::Timeout
-    } else {
-        // The source chain says "connection refused", "reset by peer"… without any secret.
-        let mut cause = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(inner) = source {
-            cause = inner.to_string();
-            source = inner.source();
-        }
-        UpstreamError::Unreachable(cause)
-    }
-}
-
-/// Reads `Retry-After` as delta-seconds or an HTTP date.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Duration {
-    let Some(text) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
-        return DEFAULT_RETRY_AFTER;
-    };
-    let text = text.trim();
-    let asked = match text.parse::<u64>() {
-        Ok(seconds) => Some(Duration::from_secs(seconds)),
-        Err(_) => httpdate::parse_http_date(text)
-            .ok()
-            .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
-    };
-    asked.unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn headers(retry_after: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(retry_after).unwrap());
-        headers
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        assert_eq!(retry_after(&headers("7")), Duration::from_secs(7));
-        let in_a_minute = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(60));
-        let parsed = retry_after(&headers(&in_a_minute));
-        assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(60));
-        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
-        assert_eq!(retry_after(&headers(&past)), Duration::ZERO);
-        assert_eq!(retry_after(&headers("soon")), DEFAULT_RETRY_AFTER);
-        assert_eq!(
-            retry_after(&headers("18446744073709551615")),
-            MAX_RETRY_AFTER
-        );
-        assert_eq!(retry_after(&HeaderMap::new()), DEFAULT_RETRY_AFTER);
-    }
-
-    #[test]
-    fn anaplan_error_bodies_give_their_message() {
-        let body = br#"{"status":{"code":405,"message":"Method Not Allowed"},"path":"/2/0/x"}"#;
-        assert_eq!(error_message(body), "Method Not Allowed");
-        assert_eq!(error_message(b"plain text"), "plain text");
     }
 }

@@ -1,10 +1,8 @@
 //! The cache in front of Anaplan: upstream calls counted while many callers poll.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -322,12 +320,12 @@ async fn the_polling_floor_holds_when_the_cache_evicts() {
         for task in [&first, &second] {
             assert_eq!(app.get(&import_route(task)).await.status(), 200);
             // Run the cache's housekeeping now, as sustained traffic would, so it evicts.
-            assert!(app.gateway.cache().len() <= 1);
+            assert!(app.service.cache().len() <= 1);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(
-        app.gateway.cache().len() <= 1,
+        app.service.cache().len() <= 1,
         "the cache stays within its bound"
     );
     for task in [&first, &second] {

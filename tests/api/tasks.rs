@@ -1,8 +1,6 @@
 //! Every task kind and state, and model status, through the real app against a fake Anaplan.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! Anaplan slow, rate-limiting, failing or gone: the gateway keeps answering honestly and keeps
 //! its upstream calls few. Every fault is injected by the fake and the upstream calls counted.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::Method;
 use serde_json::Value;
 

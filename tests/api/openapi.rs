@@ -1,9 +1,7 @@
 //! The checked-in `openapi/openapi.json` is the document the code generates.
 //! Regenerate it with `UPDATE_OPENAPI=1 cargo test --test openapi`.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::Value;
 
 const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");

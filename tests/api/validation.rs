@@ -1,8 +1,6 @@
 //! Bad input: a clear 400 problem naming the parameter, and not one call to Anaplan.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::Value;
 
 const BAD_CASES: &[(&str, &str)] = &[

@@ -4,7 +4,7 @@
 //! issues tokens and can revoke them, and can stall or reset a connection. `spawn_app` builds the
 //! app exactly as production does, on loopback port 0, and stops it when dropped.
 
-#![allow(dead_code)] // Each test file uses a different part of the harness.
+#![allow(dead_code)] // tests/metrics.rs uses only part of the harness.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -360,7 +360,7 @@ pub struct TestApp {
     pub admin_address: SocketAddr,
     pub fake: FakeAnaplan,
     pub http: reqwest::Client,
-    pub gateway: anaplan_gateway::gateway::Gateway,
+    pub service: anaplan_gateway::service::StatusService,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -412,7 +412,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
 /// Starts the app with `settings` in front of `fake`.
 pub async fn spawn_app_for(fake: FakeAnaplan, settings: Settings) -> TestApp {
     let app = server::build(&settings).unwrap();
-    let gateway = app.gateway.clone();
+    let service = app.service.clone();
     let (api, admin) = server::bind(&settings).await.unwrap();
     let address = api.local_addr().unwrap();
     let admin_address = admin.local_addr().unwrap();
@@ -431,7 +431,7 @@ pub async fn spawn_app_for(fake: FakeAnaplan, settings: Settings) -> TestApp {
         admin_address,
         fake,
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
-        gateway,
+        service,
         stop: Some(stop),
         served: Some(served),
     }

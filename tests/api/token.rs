@@ -1,11 +1,9 @@
 //! The one shared token: reused, refreshed before it runs out, replaced once after a 401, and
 //! the password file re-read at every authentication.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::Method;
 
 fn in_progress(app: &TestApp, task: &str) {

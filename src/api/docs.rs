@@ -1,0 +1,122 @@
+//! The OpenAPI document: the API's description, the error responses every route shares (each
+//! with an example built by the error type itself), and what the running configuration changes.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, Type};
+use utoipa::{IntoResponses, OpenApi, ToSchema};
+
+use super::error::{ApiError, Problem};
+use crate::ids::IdError;
+use crate::upstream::UpstreamError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "anaplan-gateway",
+        description = "One API for the status of every Anaplan Integration API v2 task kind and of models. \
+The gateway holds the one shared Anaplan token, asks Anaplan at most once per task or model per poll \
+interval however many callers ask, and answers every task kind in one normalised shape.\n\n\
+Every answer carries `Age`, `Cache-Control: max-age` (until the next upstream poll; \
+`max-age=86400, immutable` once the task is finished) and an RFC 9211 `Cache-Status` header: \
+`hit` (fresh), `hit; detail=stale` (past its poll time: a refresh is under way or Anaplan is failing), \
+`fwd=miss; stored` (this request asked Anaplan) or `fwd=miss; collapsed` (this request waited on \
+another's upstream call)."
+    ),
+    servers((url = "/", description = "This gateway")),
+    components(schemas(Problem)),
+    tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
+         (name = "models", description = "Model status"))
+)]
+/// The document's frame: the routes add their paths to it.
+pub struct ApiDoc;
+
+/// The error responses of every Anaplan-backed route, one per status.
+pub struct ProblemResponses;
+
+impl IntoResponses for ProblemResponses {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let malformed = IdError::Malformed {
+            param: "objectId",
+            expected: "1 to 20 decimal digits",
+        };
+        let seconds = std::time::Duration::from_secs(5);
+        let examples = [
+            (
+                ApiError::BadRequest(malformed),
+                "A missing or malformed parameter; nothing was sent to Anaplan",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::NotFound),
+                "Anaplan reports no such object, or the gateway's user has no access to it",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::Busy { status: 423 }),
+                "The model is busy or locked and Anaplan refused the call",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::Server { status: 500 }),
+                "Anaplan failed, answered something unreadable, or refused the gateway's credentials (type credentials-refused)",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::RateLimited {
+                    retry_after: seconds,
+                }),
+                "Anaplan is rate-limiting or unavailable and no usable cached answer exists",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::Timeout),
+                "Anaplan did not answer within ANAPLAN_TIMEOUT",
+            ),
+        ];
+        examples
+            .into_iter()
+            .map(|(error, description)| {
+                let problem = error.problem();
+                let status = problem.status;
+                let example = serde_json::to_value(&problem).ok();
+                let content = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(Problem::name())))
+                    .example(example)
+                    .build();
+                let mut response = ResponseBuilder::new()
+                    .description(description)
+                    .content("application/problem+json", content);
+                if status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                    let seconds = ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1));
+                    let header = HeaderBuilder::new()
+                        .schema(Some(seconds))
+                        .description(Some("Seconds until the gateway will ask Anaplan again"));
+                    response = response.header("Retry-After", header.build());
+                }
+                (status.to_string(), RefOr::T(response.build()))
+            })
+            .collect()
+    }
+}
+
+/// With `ANAPLAN_MODEL_ID` configured, callers may leave `modelId` out of task requests.
+pub fn model_id_optional(document: &mut utoipa::openapi::OpenApi) {
+    let operations = document.paths.paths.values_mut().flat_map(|item| {
+        [item.get.as_mut(), item.delete.as_mut()]
+            .into_iter()
+            .flatten()
+    });
+    for operation in operations {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if let RefOr::T(parameter) = parameter
+                && parameter.name == "modelId"
+                && parameter.parameter_in == ParameterIn::Query
+            {
+                parameter.required = Required::False;
+            }
+        }
+    }
+}

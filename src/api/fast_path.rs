@@ -1,0 +1,84 @@
+//! The fast path: a `GET` for a task whose answer is fresh in the cache is answered here, ahead
+//! of routing, because routing costs more than the rest of such a hit (it copies and decodes the
+//! path parameters into the request). Everything else, valid or not, goes to the router.
+//!
+//! It takes its route template and method from the routed handler's own OpenAPI description, and
+//! reads the request with the same [`params`] function, so the two cannot disagree.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use futures_util::future::{Either, Ready, ready};
+use tokio::time::Instant;
+use tower::Service;
+use utoipa::Path;
+
+use super::headers::respond;
+use super::params;
+use super::routes::__path_get_task;
+use crate::service::StatusService;
+use crate::telemetry::RouteMetrics;
+
+/// The API as one service: fresh task answers here, the rest through the router.
+#[derive(Clone)]
+pub struct Api {
+    service: StatusService,
+    routes: axum::Router,
+    /// What a task path starts with: the route template up to its first parameter.
+    task_prefix: &'static str,
+    /// The hit's metric series, labelled as the router labels the task route.
+    metrics: RouteMetrics,
+}
+
+impl Api {
+    /// The API for `service`, with `routes` (the router, with any per-route middleware) for
+    /// whatever is not a fresh hit.
+    pub fn new(service: StatusService, routes: axum::Router) -> Self {
+        let template = __path_get_task::path();
+        debug_assert!(__path_get_task::methods().contains(&utoipa::openapi::HttpMethod::Get));
+        let prefix = &template[..template.find('{').unwrap_or(template.len())];
+        Self {
+            service,
+            routes,
+            task_prefix: String::leak(prefix.to_owned()),
+            metrics: RouteMetrics::new(String::leak(template), "GET", "200"),
+        }
+    }
+
+    /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit at `now`; `None` leaves
+    /// the request to the router.
+    fn fresh_hit(&self, request: &Request, now: Instant) -> Option<Response> {
+        let uri = request.uri();
+        if request.method() != Method::GET || !uri.path().starts_with(self.task_prefix) {
+            return None;
+        }
+        let task = params::task_request(uri, self.service.default_model()).ok()?;
+        let hit = self.service.fresh_task(&task, now)?;
+        Some(respond(&hit, now))
+    }
+}
+
+impl Service<Request> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.routes, context)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let now = Instant::now();
+        match self.fresh_hit(&request, now) {
+            Some(response) => {
+                self.metrics.record(now.elapsed());
+                Either::Left(ready(Ok(response)))
+            }
+            None => Either::Right(self.routes.call(request)),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The headers of a status answer, built in one place: `Age`, `Cache-Control` and the RFC 9211
+//! `Cache-Status`. Values are precomputed so the hit path formats nothing.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
+
+use crate::cache::{CacheStatus, Served};
+
+/// `Cache-Control` lifetime of a finished task's answer, which never changes.
+const TERMINAL_MAX_AGE: &str = "max-age=86400, immutable";
+
+/// `max-age=N` and `Age` values for 0..=`PRECOMPUTED` seconds (past the longest default poll
+/// interval and stale bound), built once: the hit path formats nothing.
+const PRECOMPUTED: u64 = 600;
+
+fn seconds_header(
+    table: &'static OnceLock<Vec<HeaderValue>>,
+    prefix: &str,
+    seconds: u64,
+) -> HeaderValue {
+    let values = table.get_or_init(|| {
+        (0..=PRECOMPUTED)
+            .map(|n| {
+                // Static text, kept for the life of the process, so cloning a value on the hit
+                // path touches no reference count shared between threads.
+                let text: &'static str = String::leak(format!("{prefix}{n}"));
+                HeaderValue::from_static(text)
+            })
+            .collect()
+    });
+    match values.get(seconds as usize) {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(&format!("{prefix}{seconds}")).expect("ASCII digits"),
+    }
+}
+
+/// Whole seconds, rounded up.
+pub fn seconds_up(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+fn max_age(seconds: u64) -> HeaderValue {
+    static TABLE: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    seconds_header(&TABLE, "max-age=", seconds)
+}
+
+fn age(seconds: u64) -> HeaderValue {
+    static TABLE: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    seconds_header(&TABLE, "", seconds)
+}
+
+/// The RFC 9211 `Cache-Status` value; `Age` and `Cache-Control` carry the times.
+fn cache_status(status: CacheStatus) -> HeaderValue {
+    HeaderValue::from_static(match status {
+        CacheStatus::Hit => "anaplan-gateway; hit",
+        CacheStatus::Stale => "anaplan-gateway; hit; detail=stale",
+        CacheStatus::Miss => "anaplan-gateway; fwd=miss; stored",
+        CacheStatus::Collapsed => "anaplan-gateway; fwd=miss; collapsed",
+    })
+}
+
+/// Answers by how they were obtained, registered once so counting is one atomic add.
+fn count_answer(status: CacheStatus) {
+    static COUNTERS: OnceLock<[metrics::Counter; 4]> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        ["hit", "stale", "miss", "collapsed"].map(
+            |label| metrics::counter!("anaplan_gateway_cache_answers_total", "status" => label),
+        )
+    });
+    let index = match status {
+        CacheStatus::Hit => 0,
+        CacheStatus::Stale => 1,
+        CacheStatus::Miss => 2,
+        CacheStatus::Collapsed => 3,
+    };
+    counters[index].increment(1);
+}
+
+/// The cached JSON as it is, with headers telling its age at `now` and when it goes stale.
+pub fn respond(served: &Served, now: Instant) -> Response {
+    let snapshot = &served.snapshot;
+    let cache_control = match snapshot.next_poll_at {
+        None => HeaderValue::from_static(TERMINAL_MAX_AGE),
+        Some(due) => {
+            // Rounded up so max-age never says "now" while the answer is still fresh.
+            max_age(seconds_up(due.saturating_duration_since(now)))
+        }
+    };
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (
+            header::AGE,
+            age(now.saturating_duration_since(snapshot.fetched_at).as_secs()),
+        ),
+        (header::CACHE_CONTROL, cache_control),
+        (
+            HeaderName::from_static("cache-status"),
+            cache_status(served.status),
+        ),
+    ];
+    count_answer(served.status);
+    (headers, snapshot.body.clone()).into_response()
+}

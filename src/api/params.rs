@@ -1,0 +1,249 @@
+//! Which parameters the API's routes take: documented once (the `IntoParams` types below, with
+//! the patterns the checks enforce) and read once (from the URI, for the routed handlers and the
+//! fast path alike), so the document, the router and the fast path cannot disagree.
+
+use std::borrow::Cow;
+
+use axum::http::Uri;
+use utoipa::IntoParams;
+
+use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::service::{ModelRequest, TaskRequest};
+
+/// The path of `/tasks/{kind}/{taskId}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("kind", "taskId"))]
+#[allow(dead_code)] // Read by the OpenAPI document only; `task_request` reads the URI.
+pub struct TaskPath(
+    /// The kind of task.
+    TaskKind,
+    /// The task id, or a large read request's request id (32 hex characters; lower case is
+    /// read as upper case, as Anaplan spells task ids).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "1B1D84DDD53847BAA621810B593C3FC1"
+    )]
+    String,
+);
+
+/// The query of a task request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // As above.
+pub struct TaskQuery {
+    /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
+    #[param(
+        required = true,
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    model_id: Option<String>,
+    /// What the task is filed under: the import, export, action or process id, or the view or
+    /// list id of a large read request (1 to 20 digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "112000000009")]
+    object_id: String,
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    workspace_id: Option<String>,
+}
+
+/// The path of `/models/{modelId}/status`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("modelId"))]
+#[allow(dead_code)] // As above.
+pub struct ModelPath(
+    /// The model (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    String,
+);
+
+/// The query of a model-status request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // As above.
+pub struct ModelQuery {
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    workspace_id: Option<String>,
+}
+
+/// Reads and checks `/tasks/{kind}/{taskId}?modelId=&objectId=[&workspaceId=]`;
+/// `default_model` stands in for a missing `modelId`.
+pub fn task_request(uri: &Uri, default_model: Option<ModelId>) -> Result<TaskRequest, IdError> {
+    let rest = uri.path().strip_prefix("/tasks/").unwrap_or_default();
+    let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = QueryIds::parse(uri.query());
+    let model = match query.model_id.as_deref() {
+        Some(text) => ModelId::parse("modelId", text)?,
+        None => default_model.ok_or(IdError::Missing { param: "modelId" })?,
+    };
+    let object = query
+        .object_id
+        .as_deref()
+        .ok_or(IdError::Missing { param: "objectId" })?;
+    Ok(TaskRequest {
+        kind: TaskKind::parse(&decoded(kind))?,
+        task: TaskId::parse("taskId", &decoded(task))?,
+        model,
+        object: ObjectId::parse("objectId", object)?,
+        workspace: workspace(&query)?,
+    })
+}
+
+/// Reads and checks `/models/{modelId}/status[?workspaceId=]`.
+pub fn model_request(uri: &Uri) -> Result<ModelRequest, IdError> {
+    let rest = uri.path().strip_prefix("/models/").unwrap_or_default();
+    let model = rest.strip_suffix("/status").unwrap_or(rest);
+    Ok(ModelRequest {
+        model: ModelId::parse("modelId", &decoded(model))?,
+        workspace: workspace(&QueryIds::parse(uri.query()))?,
+    })
+}
+
+fn workspace(query: &QueryIds<'_>) -> Result<Option<WorkspaceId>, IdError> {
+    let text = query.workspace_id.as_deref();
+    text.map(|text| WorkspaceId::parse("workspaceId", text))
+        .transpose()
+}
+
+/// A path segment percent-decoded, as routers decode them. Valid ids never need it, so it is
+/// borrowed unless encoded; a segment that does not decode to UTF-8 stays as it is and fails
+/// the id checks.
+fn decoded(segment: &str) -> Cow<'_, str> {
+    if !segment.contains('%') {
+        return Cow::Borrowed(segment);
+    }
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .unwrap_or(Cow::Borrowed(segment))
+}
+
+/// The ids a query names, unchecked: borrowed from the query where nothing needed decoding, so
+/// the hit path allocates nothing for them. Other parameters are ignored.
+#[derive(Debug, Default)]
+struct QueryIds<'q> {
+    model_id: Option<Cow<'q, str>>,
+    object_id: Option<Cow<'q, str>>,
+    workspace_id: Option<Cow<'q, str>>,
+}
+
+impl<'q> QueryIds<'q> {
+    /// Reads `modelId`, `objectId` and `workspaceId` from a query string, decoded as a form is.
+    fn parse(query: Option<&'q str>) -> Self {
+        let mut ids = Self::default();
+        let query = query.unwrap_or_default();
+        // Valid ids never need decoding: the form decoder runs only on a query that does.
+        if memchr::memchr2(b'%', b'+', query.as_bytes()).is_some() {
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                ids.set(&name, value);
+            }
+            return ids;
+        }
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            ids.set(name, Cow::Borrowed(value));
+        }
+        ids
+    }
+
+    fn set(&mut self, name: &str, value: Cow<'q, str>) {
+        match name {
+            "modelId" => self.model_id = Some(value),
+            "objectId" => self.object_id = Some(value),
+            "workspaceId" => self.workspace_id = Some(value),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
+    const TASK: &str = "1B1D84DDD53847BAA621810B593C3FC1";
+
+    fn uri(text: &str) -> Uri {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn query_ids_are_borrowed_unless_encoded() {
+        let ids = QueryIds::parse(Some("objectId=112&modelId=AB&other=x&&workspaceId"));
+        assert!(matches!(ids.object_id, Some(Cow::Borrowed("112"))));
+        assert!(matches!(ids.model_id, Some(Cow::Borrowed("AB"))));
+        assert!(matches!(ids.workspace_id, Some(Cow::Borrowed(""))));
+
+        let ids = QueryIds::parse(Some("object%49d=%31%312&modelId=A+B&modelId=CD"));
+        assert_eq!(ids.object_id.as_deref(), Some("112"));
+        assert_eq!(ids.model_id.as_deref(), Some("CD"), "the last value wins");
+
+        let ids = QueryIds::parse(Some("modelId=A+B"));
+        assert_eq!(ids.model_id.as_deref(), Some("A B"));
+        assert!(QueryIds::parse(None).model_id.is_none());
+        assert!(QueryIds::parse(Some("=&==&modelId")).object_id.is_none());
+    }
+
+    #[test]
+    fn task_paths_are_read_percent_decoded_and_task_ids_upper_case() {
+        let encoded = format!(
+            "/tasks/%69mport/{}%31?modelId={MODEL}&objectId=1",
+            &TASK[..31]
+        );
+        let request = task_request(&uri(&encoded), None).unwrap();
+        assert_eq!(request.kind, TaskKind::Import);
+        assert_eq!(request.task.as_str(), TASK);
+
+        let lower = format!(
+            "/tasks/import/{}?modelId={MODEL}&objectId=1",
+            TASK.to_lowercase()
+        );
+        let request = task_request(&uri(&lower), None).unwrap();
+        assert_eq!(
+            request.task.as_str(),
+            TASK,
+            "Anaplan spells task ids in upper case"
+        );
+    }
+
+    #[test]
+    fn a_missing_model_takes_the_default_and_a_missing_object_is_named() {
+        let default = ModelId::parse("modelId", MODEL).unwrap();
+        let path = format!("/tasks/export/{TASK}?objectId=7");
+        assert_eq!(
+            task_request(&uri(&path), Some(default)).unwrap().model,
+            default
+        );
+        let missing = task_request(&uri(&path), None).unwrap_err();
+        assert_eq!(missing, IdError::Missing { param: "modelId" });
+        let path = format!("/tasks/export/{TASK}?modelId={MODEL}");
+        let missing = task_request(&uri(&path), None).unwrap_err();
+        assert_eq!(missing, IdError::Missing { param: "objectId" });
+    }
+
+    #[test]
+    fn undecodable_segments_fail_the_id_checks() {
+        let path = format!("/tasks/import/%FF{}?modelId={MODEL}&objectId=1", &TASK[1..]);
+        assert!(task_request(&uri(&path), None).is_err());
+        let path = format!("/models/{}%2F/status", &MODEL[..31]);
+        assert!(model_request(&uri(&path)).is_err());
+        let path = format!("/models/{MODEL}/status?workspaceId=xyz");
+        let err = model_request(&uri(&path)).unwrap_err();
+        assert!(matches!(
+            err,
+            IdError::Malformed {
+                param: "workspaceId",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! One key's entry: its answer, and the control of its upstream calls (the polling floor, the call
+//! in flight, remembered failures); how a call is started, and how its outcome is stored.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwapOption;
+use chrono::Utc;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::floor::PollFloor;
+use super::{CacheStatus, Cacheable, Inner, PollKey, Served, Snapshot, with_remaining};
+use crate::backoff::FailureStreak;
+use crate::schema::PollTimes;
+use crate::upstream::UpstreamError;
+
+/// One upstream call's outcome, shared by every caller waiting for it.
+pub(super) type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, UpstreamError>>>;
+
+/// A key's answer and the control of its calls.
+pub(super) struct Entry {
+    /// The last answer: swapped whole, so readers never lock.
+    snapshot: ArcSwapOption<Snapshot>,
+    /// Taken briefly to start a call or store its outcome; never across an await.
+    control: Mutex<Control>,
+}
+
+struct Control {
+    /// When the gateway first saw this key: long-running tasks are polled less often.
+    first_seen: Instant,
+    /// The earliest this key may be polled again; `None` until this entry has polled, when the
+    /// floor of an evicted predecessor is looked up in the sketch.
+    not_before: Option<Instant>,
+    /// The call under way, and when it goes (or went) upstream.
+    inflight: Option<(SharedFetch, Instant)>,
+    failures: FailureStreak<UpstreamError>,
+}
+
+impl Entry {
+    /// An empty entry for a key first seen at `first_seen`.
+    pub(super) fn new(first_seen: Instant) -> Self {
+        Self {
+            snapshot: ArcSwapOption::empty(),
+            control: Mutex::new(Control {
+                first_seen,
+                not_before: None,
+                inflight: None,
+                failures: FailureStreak::default(),
+            }),
+        }
+    }
+
+    /// The answer held, if any.
+    pub(super) fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.load_full()
+    }
+
+    /// The size of the answer held, for the cache's weigher.
+    pub(super) fn body_len(&self) -> usize {
+        self.snapshot.load().as_ref().map_or(0, |s| s.body.len())
+    }
+
+    /// Records this evicted entry's floor and age in `floor`, for the key's next entry.
+    pub(super) fn leave_behind<K: Hash>(&self, key: &K, floor: &PollFloor) {
+        let control = self.control();
+        if let Some(not_before) = control.not_before {
+            floor.hold_until(key, not_before);
+        }
+        floor.seen_at(key, control.first_seen);
+    }
+
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A call to wait on, and how this caller came by it.
+pub(super) enum Pending {
+    /// This caller started it; `after_failure` when the last call for the key failed.
+    Started {
+        fetch: SharedFetch,
+        after_failure: bool,
+    },
+    /// Another caller started it; it goes (or went) upstream at `call_at`.
+    Joined {
+        fetch: SharedFetch,
+        call_at: Instant,
+    },
+    /// An answer good enough for this caller landed while it looked.
+    Landed(Arc<Snapshot>),
+}
+
+impl Pending {
+    /// The call's outcome, as this caller gets it.
+    pub(super) async fn wait(self) -> Result<Served, UpstreamError> {
+        let (fetch, status) = match self {
+            Pending::Started { fetch, .. } => (fetch, CacheStatus::Miss),
+            Pending::Joined { fetch, .. } => (fetch, CacheStatus::Collapsed),
+            Pending::Landed(snapshot) => return Ok(Served::new(snapshot, CacheStatus::Hit)),
+        };
+        Ok(Served::new(fetch.await?, status))
+    }
+}
+
+impl Inner {
+    /// Joins the call under way for `key`, or starts one no sooner than the floor allows; a
+    /// remembered failure is returned instead while it lasts, and an answer that `good_enough`
+    /// accepts (one that landed since the caller looked) is returned as it is.
+    pub(super) fn start_fetch<A, F, Fut>(
+        self: &Arc<Self>,
+        key: PollKey,
+        entry: &Arc<Entry>,
+        fetch: F,
+        good_enough: impl Fn(&Snapshot) -> bool,
+    ) -> Result<Pending, UpstreamError>
+    where
+        A: Cacheable,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<A, UpstreamError>> + Send + 'static,
+    {
+        let mut control = entry.control();
+        let now = Instant::now();
+        // Answers are stored under this lock: re-check so a call that just landed is used.
+        if let Some(snapshot) = entry.snapshot().filter(|s| good_enough(s)) {
+            return Ok(Pending::Landed(snapshot));
+        }
+        if let Some((fetch, call_at)) = &control.inflight {
+            let (fetch, call_at) = (fetch.clone(), *call_at);
+            return Ok(Pending::Joined { fetch, call_at });
+        }
+        if let Some(failure) = control.failures.in_force(now) {
+            return Err(with_remaining(&failure.error, failure.until - now));
+        }
+        // This entry's own floor, or for a new entry whatever an evicted one left behind (never
+        // more than the longest interval ahead). Claimed now, so a call started meanwhile for
+        // the same key waits its turn.
+        let not_before = control
+            .not_before
+            .unwrap_or_else(|| self.floor.not_before(&key))
+            .min(now + self.policy.max_interval);
+        let call_at = not_before.max(now);
+        control.not_before = Some(call_at + self.policy.interval);
+        let after_failure = control.failures.after_failure();
+        let upstream = AssertUnwindSafe(fetch()).catch_unwind();
+        let (inner, entry_for_task) = (self.clone(), entry.clone());
+        let task = tokio::spawn(
+            async move {
+                tokio::time::sleep_until(call_at).await;
+                let called_at = Instant::now();
+                let result = upstream.await.unwrap_or_else(|_| {
+                    tracing::error!("a status fetch panicked");
+                    Err(UpstreamError::BadBody(
+                        "the answer could not be processed".into(),
+                    ))
+                });
+                inner.complete(key, &entry_for_task, called_at, result)
+            }
+            // The upstream call logs under the request that started it.
+            .in_current_span(),
+        );
+        let fetch = async move {
+            task.await.unwrap_or_else(|_| {
+                Err(UpstreamError::Unreachable("the gateway is stopping".into()))
+            })
+        }
+        .boxed()
+        .shared();
+        control.inflight = Some((fetch.clone(), call_at));
+        Ok(Pending::Started {
+            fetch,
+            after_failure,
+        })
+    }
+
+    /// Stores a call's outcome: the answer, or the failure and its pause.
+    fn complete<A: Cacheable>(
+        &self,
+        key: PollKey,
+        entry: &Arc<Entry>,
+        called_at: Instant,
+        result: Result<A, UpstreamError>,
+    ) -> Result<Arc<Snapshot>, UpstreamError> {
+        let mut control = entry.control();
+        control.inflight = None;
+        match result {
+            Ok(answer) => {
+                let (_, held) = self.store(key, entry, control, called_at, answer);
+                Ok(held)
+            }
+            Err(error) => {
+                // Paused from when the failure came (a timeout comes late), for at least a
+                // 429's Retry-After; waiters learn how long the pause is.
+                let at_least = match &error {
+                    UpstreamError::RateLimited { retry_after } => *retry_after,
+                    _ => std::time::Duration::ZERO,
+                };
+                let now = Instant::now();
+                let until = control
+                    .failures
+                    .record(error.clone(), self.backoff, at_least, now);
+                control.not_before = control.not_before.max(Some(until));
+                Err(with_remaining(&error, until - now))
+            }
+        }
+    }
+
+    /// Keeps an answer obtained outside polling (a cancel's), as if polled at `called_at`;
+    /// returns it as it came, since its caller asked for it.
+    pub(super) fn accept<A: Cacheable>(
+        &self,
+        key: PollKey,
+        entry: &Arc<Entry>,
+        called_at: Instant,
+        answer: A,
+    ) -> Arc<Snapshot> {
+        let (answered, _) = self.store(key, entry, entry.control(), called_at, answer);
+        answered
+    }
+
+    /// Stores an answer unless a newer or finished one is already held; returns the answer as
+    /// it came and the one held now.
+    fn store<A: Cacheable>(
+        &self,
+        key: PollKey,
+        entry: &Arc<Entry>,
+        mut control: MutexGuard<'_, Control>,
+        called_at: Instant,
+        answer: A,
+    ) -> (Arc<Snapshot>, Arc<Snapshot>) {
+        control.failures.clear();
+        let next_poll_at = (!answer.is_terminal()).then(|| {
+            called_at + self.interval(key, called_at.saturating_duration_since(control.first_seen))
+        });
+        let answered = Arc::new(Snapshot {
+            body: answer.into_body(poll_times(called_at, next_poll_at)),
+            fetched_at: called_at,
+            next_poll_at,
+        });
+        if let Some(held) = entry.snapshot()
+            && (held.fetched_at > called_at || held.is_terminal())
+        {
+            return (answered, held);
+        }
+        if let Some(due) = next_poll_at {
+            control.not_before = control.not_before.max(Some(due));
+        }
+        entry.snapshot.store(Some(answered.clone()));
+        // No cache call under the entry's lock: the cache may run its eviction listener, which
+        // locks entries.
+        drop(control);
+        self.reweigh(key, entry);
+        (answered.clone(), answered)
+    }
+
+    /// After a new answer is stored, re-inserts the entry so the cache weighs it by its body;
+    /// never over a newer entry made for the key after this one was evicted.
+    fn reweigh(&self, key: PollKey, entry: &Arc<Entry>) {
+        let current = self.entries.get(&key);
+        if current.is_none_or(|current| Arc::ptr_eq(&current, entry)) {
+            self.entries.insert(key, entry.clone());
+        }
+    }
+
+    /// The poll interval for a key whose task has been running for `age`: the greater of the
+    /// base interval and a tenth of the age, capped at the maximum. Models use the base.
+    fn interval(&self, key: PollKey, age: std::time::Duration) -> std::time::Duration {
+        match key {
+            PollKey::Model { .. } => self.policy.interval,
+            PollKey::Task(_) => (age / 10).clamp(self.policy.interval, self.policy.max_interval),
+        }
+    }
+}
+
+/// The wall-clock times callers see: `fetchedAt` (and `Age`) count from when Anaplan was asked.
+fn poll_times(called_at: Instant, next_poll_at: Option<Instant>) -> PollTimes {
+    let since_called = Instant::now().saturating_duration_since(called_at);
+    let asked_wall = Utc::now() - chrono::Duration::from_std(since_called).unwrap_or_default();
+    PollTimes {
+        fetched_at: asked_wall,
+        next_poll_at: next_poll_at.map(|due| {
+            let interval = due.saturating_duration_since(called_at);
+            asked_wall + chrono::Duration::from_std(interval).unwrap_or_default()
+        }),
+    }
+}

@@ -1,0 +1,172 @@
+//! What the API does, apart from HTTP: find a checked request's workspace, answer from the cache
+//! (which asks Anaplan through the client when it must), and cancel tasks upstream.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::cache::{Cacheable, PollKey, Served, StatusCache};
+use crate::config::Settings;
+use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::schema::{ModelReport, ModelStatus, PollTimes, Task, TaskStatus};
+use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
+use crate::workspaces::Workspaces;
+
+/// A task request whose ids all passed the checks; the workspace may still be unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRequest {
+    /// Which kind of task.
+    pub kind: TaskKind,
+    /// The task or read request id.
+    pub task: TaskId,
+    /// The model.
+    pub model: ModelId,
+    /// What the task is filed under.
+    pub object: ObjectId,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+}
+
+impl TaskRequest {
+    /// The task's place upstream, once its workspace is known.
+    fn at(&self, workspace: WorkspaceId) -> TaskLocator {
+        TaskLocator {
+            kind: self.kind,
+            workspace,
+            model: self.model,
+            object: self.object,
+            task: self.task,
+        }
+    }
+}
+
+/// A model-status request whose ids passed the checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest {
+    /// The model.
+    pub model: ModelId,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+}
+
+/// The service's shared state; cloning it (once per request) is one atomic increment.
+#[derive(Clone)]
+pub struct StatusService {
+    inner: Arc<Parts>,
+}
+
+struct Parts {
+    client: AnaplanClient,
+    cache: StatusCache,
+    workspaces: Workspaces,
+    default_model: Option<ModelId>,
+}
+
+impl StatusService {
+    /// The service for `settings`, with its client and cache.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let client = AnaplanClient::new(&settings.anaplan)?;
+        let parts = Parts {
+            cache: StatusCache::new(settings.polling, settings.cache),
+            workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
+            client,
+            default_model: settings.anaplan.default_model,
+        };
+        Ok(Self {
+            inner: Arc::new(parts),
+        })
+    }
+
+    /// The cache, for metrics and tests.
+    pub fn cache(&self) -> &StatusCache {
+        &self.inner.cache
+    }
+
+    /// The model for requests that leave `modelId` out (`ANAPLAN_MODEL_ID`).
+    pub fn default_model(&self) -> Option<ModelId> {
+        self.inner.default_model
+    }
+
+    async fn locate(&self, request: TaskRequest) -> Result<TaskLocator, UpstreamError> {
+        let workspaces = &self.inner.workspaces;
+        let workspace = workspaces.resolve(request.model, request.workspace).await?;
+        Ok(request.at(workspace))
+    }
+
+    /// An answer for the task still fresh at `now`, found without awaiting anything: the hit path.
+    pub fn fresh_task(&self, request: &TaskRequest, now: Instant) -> Option<Served> {
+        let workspace = (self.inner.workspaces).known(request.model, request.workspace)?;
+        let key = PollKey::Task(request.at(workspace));
+        self.inner.cache.fresh(&key, now)
+    }
+
+    /// The task's normalised status, from the cache or Anaplan.
+    pub async fn task(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
+        let at = self.locate(request).await?;
+        let client = self.inner.client.clone();
+        let fetch = move || fetch_task(client, at);
+        self.inner.cache.get(PollKey::Task(at), fetch).await
+    }
+
+    /// Cancels the task upstream and answers with its status as Anaplan then reports it. A task
+    /// known to be finished is answered as it is, with no call: a cancel is idempotent.
+    pub async fn cancel(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
+        let at = self.locate(request).await?;
+        let (client, follow_up) = (self.inner.client.clone(), self.inner.client.clone());
+        let cancel = move || async move {
+            let answer = client.cancel_task(&at).await?;
+            Ok(answer.map(|wire| TaskStatus::from_wire(&at, wire)))
+        };
+        let fetch = move || fetch_task(follow_up, at);
+        self.inner
+            .cache
+            .change(PollKey::Task(at), cancel, fetch)
+            .await
+    }
+
+    /// The model's normalised status, from the cache or Anaplan.
+    pub async fn model_status(&self, request: ModelRequest) -> Result<Served, UpstreamError> {
+        let ModelRequest { model, workspace } = request;
+        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        let client = self.inner.client.clone();
+        let fetch = move || async move {
+            let wire = client.model_status(workspace, model).await?;
+            Ok(ModelReport::from_wire(workspace, model, wire))
+        };
+        self.inner
+            .cache
+            .get(PollKey::Model { workspace, model }, fetch)
+            .await
+    }
+}
+
+async fn fetch_task(client: AnaplanClient, at: TaskLocator) -> Result<TaskStatus, UpstreamError> {
+    let wire = client.task_status(&at).await?;
+    Ok(TaskStatus::from_wire(&at, wire))
+}
+
+/// Serialised once, when an answer is stored; the schema cannot fail to serialise.
+fn serialise(answer: &impl serde::Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(answer).unwrap_or_default())
+}
+
+impl Cacheable for TaskStatus {
+    fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    fn into_body(self, poll: PollTimes) -> Bytes {
+        serialise(&Task { status: self, poll })
+    }
+}
+
+impl Cacheable for ModelReport {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+
+    fn into_body(self, poll: PollTimes) -> Bytes {
+        serialise(&ModelStatus { status: self, poll })
+    }
+}

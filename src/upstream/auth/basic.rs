@@ -1,0 +1,53 @@
+//! Basic authentication: `POST /token/authenticate` with the user name and password.
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AuthApi, Credential, Issued};
+use crate::config::{Credentials, PasswordSource};
+use crate::upstream::UpstreamError;
+
+/// A user name and a password, the password read from its file at every login when it has one.
+pub struct Basic {
+    credentials: Credentials,
+}
+
+impl Basic {
+    /// Logs in with `credentials`.
+    pub fn new(credentials: Credentials) -> Self {
+        Self { credentials }
+    }
+
+    /// The password, read from its file at every login so a rotated Secret is used.
+    async fn password(&self) -> Result<SecretString, UpstreamError> {
+        match &self.credentials.password {
+            PasswordSource::Inline(secret) => Ok(secret.clone()),
+            PasswordSource::File(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|err| {
+                    tracing::error!(path = %path.display(), error = %err, "cannot read ANAPLAN_PASSWORD_FILE");
+                    UpstreamError::Unauthorized
+                })?;
+                Ok(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+impl Credential for Basic {
+    fn method(&self) -> &'static str {
+        "basic"
+    }
+
+    fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
+        async move {
+            let password = self.password().await?;
+            let user = &self.credentials.username;
+            auth.authenticate(|request| request.basic_auth(user, Some(password.expose_secret())))
+                .await
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,196 @@
+//! The one Anaplan token every caller shares: when it is obtained, renewed and replaced.
+//!
+//! *How* a token is obtained is a [`Credential`] (basic authentication in [`basic`]); *when* is
+//! decided here, the same for every method. Anaplan asks for one token per 35-minute session
+//! rather than one per call. The token is renewed when less than [`REFRESH_MARGIN`] of it is left,
+//! in the background: no caller waits for that, and all keep using the still-valid token until the
+//! new one lands (or the renewal fails). Only a caller that finds no valid token waits for one. A
+//! token Anaplan rejected is replaced once, however many requests saw the rejection. A failed
+//! login is not tried again until its pause ends (doubling up to 5 minutes), since repeated bad
+//! logins can lock the account.
+
+mod api;
+mod basic;
+mod token;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub use api::AuthApi;
+pub use basic::Basic;
+pub use token::{Issued, REFRESH_MARGIN, TOKEN_LIFETIME, Token};
+
+use crate::backoff::{Backoff, FailureStreak};
+use crate::upstream::UpstreamError;
+
+/// Pauses between failed logins: 5 s, doubling while failures repeat, up to 5 minutes.
+const LOGIN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 * 60));
+
+/// A way to obtain an Anaplan token. Each method is one implementation; the token's lifecycle
+/// around it is [`TokenManager`]'s.
+pub trait Credential: Send + Sync {
+    /// The method's name, as operators configure it.
+    fn method(&self) -> &'static str;
+
+    /// Obtains a new token.
+    fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>>;
+
+    /// Renews a token that is still valid; Anaplan's `/token/refresh` unless the method has its own.
+    fn renew<'a>(
+        &'a self,
+        auth: &'a AuthApi,
+        token: &'a Token,
+    ) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
+        Box::pin(auth.refresh(token))
+    }
+}
+
+/// Holds, renews and replaces the shared token.
+pub struct TokenManager {
+    auth: AuthApi,
+    credential: Box<dyn Credential>,
+    /// The token in use; a std `RwLock` since it is only cloned out, never held across an await.
+    current: RwLock<Option<Arc<Token>>>,
+    /// Held by the one task renewing the token (an async mutex: held across the auth call);
+    /// counts logins, which number the token's generations.
+    renewal: Arc<Mutex<u64>>,
+    /// Failed logins in a row, and the last one while its pause lasts.
+    failures: std::sync::Mutex<FailureStreak<UpstreamError>>,
+}
+
+impl TokenManager {
+    /// A manager that obtains tokens from `auth` with `credential`.
+    pub fn new(auth: AuthApi, credential: Box<dyn Credential>) -> Self {
+        Self {
+            auth,
+            credential,
+            current: RwLock::new(None),
+            renewal: Arc::new(Mutex::new(0)),
+            failures: std::sync::Mutex::default(),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Token>> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A token to call the Integration API with: the current one while it is valid (starting
+    /// its renewal in the background once it is due), or a new one, waited for.
+    pub async fn token(self: &Arc<Self>) -> Result<Arc<Token>, UpstreamError> {
+        let now = Instant::now();
+        match self.current() {
+            Some(token) if !token.needs_renewal(now) => Ok(token),
+            Some(token) if token.is_usable(now) => {
+                self.renew_in_background(now);
+                Ok(token)
+            }
+            _ => {
+                let generation = self.renewal.clone().lock_owned().await;
+                self.renew(generation, None).await
+            }
+        }
+    }
+
+    /// Starts a renewal unless one is under way or a failed login is still remembered, so an
+    /// auth API that is down is asked once per pause, not once per request.
+    fn renew_in_background(self: &Arc<Self>, now: Instant) {
+        if self.failure_in_force(now).is_some() {
+            return;
+        }
+        let Ok(generation) = self.renewal.clone().try_lock_owned() else {
+            return;
+        };
+        let manager = self.clone();
+        // Its outcome is logged where the auth calls are made; callers keep the valid token.
+        tokio::spawn(
+            async move {
+                let _ = manager.renew(generation, None).await;
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Replaces `rejected` after Anaplan answered 401 to it; if another request already replaced
+    /// it, that newer token is returned without calling Anaplan again.
+    pub async fn replace_rejected(&self, rejected: &Token) -> Result<Arc<Token>, UpstreamError> {
+        let generation = self.renewal.clone().lock_owned().await;
+        self.renew(generation, Some(rejected.generation)).await
+    }
+
+    async fn renew(
+        &self,
+        mut generation: OwnedMutexGuard<u64>,
+        rejected: Option<u64>,
+    ) -> Result<Arc<Token>, UpstreamError> {
+        let now = Instant::now();
+        let current = self.current();
+        // Another task may have renewed while this one waited for the lock.
+        if let Some(token) = &current {
+            let replaced = rejected.is_some_and(|old| old != token.generation);
+            let fresh = rejected.is_none() && !token.needs_renewal(now);
+            if replaced || fresh {
+                return Ok(token.clone());
+            }
+        }
+        let renewed = match current {
+            Some(token) if rejected.is_none() && token.is_usable(now) => {
+                self.credential.renew(&self.auth, &token).await.ok()
+            }
+            _ => None,
+        };
+        // A renewal keeps the token's value, so it keeps its generation: a 401 to that value
+        // must still lead to a new login.
+        let issued = match renewed {
+            Some(renewed) => renewed,
+            None => {
+                let issued = self.login().await?;
+                *generation += 1;
+                issued
+            }
+        };
+        let token = Arc::new(Token {
+            value: issued.value,
+            expires_at: issued.expires_at,
+            generation: *generation,
+        });
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn login(&self) -> Result<Issued, UpstreamError> {
+        if let Some(error) = self.failure_in_force(Instant::now()) {
+            return Err(error);
+        }
+        let result = self.credential.login(&self.auth).await;
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => failures.clear(),
+            Err(error) => {
+                // A 429 pauses logins for at least its Retry-After.
+                let at_least = match error {
+                    UpstreamError::RateLimited { retry_after } => *retry_after,
+                    _ => Duration::ZERO,
+                };
+                failures.record(error.clone(), LOGIN_BACKOFF, at_least, Instant::now());
+            }
+        }
+        result
+    }
+
+    /// The last failed login's error while its pause lasts.
+    fn failure_in_force(&self, now: Instant) -> Option<UpstreamError> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.in_force(now).map(|failure| failure.error.clone())
+    }
+}

@@ -1,0 +1,12 @@
+//! The integration tests: the real app on loopback, in front of a fake Anaplan, as one test
+//! binary sharing one harness ([`helpers`]). Only `tests/metrics.rs` runs apart, because it
+//! reads exact values from the process-wide metrics recorder.
+
+mod demo;
+mod faults;
+mod helpers;
+mod openapi;
+mod polling;
+mod tasks;
+mod token;
+mod validation;
