@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::config::{Credentials, LogFormat, PasswordSource, RawSettings, Settings};
-use crate::{server, telemetry};
+use crate::config::{Credentials, PasswordSource, RawSettings, Settings};
+use crate::server;
 
 /// The simulated workspace.
 pub const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
@@ -385,27 +385,23 @@ pub fn example_paths() -> Vec<String> {
     paths
 }
 
-/// Runs the demo until Ctrl-C or SIGTERM.
-pub async fn run(raw: &RawSettings) -> anyhow::Result<()> {
-    telemetry::init_logging(match std::env::var_os("GATEWAY_LOG_FORMAT") {
-        Some(_) => raw.log_format,
-        None => LogFormat::Text,
-    });
-    let simulator = spawn_simulator()
-        .await
-        .context("starting the simulated Anaplan")?;
+/// The demo's settings: the raw settings with the demo's defaults, and the simulator's
+/// credentials (its URLs are set once it runs).
+pub fn settings(raw: &RawSettings) -> Result<Settings, Vec<String>> {
     let credentials = Credentials {
         username: "demo@example.com".into(),
         password: PasswordSource::Inline(SecretString::from("demo".to_owned())),
     };
-    let mut settings = Settings::with_credentials(raw, credentials)
-        .map_err(|problems| anyhow::anyhow!("configuration: {}", problems.join("; ")))?;
+    Settings::for_demo(raw, credentials)
+}
+
+/// Runs the demo with `settings` until Ctrl-C or SIGTERM.
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let simulator = spawn_simulator()
+        .await
+        .context("starting the simulated Anaplan")?;
     settings.anaplan.api_url = format!("http://{simulator}/2/0").parse()?;
     settings.anaplan.auth_url = format!("http://{simulator}").parse()?;
-    // The admin listener stays on this machine unless asked otherwise.
-    if std::env::var_os("GATEWAY_ADMIN_LISTEN").is_none() && raw.admin_listen == "0.0.0.0:9090" {
-        settings.admin_listen = SocketAddr::from(([127, 0, 0, 1], 9090));
-    }
     server::run(&settings, || print_examples(&settings)).await
 }
 

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.args).await,
-        Command::Demo => report(demo::run(&cli.args).await),
+        Command::Demo => demo(&cli.args).await,
         Command::Healthcheck => healthcheck(&cli.args).await,
     }
 }
@@ -20,14 +20,9 @@ async fn main() -> ExitCode {
 async fn serve(raw: &RawSettings) -> ExitCode {
     let settings = match Settings::for_serve(raw) {
         Ok(settings) => settings,
-        Err(problems) => {
-            for problem in problems {
-                eprintln!("anaplan-gateway: configuration: {problem}");
-            }
-            return ExitCode::from(2);
-        }
+        Err(problems) => return configuration_problems(problems),
     };
-    telemetry::init_logging(raw.log_format);
+    telemetry::init_logging(settings.log_format);
     report(
         server::run(&settings, || {
             tracing::info!(api = %settings.listen, admin = %settings.admin_listen,
@@ -35,6 +30,23 @@ async fn serve(raw: &RawSettings) -> ExitCode {
         })
         .await,
     )
+}
+
+async fn demo(raw: &RawSettings) -> ExitCode {
+    let settings = match demo::settings(raw) {
+        Ok(settings) => settings,
+        Err(problems) => return configuration_problems(problems),
+    };
+    telemetry::init_logging(settings.log_format);
+    report(demo::run(settings).await)
+}
+
+/// One line per problem, and exit status 2, for every subcommand alike.
+fn configuration_problems(problems: Vec<String>) -> ExitCode {
+    for problem in problems {
+        eprintln!("anaplan-gateway: configuration: {problem}");
+    }
+    ExitCode::from(2)
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -49,8 +61,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 
 /// Probes `/readyz` on the admin listener; an unspecified host (0.0.0.0, ::) is probed on loopback.
 async fn healthcheck(raw: &RawSettings) -> ExitCode {
-    let Ok(mut address) = raw.admin_listen.trim().parse::<std::net::SocketAddr>() else {
-        eprintln!("anaplan-gateway: GATEWAY_ADMIN_LISTEN is not an address");
+    let admin_listen = raw.admin_listen.as_deref().unwrap_or("0.0.0.0:9090");
+    let Ok(mut address) = admin_listen.trim().parse::<std::net::SocketAddr>() else {
+        eprintln!(
+            "anaplan-gateway: healthcheck: GATEWAY_ADMIN_LISTEN `{admin_listen}` is not an address"
+        );
         return ExitCode::FAILURE;
     };
     if address.ip().is_unspecified() {
@@ -59,15 +74,27 @@ async fn healthcheck(raw: &RawSettings) -> ExitCode {
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let ready = reqwest::Client::new()
-        .get(format!("http://{address}/readyz"))
+    let url = format!("http://{address}/readyz");
+    let answer = reqwest::Client::new()
+        .get(&url)
         .timeout(Duration::from_secs(3))
         .send()
-        .await
-        .is_ok_and(|response| response.status().is_success());
-    if ready {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+        .await;
+    match answer {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!(
+                "anaplan-gateway: healthcheck: {url} answered {}",
+                response.status()
+            );
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!(
+                "anaplan-gateway: healthcheck: {url} did not answer: {}",
+                anaplan_gateway::upstream::innermost_cause(&err)
+            );
+            ExitCode::FAILURE
+        }
     }
 }

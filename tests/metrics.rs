@@ -46,6 +46,16 @@ async fn the_metric_families_move_with_traffic() {
             .starts_with("text/plain")
     );
     let text = response.text().await.unwrap();
+    for family in [
+        "anaplan_gateway_http_requests_total",
+        "anaplan_gateway_upstream_requests_total",
+        "anaplan_gateway_cache_answers_total",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}"
+        );
+    }
 
     let expectations = [
         (

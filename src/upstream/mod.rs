@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 pub use error::UpstreamError;
-pub use response::parse_retry_after;
+pub use response::{innermost_cause, parse_retry_after};
 
 use crate::config::AnaplanSettings;
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};

@@ -84,15 +84,19 @@ pub fn transport_error(err: &reqwest::Error) -> UpstreamError {
     if err.is_timeout() {
         UpstreamError::Timeout
     } else {
-        // The source chain says "connection refused", "reset by peer"… without any secret.
-        let mut cause = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(inner) = source {
-            cause = inner.to_string();
-            source = inner.source();
-        }
-        UpstreamError::Unreachable(cause)
+        UpstreamError::Unreachable(innermost_cause(err))
     }
+}
+
+/// The end of an error's source chain: "connection refused", "reset by peer"… without any secret.
+pub fn innermost_cause(err: &reqwest::Error) -> String {
+    let mut cause = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    cause
 }
 
 /// Reads `Retry-After` as delta-seconds or an HTTP date; `default` when missing or unreadable.

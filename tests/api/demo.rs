@@ -1,6 +1,6 @@
 //! The demo: the real app in front of the built-in simulated Anaplan answers every example.
 
-use anaplan_gateway::config::{Cli, Credentials, PasswordSource, Settings};
+use anaplan_gateway::config::Cli;
 use anaplan_gateway::{demo, server};
 use clap::Parser;
 use serde_json::Value;
@@ -16,11 +16,7 @@ async fn every_printed_example_answers_as_the_contract_shows() {
         "127.0.0.1:0",
     ])
     .unwrap();
-    let credentials = Credentials {
-        username: "demo@example.com".into(),
-        password: PasswordSource::Inline("demo".to_owned().into()),
-    };
-    let mut settings = Settings::with_credentials(&cli.args, credentials).unwrap();
+    let mut settings = demo::settings(&cli.args).unwrap();
     settings.anaplan.api_url = format!("http://{simulator}/2/0").parse().unwrap();
     settings.anaplan.auth_url = format!("http://{simulator}").parse().unwrap();
     let app = server::build(&settings).unwrap();

@@ -453,3 +453,51 @@ async fn while_anaplan_fails_a_caller_after_a_quiet_spell_gets_the_stale_answer_
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_attempt_is_retried_within_the_timeout() {
+    let app = spawn_app_with(&["--timeout", "30s"]).await;
+    let path = import_path(TASK);
+    app.fake.script(
+        &path,
+        vec![Reply::Stall, Reply::ok(fixture("task_in_progress.json"))],
+    );
+    let started = tokio::time::Instant::now();
+    let response = app.get(&import_route(TASK)).await;
+    assert_eq!(response.status(), 200, "the second attempt answered");
+    assert_eq!(app.fake.calls(Method::GET, &path), 2);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "the stalled attempt was given a third of the timeout: {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_remembered_503_tells_the_time_its_pause_has_left() {
+    let app = spawn_app().await;
+    let path = import_path(TASK);
+    app.fake.on(&path, Reply::status(503));
+    let first = app.get(&import_route(TASK)).await;
+    assert_eq!(first.status(), 503);
+    let calls = app.fake.calls(Method::GET, &path);
+    assert_eq!(
+        first.headers()["retry-after"],
+        "5",
+        "the first pause: one interval"
+    );
+
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let remembered = app.get(&import_route(TASK)).await;
+    assert_eq!(remembered.status(), 503);
+    assert_eq!(
+        remembered.headers()["retry-after"],
+        "2",
+        "what is left of the pause"
+    );
+    assert_eq!(
+        app.fake.calls(Method::GET, &path),
+        calls,
+        "no new call meanwhile"
+    );
+}

@@ -74,9 +74,9 @@ struct FakeState {
     forwarded_authorization: Vec<String>,
     in_flight: usize,
     most_in_flight: usize,
-    /// How the auth API answers: after this delay, and with 503 while it is down.
+    /// How the auth API answers: after this delay, and with this failure while it is set.
     auth_delay: Duration,
-    auth_down: bool,
+    auth_failure: Option<Reply>,
 }
 
 /// A fake Anaplan (Integration API under `/2/0`, auth API at the root).
@@ -146,7 +146,12 @@ impl FakeAnaplan {
 
     /// Makes the auth API answer 503, or answer again.
     pub fn set_auth_down(&self, down: bool) {
-        self.lock().auth_down = down;
+        self.fail_auth(down.then(|| Reply::status(503)));
+    }
+
+    /// Makes the auth API answer with `failure` (for example a 429), or answer again with `None`.
+    pub fn fail_auth(&self, failure: Option<Reply>) {
+        self.lock().auth_failure = failure;
     }
 
     pub fn passwords_seen(&self) -> Vec<String> {
@@ -190,23 +195,23 @@ fn token_body(token: &str, lifetime_ms: i64) -> Value {
     })
 }
 
-/// Counts an auth API call and plays its delay; `false` while the auth API is down.
-async fn auth_api_answers(
+/// Counts an auth API call and plays its delay; the failure to answer with, if one is set.
+async fn auth_api_failure(
     state: &Mutex<FakeState>,
     count: fn(&mut FakeState) -> &mut usize,
-) -> bool {
-    let (delay, down) = {
+) -> Option<Response> {
+    let (delay, failure) = {
         let mut state = state.lock().unwrap();
         *count(&mut state) += 1;
-        (state.auth_delay, state.auth_down)
+        (state.auth_delay, state.auth_failure.clone())
     };
     tokio::time::sleep(delay).await;
-    !down
+    Some(play(failure?, "/token").await)
 }
 
 async fn authenticate(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
-    if !auth_api_answers(&state, |s| &mut s.authentications).await {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(failure) = auth_api_failure(&state, |s| &mut s.authentications).await {
+        return failure;
     }
     let mut state = state.lock().unwrap();
     let credentials = headers
@@ -239,8 +244,8 @@ async fn authenticate(State(state): State<Arc<Mutex<FakeState>>>, headers: Heade
 }
 
 async fn refresh(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
-    if !auth_api_answers(&state, |s| &mut s.refreshes).await {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(failure) = auth_api_failure(&state, |s| &mut s.refreshes).await {
+        return failure;
     }
     let state = state.lock().unwrap();
     let token = bearer(&headers);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// `callers` clients each polling `route` every `every` for `duration` (in tokio time).
 async fn poll_for(app: &TestApp, route: &str, callers: usize, every: Duration, duration: Duration) {
@@ -393,5 +393,104 @@ async fn an_older_poll_never_replaces_a_newer_answer() {
     assert_eq!(
         after["state"], "cancelling",
         "the older `running` answer was dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancels_follow_up_never_joins_a_poll_begun_before_it() {
+    let app = spawn_app().await;
+    // A poll is under way (Anaplan takes 2 s) when the cancel comes; the cancel's answer carries
+    // no task, so the gateway must ask again, with a call made after the cancel.
+    let slow = Reply::After(
+        Duration::from_secs(2),
+        Box::new(Reply::ok(fixture("task_in_progress.json"))),
+    );
+    app.fake.script(
+        &import_path(TASK),
+        vec![slow, Reply::ok(fixture("task_cancelling.json"))],
+    );
+    let (http, url) = (app.http.clone(), app.url(&import_route(TASK)));
+    let poll = tokio::spawn(async move { http.get(url).send().await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The DELETE answers without a body, and itself counts as a call of that path.
+    let after_delete = Reply::ok(fixture("task_cancelling.json"));
+    app.fake
+        .script(&import_path(TASK), vec![Reply::status(204), after_delete]);
+    let response = app.delete(&import_route(TASK)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["state"], "cancelling",
+        "the answer comes from a status call made after the cancel, not the older poll"
+    );
+    assert_eq!(poll.await.unwrap(), 200);
+    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_task_known_to_be_finished_answers_its_final_status_without_a_call() {
+    let app = spawn_app().await;
+    app.fake.on(
+        &import_path(TASK),
+        Reply::ok(fixture("import_complete.json")),
+    );
+    let finished: Value = app.get(&import_route(TASK)).await.json().await.unwrap();
+    assert_eq!(finished["state"], "succeeded");
+
+    for _ in 0..2 {
+        let response = app.delete(&import_route(TASK)).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, finished, "the final status, as it was");
+    }
+    assert_eq!(app.fake.calls(Method::DELETE, &import_path(TASK)), 0);
+    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn anaplans_already_complete_refusal_answers_the_final_status() {
+    let app = spawn_app().await;
+    let refusal = json!({"status": {"code": 400, "message": "Task is already complete"}});
+    app.fake.script(
+        &import_path(TASK),
+        vec![
+            Reply::Json(reqwest::StatusCode::BAD_REQUEST, refusal),
+            Reply::ok(fixture("import_failed.json")),
+        ],
+    );
+    let response = app.delete(&import_route(TASK)).await;
+    assert_eq!(response.status(), 200, "a cancel is idempotent");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["state"], "failed");
+    assert_eq!(body["terminal"], true);
+    assert_eq!(app.fake.calls(Method::DELETE, &import_path(TASK)), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tasks_age_survives_the_eviction_of_its_answer() {
+    // Room for one answer: asking for a second task evicts the first.
+    let app = spawn_app_with(&["--cache-max-entries", "1", "--cache-max-mib", "1"]).await;
+    let (old, other) = (task_id(1), task_id(2));
+    for task in [&old, &other] {
+        app.fake.on(
+            &import_path(task),
+            Reply::ok(fixture("task_in_progress.json")),
+        );
+    }
+    assert_eq!(app.get(&import_route(&old)).await.status(), 200);
+    // Ten minutes on, the task is polled once a minute (a tenth of its age).
+    tokio::time::advance(Duration::from_secs(600)).await;
+    let aged = app.get(&import_route(&old)).await;
+    assert_eq!(aged.headers()["cache-control"], "max-age=60");
+
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(app.get(&import_route(&other)).await.status(), 200);
+    assert!(app.service.cache().len() <= 1, "the first task was evicted");
+    let after_eviction = app.get(&import_route(&old)).await;
+    assert_eq!(
+        after_eviction.headers()["cache-control"],
+        "max-age=60",
+        "its interval still follows its age"
     );
 }

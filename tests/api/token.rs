@@ -246,3 +246,34 @@ async fn refused_credentials_are_not_tried_again_for_every_request() {
     assert_eq!(app.get(&import_route(&task_id(11))).await.status(), 502);
     assert_eq!(app.fake.authentications(), 2, "tried again after the pause");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_from_the_auth_api_pauses_integration_api_calls_too() {
+    let app = spawn_app().await;
+    app.fake.set_token_lifetime(Duration::from_secs(6 * 60));
+    for n in 1..=2 {
+        in_progress(&app, &task_id(n));
+    }
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+
+    // The token is due for renewal, and the auth API answers 429: the tenant is rate-limited.
+    tokio::time::advance(Duration::from_secs(2 * 60)).await;
+    let too_many = Reply::Status(
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        vec![("retry-after", "60".into())],
+    );
+    app.fake.fail_auth(Some(too_many));
+    // This call still uses the valid token and starts the renewal in the background.
+    app.get(&import_route(&task_id(1))).await;
+    until("the renewal to be refused", || app.fake.refreshes() >= 1).await;
+    tokio::task::yield_now().await;
+
+    let paused = app.get(&import_route(&task_id(2))).await;
+    assert_eq!(paused.status(), 503);
+    assert!(paused.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.fake.calls(Method::GET, &import_path(&task_id(2))),
+        0,
+        "nothing went to the Integration API during the pause"
+    );
+}

@@ -1,0 +1,99 @@
+//! The binary as an operator meets it: help, exit statuses, the healthcheck, log output.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn gateway(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anaplan-gateway"));
+    // Only what the test gives: no setting leaks in from the environment running the tests.
+    command.env_clear().args(args);
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    gateway(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn demo_help_shows_the_demos_defaults() {
+    let help = text(&run(&["demo", "--help"]).stdout);
+    assert!(help.contains("for the demo, 127.0.0.1:9090"), "{help}");
+    assert!(help.contains("for the demo, text"), "{help}");
+}
+
+#[test]
+fn bad_settings_exit_2_with_one_line_each_for_the_demo_as_for_serving() {
+    for subcommand in ["demo", "serve"] {
+        let output = run(&[subcommand, "--poll-interval", "5x"]);
+        assert_eq!(output.status.code(), Some(2), "{subcommand}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("GATEWAY_POLL_INTERVAL (--poll-interval): `5x` is not a duration"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_healthcheck_says_why() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    let output = run(&["healthcheck", "--admin-listen", &admin]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("http://{admin}/readyz")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did not answer"), "{stderr}");
+}
+
+#[test]
+fn text_logs_written_to_a_file_carry_no_colour_codes() {
+    let mut demo = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .env("GATEWAY_LOG_FORMAT", "text")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Once it has printed its examples it is serving; then stop it as Kubernetes does, and it
+    // logs its shutdown.
+    let mut stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let mut logs = String::new();
+    while !logs.contains("Press Ctrl-C to stop.") {
+        let read = std::io::BufRead::read_line(&mut stdout, &mut logs).unwrap();
+        assert!(read > 0, "the demo stopped early: {logs}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while demo.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::io::Read::read_to_string(&mut stdout, &mut logs).unwrap();
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in: {logs:?}");
+}
