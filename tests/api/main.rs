@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod openapi;
 mod polling;
+mod properties;
 mod tasks;
 mod token;
 mod validation;

@@ -1,0 +1,179 @@
+//! Property tests of everything that reads untrusted bytes: Anaplan's JSON through the
+//! normalisers, the callers' paths and queries, and `Retry-After`. Nothing panics, and an id that
+//! passes its check is exactly Anaplan's alphabet. `PROPTEST_CASES` sets how many inputs each
+//! property tries (`.ci/run` raises it).
+
+use anaplan_gateway::api::params::{model_request, task_request};
+use anaplan_gateway::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use anaplan_gateway::schema::{ModelReport, TaskStatus};
+use anaplan_gateway::upstream::wire::{ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
+use anaplan_gateway::upstream::{TaskLocator, WireTaskStatus, parse_retry_after};
+use axum::http::Uri;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
+const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
+
+/// The keys of Anaplan's task, read request and model status shapes.
+const KEYS: &[&str] = &[
+    "task",
+    "taskState",
+    "requestState",
+    "progress",
+    "currentStep",
+    "result",
+    "details",
+    "values",
+    "nestedResults",
+    "successful",
+    "failureDumpAvailable",
+    "objectId",
+    "creationTime",
+    "viewReadRequest",
+    "listReadRequest",
+    "availablePages",
+    "requestStatus",
+    "tooltip",
+    "taskId",
+    "occurrences",
+    "localMessageText",
+    "type",
+    "meta",
+];
+/// Values Anaplan gives meaning to.
+const STATES: &[&str] = &[
+    "COMPLETE",
+    "IN_PROGRESS",
+    "CANCELLED",
+    "NOT_STARTED",
+    "Processing ...",
+];
+
+/// Any JSON value, a few levels deep, with the keys Anaplan's shapes use so that the normalisers
+/// meet them with every type in every place.
+fn json_value() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        prop::sample::select(KEYS).prop_map(str::to_owned),
+        "[a-z]{1,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::from),
+        prop::sample::select(STATES).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+            prop::collection::btree_map(key.clone(), inner, 0..8)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn locator(kind: TaskKind) -> TaskLocator {
+    TaskLocator {
+        kind,
+        workspace: WorkspaceId::parse("workspaceId", WORKSPACE).unwrap(),
+        model: ModelId::parse("modelId", MODEL).unwrap(),
+        object: ObjectId::parse("objectId", "112000000009").unwrap(),
+        task: TaskId::parse("taskId", "1B1D84DDD53847BAA621810B593C3FC1").unwrap(),
+    }
+}
+
+/// Normalises `body` the way the client does for every shape; any outcome but a panic is fine.
+fn normalise_everything(body: &[u8]) {
+    if let Ok(envelope) = serde_json::from_slice::<TaskEnvelope>(body) {
+        let task = TaskStatus::from_wire(
+            &locator(TaskKind::Process),
+            WireTaskStatus::Task(envelope.task),
+        );
+        serde_json::to_vec(&task).unwrap();
+    }
+    if let Ok(envelope) = serde_json::from_slice::<ReadRequestEnvelope>(body)
+        && let Some(request) = envelope.into_request()
+    {
+        let wire = WireTaskStatus::ReadRequest(request);
+        serde_json::to_vec(&TaskStatus::from_wire(&locator(TaskKind::ViewRead), wire)).unwrap();
+    }
+    if let Ok(envelope) = serde_json::from_slice::<ModelStatusEnvelope>(body) {
+        let (workspace, model) = (
+            locator(TaskKind::Import).workspace,
+            locator(TaskKind::Import).model,
+        );
+        let report = ModelReport::from_wire(workspace, model, envelope.request_status);
+        serde_json::to_vec(&report).unwrap();
+    }
+}
+
+fn is_hex32(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+proptest! {
+    #[test]
+    fn the_normalisers_read_any_json_without_panicking(value in json_value()) {
+        let wrapped = [
+            json!({"task": value.clone()}),
+            json!({"viewReadRequest": value.clone()}),
+            json!({"listReadRequest": value.clone()}),
+            json!({"requestStatus": value.clone()}),
+            value,
+        ];
+        for body in wrapped {
+            normalise_everything(&serde_json::to_vec(&body).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_normalisers_read_any_bytes_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        normalise_everything(&bytes);
+    }
+
+    #[test]
+    fn ids_that_pass_are_exactly_anaplans_alphabet(text in "\\PC{0,40}|[0-9A-Fa-f]{30,34}|[0-9]{0,22}") {
+        prop_assert_eq!(TaskId::parse("taskId", &text).is_ok(), is_hex32(&text));
+        prop_assert_eq!(ModelId::parse("modelId", &text).is_ok(), is_hex32(&text));
+        prop_assert_eq!(WorkspaceId::parse("workspaceId", &text).is_ok(), is_hex32(&text));
+        let digits = (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(ObjectId::parse("objectId", &text).is_ok(), digits);
+        if let Ok(task) = TaskId::parse("taskId", &text) {
+            prop_assert_eq!(task.as_str(), text.to_ascii_uppercase());
+        }
+    }
+
+    #[test]
+    fn any_path_and_query_is_read_without_panicking(
+        kind in "[a-z-]{0,10}|import|view-read|%[0-9A-F]{2}",
+        task in "\\PC{0,40}|[0-9a-fA-F%]{30,40}",
+        query in "[a-zA-Z0-9=&%+_.-]{0,80}",
+    ) {
+        let text = format!("/tasks/{kind}/{task}?{query}");
+        let Ok(uri) = text.parse::<Uri>() else { return Ok(()) };
+        if let Ok(request) = task_request(&uri, None) {
+            prop_assert!(is_hex32(request.task.as_str()));
+            prop_assert!(is_hex32(request.model.as_str()));
+            prop_assert!(request.object.as_str().bytes().all(|b| b.is_ascii_digit()));
+        }
+        let text = format!("/models/{task}/status?{query}");
+        if let Ok(uri) = text.parse::<Uri>()
+            && let Ok(request) = model_request(&uri)
+        {
+            prop_assert!(is_hex32(request.model.as_str()));
+        }
+    }
+
+    #[test]
+    fn any_retry_after_is_read_without_panicking(
+        text in "\\PC{0,40}|[0-9]{1,30}|[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT",
+    ) {
+        let parsed = parse_retry_after(&text);
+        if let Ok(seconds) = text.trim().parse::<u64>() {
+            prop_assert_eq!(parsed, Some(Duration::from_secs(seconds)));
+        }
+    }
+}
