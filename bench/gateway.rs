@@ -1,4 +1,4 @@
-//! The gateway's benchmark, on loopback: the release binary in front of a fake Anaplan.
+//! The gateway's benchmark, on loopback: the release binary in front of the simulated Anaplan.
 //!
 //! Measures start-to-ready time; requests per second and p50/p99 latency of (a) a cached task
 //! answer and (b) the same process's `/livez`, with `wrk`; (c) a cold burst of 64 concurrent
@@ -13,56 +13,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use anaplan_gateway::simulator::{Options, Reply, Simulator};
 use serde_json::json;
-use tokio::sync::Mutex;
 
 const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
 const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
 const IMPORT: &str = "112000000009";
-/// Task ids starting with this are answered after `SLOW_ANSWER`: the cold-burst tasks.
+/// Burst task ids start with this; they are answered after `SLOW_ANSWER`.
 const SLOW_PREFIX: &str = "5105";
 const SLOW_ANSWER: Duration = Duration::from_millis(200);
 const BURST_CALLERS: usize = 64;
+const BURSTS: u32 = 5;
 const WRK_SECONDS: &str = "10s";
 const WRK_CONNECTIONS: &str = "32";
 
-/// The fake Anaplan's counters, and when it last sent a slow answer.
-#[derive(Default)]
-struct Upstream {
-    task_calls: AtomicU64,
-    slow_answered_at: Mutex<Option<Instant>>,
-}
-
-async fn token() -> Response {
-    let expires = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + 35 * 60 * 1000;
-    let body =
-        json!({"status": "SUCCESS", "tokenInfo": {"tokenValue": "bench", "expiresAt": expires}});
-    (StatusCode::CREATED, axum::Json(body)).into_response()
-}
-
-async fn task(State(upstream): State<Arc<Upstream>>, Path(path): Path<String>) -> Response {
-    upstream.task_calls.fetch_add(1, Ordering::Relaxed);
-    let task_id = path.rsplit('/').next().unwrap_or_default().to_owned();
-    if task_id.starts_with(SLOW_PREFIX) {
-        tokio::time::sleep(SLOW_ANSWER).await;
-        *upstream.slow_answered_at.lock().await = Some(Instant::now());
-    }
-    axum::Json(json!({
+/// A running import, as Anaplan documents it: every task the benchmark asks about answers so.
+fn running_import() -> Reply {
+    Reply::ok(json!({
         "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
         "status": {"code": 200, "message": "Success"},
-        "task": {"type": "taskInformation", "taskId": task_id, "currentStep": "Importing data...",
+        "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
                  "progress": 0.35, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
     }))
-    .into_response()
+}
+
+fn import_path(task: &str) -> String {
+    format!("/workspaces/{WORKSPACE}/models/{MODEL}/imports/{IMPORT}/tasks/{task}")
 }
 
 fn free_port() -> SocketAddr {
@@ -197,18 +173,30 @@ async fn start_gateway(
     (gateway, api, admin, started.elapsed())
 }
 
+/// The figures one run measures.
+struct Figures {
+    ready_after: Duration,
+    cached: (f64, f64, f64),
+    livez: (f64, f64, f64),
+    cached_upstream: usize,
+    wait_p50: Duration,
+    wait_max: Duration,
+    burst_upstream: usize,
+    rss_idle: u64,
+    rss_after_load: u64,
+    rss_100k: u64,
+    rss_200k: u64,
+    rss_peak: u64,
+}
+
 #[tokio::main]
 async fn main() {
-    let upstream = Arc::new(Upstream::default());
-    let app = Router::new()
-        .route("/token/authenticate", post(token))
-        .route("/token/refresh", post(token))
-        .route("/2/0/{*path}", get(task))
-        .with_state(upstream.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let options = Options {
+        username: "bench@example.com".into(),
+        scenario: None,
+    };
+    let anaplan = Simulator::start(options).await.unwrap();
+    anaplan.answer_any_task(running_import());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -218,43 +206,81 @@ async fn main() {
     let mut running = None;
     for _ in 0..5 {
         drop(running.take());
-        let (gateway, api, admin, ready_after) = start_gateway(&http, upstream_address).await;
+        let (gateway, api, admin, ready_after) = start_gateway(&http, anaplan.address).await;
         starts.push(ready_after);
         running = Some((gateway, api, admin));
     }
     starts.sort();
-    let ready_after = starts[2];
     let (mut gateway, api, admin) = running.expect("started five times");
     let pid = gateway.id().unwrap();
     let rss_idle = rss_kib(pid, "VmRSS:");
+    let (cached, livez, cached_upstream) = cached_against_livez(&http, &anaplan, api, admin).await;
+    let rss_after_load = rss_kib(pid, "VmRSS:");
+    let (wait_p50, wait_max, burst_upstream) = cold_bursts(&http, &anaplan, api).await;
+    // Memory: 100 000 distinct tasks, then 100 000 more.
+    ask_many(&http, api, 1_000_000, 100_000, 64).await;
+    let rss_100k = rss_kib(pid, "VmRSS:");
+    ask_many(&http, api, 2_000_000, 100_000, 64).await;
+    let rss_200k = rss_kib(pid, "VmRSS:");
+    let rss_peak = rss_kib(pid, "VmHWM:");
+    gateway.kill().await.ok();
+    report(&Figures {
+        ready_after: starts[2],
+        cached,
+        livez,
+        cached_upstream,
+        wait_p50,
+        wait_max,
+        burst_upstream,
+        rss_idle,
+        rss_after_load,
+        rss_100k,
+        rss_200k,
+        rss_peak,
+    });
+}
 
-    // (a) and (b): a warm cached answer against the same process's /livez.
+/// (a) and (b): a warm cached answer against the same process's /livez, alternated three times
+/// each so drift on a busy machine hits both alike; the median pair by ratio, and the upstream
+/// calls the cached task cost meanwhile.
+async fn cached_against_livez(
+    http: &reqwest::Client,
+    anaplan: &Simulator,
+    api: SocketAddr,
+    admin: SocketAddr,
+) -> ((f64, f64, f64), (f64, f64, f64), usize) {
     let cached = task_route(api, &format!("{:032X}", 1));
     assert_eq!(http.get(&cached).send().await.unwrap().status(), 200);
     let livez = format!("http://{admin}/livez");
     wrk(&cached, "2s");
     wrk(&livez, "2s");
-    // Alternate the two, three times each, so drift on a busy machine hits both alike.
-    let calls_before = upstream.task_calls.load(Ordering::Relaxed);
+    let calls_before = anaplan.api_calls();
     let mut runs = Vec::new();
     for _ in 0..3 {
         runs.push((wrk(&cached, WRK_SECONDS), wrk(&livez, WRK_SECONDS)));
     }
-    let cached_upstream = upstream.task_calls.load(Ordering::Relaxed) - calls_before;
+    let cached_upstream = anaplan.api_calls() - calls_before;
     runs.sort_by(|(a1, b1), (a2, b2)| (a1.0 / b1.0).total_cmp(&(a2.0 / b2.0)));
-    let ((cached_rps, cached_p50, cached_p99), (livez_rps, livez_p50, livez_p99)) = runs[1];
-    let rss_after_load = rss_kib(pid, "VmRSS:");
+    (runs[1].0, runs[1].1, cached_upstream)
+}
 
-    // (c): cold bursts of 64 callers on one uncached task each, over warm connections.
+/// (c): cold bursts of 64 callers on one uncached task each, over warm connections; each
+/// caller's wait from the moment Anaplan answered, and the upstream calls the bursts cost.
+async fn cold_bursts(
+    http: &reqwest::Client,
+    anaplan: &Simulator,
+    api: SocketAddr,
+) -> (Duration, Duration, usize) {
     let warm: Vec<_> = (0..BURST_CALLERS)
         .map(|_| http.get(format!("http://{api}/warm-connection")).send())
         .collect();
     futures_util::future::join_all(warm).await;
     let mut waits = Vec::new();
-    let mut burst_upstream = 0;
-    for burst in 0..5u32 {
+    let before = anaplan.api_calls();
+    for burst in 0..BURSTS {
         let task = format!("{SLOW_PREFIX}{burst:028X}");
-        let before = upstream.task_calls.load(Ordering::Relaxed);
+        let slow = Reply::After(SLOW_ANSWER, Box::new(running_import()));
+        anaplan.on(&import_path(&task), slow);
         let callers: Vec<_> = (0..BURST_CALLERS)
             .map(|_| {
                 let (http, url) = (http.clone(), task_route(api, &task));
@@ -265,33 +291,31 @@ async fn main() {
                 })
             })
             .collect();
-        let done: Vec<Instant> = futures_util::future::join_all(callers)
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
-        let answered = upstream
-            .slow_answered_at
-            .lock()
-            .await
-            .expect("the upstream answered");
-        waits.extend(done.iter().map(|at| at.saturating_duration_since(answered)));
-        burst_upstream += upstream.task_calls.load(Ordering::Relaxed) - before;
+        let done = futures_util::future::join_all(callers).await;
+        let answered = anaplan
+            .answered_at(&import_path(&task))
+            .expect("the upstream answered")
+            .into_std();
+        waits.extend(
+            done.into_iter()
+                .map(|at| at.unwrap().saturating_duration_since(answered)),
+        );
     }
     waits.sort();
-    let wait_p50 = waits[waits.len() / 2];
-    let wait_max = *waits.last().unwrap();
+    let burst_upstream = anaplan.api_calls() - before;
+    (
+        waits[waits.len() / 2],
+        *waits.last().unwrap(),
+        burst_upstream,
+    )
+}
 
-    // Memory: 100 000 distinct tasks, then 100 000 more.
-    ask_many(&http, api, 1_000_000, 100_000, 64).await;
-    let rss_100k = rss_kib(pid, "VmRSS:");
-    ask_many(&http, api, 2_000_000, 100_000, 64).await;
-    let rss_200k = rss_kib(pid, "VmRSS:");
-    let rss_peak = rss_kib(pid, "VmHWM:");
-    gateway.kill().await.ok();
-
+fn report(figures: &Figures) {
+    let (cached_rps, cached_p50, cached_p99) = figures.cached;
+    let (livez_rps, livez_p50, livez_p99) = figures.livez;
     let ratio = cached_rps / livez_rps;
     let mark = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
     println!(
         "anaplan-gateway benchmark ({} cores, wrk -t1 -c{WRK_CONNECTIONS} -d{WRK_SECONDS})",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -301,8 +325,8 @@ async fn main() {
     println!("|---|---|---|");
     println!(
         "| start to ready, median of 5 | {:.1} ms | under 100 ms: {} |",
-        ready_after.as_secs_f64() * 1000.0,
-        mark(ready_after < Duration::from_millis(100))
+        ms(figures.ready_after),
+        mark(figures.ready_after < Duration::from_millis(100))
     );
     println!(
         "| (a) cached task answer (median run) | {cached_rps:.0} req/s, p50 {cached_p50:.3} ms, p99 {cached_p99:.3} ms | |"
@@ -315,28 +339,32 @@ async fn main() {
         mark(ratio >= 0.9)
     );
     println!(
-        "| upstream calls for the cached task during the runs | {cached_upstream} in 3 x {WRK_SECONDS} of (a) | one per poll interval (5 s) while asked |"
+        "| upstream calls for the cached task during the runs | {} in 3 x {WRK_SECONDS} of (a) | one per poll interval (5 s) while asked |",
+        figures.cached_upstream
     );
     println!(
         "| RSS after the load runs | {:.1} MiB | |",
-        mib(rss_after_load)
+        mib(figures.rss_after_load)
     );
     println!(
-        "| (c) 64 cold callers, wait after the upstream answer | p50 {:.2} ms, max {:.2} ms (5 bursts) | within 5 ms: {} |",
-        wait_p50.as_secs_f64() * 1000.0,
-        wait_max.as_secs_f64() * 1000.0,
-        mark(wait_max <= Duration::from_millis(5))
+        "| (c) {BURST_CALLERS} cold callers, wait after the upstream answer | p50 {:.2} ms, max {:.2} ms ({BURSTS} bursts) | within 5 ms: {} |",
+        ms(figures.wait_p50),
+        ms(figures.wait_max),
+        mark(figures.wait_max <= Duration::from_millis(5))
     );
-    println!("| upstream calls for the 5 bursts | {burst_upstream} | 5 |");
-    println!("| RSS idle | {:.1} MiB | |", mib(rss_idle));
+    println!(
+        "| upstream calls for the {BURSTS} bursts | {} | {BURSTS} |",
+        figures.burst_upstream
+    );
+    println!("| RSS idle | {:.1} MiB | |", mib(figures.rss_idle));
     println!(
         "| RSS with 100 000 tasks asked | {:.1} MiB | under 64 MiB: {} |",
-        mib(rss_100k),
-        mark(rss_100k < 64 * 1024)
+        mib(figures.rss_100k),
+        mark(figures.rss_100k < 64 * 1024)
     );
     println!(
         "| RSS with 200 000 tasks asked | {:.1} MiB | flat beyond the cache bound |",
-        mib(rss_200k)
+        mib(figures.rss_200k)
     );
-    println!("| peak RSS | {:.1} MiB | |", mib(rss_peak));
+    println!("| peak RSS | {:.1} MiB | |", mib(figures.rss_peak));
 }

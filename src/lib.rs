@@ -20,6 +20,7 @@ pub mod normalise;
 pub mod schema;
 pub mod server;
 pub mod service;
+pub mod simulator;
 pub mod telemetry;
 pub mod upstream;
 pub mod workspaces;

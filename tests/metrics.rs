@@ -20,11 +20,11 @@ fn sample(text: &str, prefix: &str) -> f64 {
 async fn the_metric_families_move_with_traffic() {
     let app = spawn_app().await;
     let metrics_url = format!("http://{}/metrics", app.admin_address);
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
-    app.fake.on(
+    app.anaplan.on(
         &import_path(&task_id(2)),
         Reply::Status(
             reqwest::StatusCode::TOO_MANY_REQUESTS,
@@ -102,7 +102,7 @@ async fn the_metric_families_move_with_traffic() {
 
     // Once the pause is over, the next call out reopens the gate and the gauge says so.
     tokio::time::advance(std::time::Duration::from_secs(8)).await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(&task_id(3)),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -169,5 +169,9 @@ async fn health_probes_and_request_ids() {
         healthcheck(closed.to_string()).await.unwrap().code(),
         Some(1)
     );
-    assert_eq!(app.fake.total_calls(), 0, "health never depends on Anaplan");
+    assert_eq!(
+        app.anaplan.total_calls(),
+        0,
+        "health never depends on Anaplan"
+    );
 }

@@ -36,8 +36,13 @@ pub fn router(service: StatusService) -> axum::Router {
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }
+    // No online validator: Swagger UI would otherwise send the document's address to an outside
+    // host from every browser that opens the docs.
+    let swagger_ui = SwaggerUi::new("/docs")
+        .url("/openapi.json", document)
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"));
     router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(swagger_ui)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

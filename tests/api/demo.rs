@@ -1,6 +1,7 @@
 //! The demo: the real app in front of the built-in simulated Anaplan answers every example.
 
 use anaplan_gateway::config::Cli;
+use anaplan_gateway::simulator::scenario;
 use anaplan_gateway::{demo, server};
 use clap::Parser;
 use serde_json::Value;
@@ -62,12 +63,12 @@ async fn every_printed_example_answers_as_the_contract_shows() {
     );
     assert_eq!(model_states, ["processing", "open"]);
 
-    let list_read = &demo::TASKS[6];
+    let list_read = &scenario::TASKS[6];
     let cancel = format!(
         "{base}/tasks/{}/{}?modelId={}&objectId={}",
         list_read.kind,
         list_read.task_id,
-        demo::BUSY_MODEL,
+        scenario::BUSY_MODEL,
         list_read.object_id
     );
     let cancelled: Value = http

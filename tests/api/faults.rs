@@ -1,5 +1,5 @@
 //! Anaplan slow, rate-limiting, failing or gone: the gateway keeps answering honestly and keeps
-//! its upstream calls few. Every fault is injected by the fake and the upstream calls counted.
+//! its upstream calls few. Every fault is injected by the simulated Anaplan and the upstream calls counted.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ fn cache_status(response: &reqwest::Response) -> String {
 
 /// Caches one answer for TASK, then lets it go stale.
 async fn cached_then_stale(app: &TestApp) {
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -31,7 +31,7 @@ async fn two_hundred_concurrent_callers_share_one_upstream_call() {
         Duration::from_millis(800),
         Box::new(Reply::ok(fixture("task_in_progress.json"))),
     );
-    app.fake.on(&import_path(TASK), slow);
+    app.anaplan.on(&import_path(TASK), slow);
     let started = tokio::time::Instant::now();
     let mut callers = Vec::new();
     for _ in 0..200 {
@@ -60,7 +60,7 @@ async fn two_hundred_concurrent_callers_share_one_upstream_call() {
             "answered {elapsed:?} after the start"
         );
     }
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
     assert!(
         collapsed >= 100,
         "{collapsed} callers waited on the one fetch"
@@ -74,7 +74,7 @@ async fn a_caller_hanging_up_cancels_nothing_and_causes_no_second_call() {
         Duration::from_secs(2),
         Box::new(Reply::ok(fixture("task_in_progress.json"))),
     );
-    app.fake.on(&import_path(TASK), slow);
+    app.anaplan.on(&import_path(TASK), slow);
 
     // The first caller gives up after 100 ms, mid-fetch.
     let impatient =
@@ -84,11 +84,11 @@ async fn a_caller_hanging_up_cancels_nothing_and_causes_no_second_call() {
     let patient = app.get(&import_route(TASK)).await;
     assert_eq!(patient.status(), 200);
     assert!(cache_status(&patient).contains("collapsed"));
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
 
     // Even with nobody waiting, a fetch completes and lands in the cache.
     let other = task_id(7);
-    app.fake.on(
+    app.anaplan.on(
         &import_path(&other),
         Reply::After(
             Duration::from_secs(2),
@@ -105,7 +105,7 @@ async fn a_caller_hanging_up_cancels_nothing_and_causes_no_second_call() {
         "{}",
         cache_status(&later)
     );
-    assert_eq!(app.fake.calls(Method::GET, &import_path(&other)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(&other)), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,14 +115,14 @@ async fn a_429_with_retry_after_seconds_pauses_every_key() {
         reqwest::StatusCode::TOO_MANY_REQUESTS,
         vec![("retry-after", "30".into())],
     );
-    app.fake.on(&import_path(&task_id(1)), limited);
+    app.anaplan.on(&import_path(&task_id(1)), limited);
     let first = app.get(&import_route(&task_id(1))).await;
     assert_eq!(first.status(), 503);
     assert_eq!(first.headers()["retry-after"], "30");
     assert_eq!(first.headers()["content-type"], "application/problem+json");
 
     // Another task during the pause: no upstream call at all.
-    app.fake.on(
+    app.anaplan.on(
         &import_path(&task_id(2)),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -138,12 +138,12 @@ async fn a_429_with_retry_after_seconds_pauses_every_key() {
         (19..=20).contains(&retry_after),
         "{retry_after} s left of the pause"
     );
-    assert_eq!(app.fake.calls(Method::GET, &import_path(&task_id(2))), 0);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(&task_id(2))), 0);
 
     // Once it has passed, calls go through again.
     tokio::time::advance(Duration::from_secs(21)).await;
     assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(&task_id(2))), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(&task_id(2))), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,7 +151,7 @@ async fn a_429_with_an_http_date_is_honoured_and_cached_answers_stand_in() {
     let app = spawn_app().await;
     cached_then_stale(&app).await;
     let until = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::Status(
             reqwest::StatusCode::TOO_MANY_REQUESTS,
@@ -163,7 +163,7 @@ async fn a_429_with_an_http_date_is_honoured_and_cached_answers_stand_in() {
     assert_eq!(stale.status(), 200);
     assert!(cache_status(&stale).contains("stale"));
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
 
     // During the pause callers keep getting the stale answer, and Anaplan hears nothing.
     for _ in 0..10 {
@@ -172,7 +172,7 @@ async fn a_429_with_an_http_date_is_honoured_and_cached_answers_stand_in() {
         assert_eq!(response.status(), 200);
         assert!(cache_status(&response).contains("stale"));
     }
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
     // A task with no cached answer gets 503 with the time left.
     let fresh = app.get(&import_route(&task_id(9))).await;
     assert_eq!(fresh.status(), 503);
@@ -188,7 +188,7 @@ async fn a_429_with_an_http_date_is_honoured_and_cached_answers_stand_in() {
 async fn a_500_with_a_cached_answer_serves_it_stale_and_is_remembered() {
     let app = spawn_app().await;
     cached_then_stale(&app).await;
-    app.fake.on(&import_path(TASK), Reply::status(500));
+    app.anaplan.on(&import_path(TASK), Reply::status(500));
     let mut callers = Vec::new();
     for _ in 0..50 {
         let (http, url) = (app.http.clone(), app.url(&import_route(TASK)));
@@ -204,28 +204,28 @@ async fn a_500_with_a_cached_answer_serves_it_stale_and_is_remembered() {
         assert!(cache.contains("stale"), "{cache}");
     }
     // One refresh failed; the wave of callers after it cost nothing more (a 500 is not retried).
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_500_without_a_cached_answer_is_a_502_and_is_remembered() {
     let app = spawn_app().await;
-    app.fake.on(&import_path(TASK), Reply::status(500));
+    app.anaplan.on(&import_path(TASK), Reply::status(500));
     for _ in 0..20 {
         let response = app.get(&import_route(TASK)).await;
         assert_eq!(response.status(), 502);
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["status"], 502);
     }
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
     // After the interval one new attempt is made; repeated failures double the pause.
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(app.get(&import_route(TASK)).await.status(), 502);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(app.get(&import_route(TASK)).await.status(), 502);
     assert_eq!(
-        app.fake.calls(Method::GET, &import_path(TASK)),
+        app.anaplan.calls(Method::GET, &import_path(TASK)),
         2,
         "the second failure paused 10 s"
     );
@@ -234,7 +234,7 @@ async fn a_500_without_a_cached_answer_is_a_502_and_is_remembered() {
 #[tokio::test(start_paused = true)]
 async fn a_stalled_upstream_is_a_504_within_the_timeout_or_a_stale_answer() {
     let app = spawn_app_with(&["--timeout", "3s"]).await;
-    app.fake.on(&import_path(&task_id(1)), Reply::Stall);
+    app.anaplan.on(&import_path(&task_id(1)), Reply::Stall);
     let started = tokio::time::Instant::now();
     let response = app.get(&import_route(&task_id(1))).await;
     assert_eq!(response.status(), 504);
@@ -245,7 +245,7 @@ async fn a_stalled_upstream_is_a_504_within_the_timeout_or_a_stale_answer() {
     );
 
     cached_then_stale(&app).await;
-    app.fake.on(&import_path(TASK), Reply::Stall);
+    app.anaplan.on(&import_path(TASK), Reply::Stall);
     let started = tokio::time::Instant::now();
     let stale = app.get(&import_route(TASK)).await;
     assert_eq!(stale.status(), 200);
@@ -259,25 +259,25 @@ async fn a_stalled_upstream_is_a_504_within_the_timeout_or_a_stale_answer() {
 #[tokio::test(start_paused = true)]
 async fn a_reset_connection_is_retried_with_backoff_then_a_502_or_a_stale_answer() {
     let app = spawn_app().await;
-    app.fake.on(&import_path(&task_id(1)), Reply::Reset);
+    app.anaplan.on(&import_path(&task_id(1)), Reply::Reset);
     let response = app.get(&import_route(&task_id(1))).await;
     assert_eq!(response.status(), 502);
     assert_eq!(
-        app.fake.calls(Method::GET, &import_path(&task_id(1))),
+        app.anaplan.calls(Method::GET, &import_path(&task_id(1))),
         3,
         "one try and two retries"
     );
 
     // A reset followed by an answer: the retry gets it and the caller never knows.
-    app.fake.script(
+    app.anaplan.script(
         &import_path(&task_id(2)),
         vec![Reply::Reset, Reply::ok(fixture("task_in_progress.json"))],
     );
     assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(&task_id(2))), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(&task_id(2))), 2);
 
     cached_then_stale(&app).await;
-    app.fake.on(&import_path(TASK), Reply::Reset);
+    app.anaplan.on(&import_path(TASK), Reply::Reset);
     let stale = app.get(&import_route(TASK)).await;
     assert_eq!(stale.status(), 200);
     assert!(cache_status(&stale).contains("stale"));
@@ -287,7 +287,7 @@ async fn a_reset_connection_is_retried_with_backoff_then_a_502_or_a_stale_answer
 async fn stale_answers_are_bounded_by_max_stale() {
     let app = spawn_app_with(&["--max-stale", "30s"]).await;
     cached_then_stale(&app).await;
-    app.fake.on(&import_path(TASK), Reply::status(500));
+    app.anaplan.on(&import_path(TASK), Reply::status(500));
     assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
     tokio::time::advance(Duration::from_secs(40)).await;
     let too_old = app.get(&import_route(TASK)).await;
@@ -307,7 +307,7 @@ async fn a_burst_of_distinct_tasks_respects_the_global_concurrency_limit() {
             Duration::from_millis(300),
             Box::new(Reply::ok(fixture("task_in_progress.json"))),
         );
-        app.fake.on(&import_path(&task_id(n)), slow);
+        app.anaplan.on(&import_path(&task_id(n)), slow);
         let (http, url) = (app.http.clone(), app.url(&import_route(&task_id(n))));
         callers.push(tokio::spawn(async move {
             http.get(url).send().await.unwrap().status()
@@ -316,12 +316,12 @@ async fn a_burst_of_distinct_tasks_respects_the_global_concurrency_limit() {
     for caller in callers {
         assert_eq!(caller.await.unwrap(), 200);
     }
-    assert_eq!(app.fake.most_in_flight(), 3);
+    assert_eq!(app.anaplan.most_in_flight(), 3);
 }
 
 #[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
-    let fake = FakeAnaplan::start().await;
+    let anaplan = start_anaplan().await;
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -334,7 +334,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
             Duration::from_millis(700),
             Box::new(Reply::ok(fixture("task_in_progress.json"))),
         );
-        fake.on(&import_path(&task_id(n)), slow);
+        anaplan.on(&import_path(&task_id(n)), slow);
     }
     let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_anaplan-gateway"))
         .env_clear()
@@ -345,8 +345,8 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
             &admin.to_string(),
         ])
         .args(["--username", USERNAME, "--password", PASSWORD])
-        .args(["--api-url", &format!("http://{}/2/0", fake.address)])
-        .args(["--auth-url", &format!("http://{}", fake.address)])
+        .args(["--api-url", &format!("http://{}/2/0", anaplan.address)])
+        .args(["--auth-url", &format!("http://{}", anaplan.address)])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -377,7 +377,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         .collect();
     // Wait until every request has reached Anaplan, then send SIGTERM mid-flight.
     while (1..=5)
-        .map(|n| fake.calls(Method::GET, &import_path(&task_id(n))))
+        .map(|n| anaplan.calls(Method::GET, &import_path(&task_id(n))))
         .sum::<usize>()
         < 5
     {
@@ -417,32 +417,32 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
 #[tokio::test(start_paused = true)]
 async fn an_old_answer_stands_in_when_the_refresh_fails() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
     assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
     tokio::time::advance(Duration::from_secs(60)).await;
-    app.fake.on(&import_path(TASK), Reply::status(503));
+    app.anaplan.on(&import_path(TASK), Reply::status(503));
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(response.status(), 200);
     assert!(cache_status(&response).contains("stale"));
     // The first answer, then one try and two retries of the transient 503.
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 4);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn while_anaplan_fails_a_caller_after_a_quiet_spell_gets_the_stale_answer_at_once() {
     let app = spawn_app_with(&["--timeout", "3s"]).await;
     cached_then_stale(&app).await;
-    app.fake.on(&import_path(TASK), Reply::status(500));
+    app.anaplan.on(&import_path(TASK), Reply::status(500));
     assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
     // Let the refresh meet the 500; then nobody asks for 20 s, past its remembered pause, and
     // Anaplan stalls.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
     tokio::time::advance(Duration::from_secs(20)).await;
-    app.fake.on(&import_path(TASK), Reply::Stall);
+    app.anaplan.on(&import_path(TASK), Reply::Stall);
     let started = tokio::time::Instant::now();
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(response.status(), 200);
@@ -458,14 +458,14 @@ async fn while_anaplan_fails_a_caller_after_a_quiet_spell_gets_the_stale_answer_
 async fn a_stalled_attempt_is_retried_within_the_timeout() {
     let app = spawn_app_with(&["--timeout", "30s"]).await;
     let path = import_path(TASK);
-    app.fake.script(
+    app.anaplan.script(
         &path,
         vec![Reply::Stall, Reply::ok(fixture("task_in_progress.json"))],
     );
     let started = tokio::time::Instant::now();
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(response.status(), 200, "the second attempt answered");
-    assert_eq!(app.fake.calls(Method::GET, &path), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &path), 2);
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
@@ -477,10 +477,10 @@ async fn a_stalled_attempt_is_retried_within_the_timeout() {
 async fn a_remembered_503_tells_the_time_its_pause_has_left() {
     let app = spawn_app().await;
     let path = import_path(TASK);
-    app.fake.on(&path, Reply::status(503));
+    app.anaplan.on(&path, Reply::status(503));
     let first = app.get(&import_route(TASK)).await;
     assert_eq!(first.status(), 503);
-    let calls = app.fake.calls(Method::GET, &path);
+    let calls = app.anaplan.calls(Method::GET, &path);
     assert_eq!(
         first.headers()["retry-after"],
         "5",
@@ -496,7 +496,7 @@ async fn a_remembered_503_tells_the_time_its_pause_has_left() {
         "what is left of the pause"
     );
     assert_eq!(
-        app.fake.calls(Method::GET, &path),
+        app.anaplan.calls(Method::GET, &path),
         calls,
         "no new call meanwhile"
     );

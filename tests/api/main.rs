@@ -1,4 +1,4 @@
-//! The integration tests: the real app on loopback, in front of a fake Anaplan, as one test
+//! The integration tests: the real app on loopback, in front of the simulated Anaplan, as one test
 //! binary sharing one harness ([`helpers`]). Only `tests/metrics.rs` runs apart, because it
 //! reads exact values from the process-wide metrics recorder.
 

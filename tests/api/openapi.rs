@@ -80,5 +80,5 @@ async fn the_document_and_swagger_ui_are_served_from_the_binary() {
         200,
         "Swagger UI's assets are in the binary"
     );
-    assert_eq!(app.fake.total_calls(), 0);
+    assert_eq!(app.anaplan.total_calls(), 0);
 }

@@ -29,7 +29,7 @@ async fn poll_for(app: &TestApp, route: &str, callers: usize, every: Duration, d
 #[tokio::test(start_paused = true)]
 async fn a_hundred_callers_for_ten_seconds_cost_at_most_three_upstream_calls() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -41,7 +41,7 @@ async fn a_hundred_callers_for_ten_seconds_cost_at_most_three_upstream_calls() {
         Duration::from_secs(10),
     )
     .await;
-    let calls = app.fake.calls(Method::GET, &import_path(TASK));
+    let calls = app.anaplan.calls(Method::GET, &import_path(TASK));
     assert!(
         (2..=3).contains(&calls),
         "{calls} upstream calls at the default 5 s interval"
@@ -51,7 +51,7 @@ async fn a_hundred_callers_for_ten_seconds_cost_at_most_three_upstream_calls() {
 #[tokio::test(start_paused = true)]
 async fn a_finished_task_is_kept_and_never_fetched_again() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("import_complete.json")),
     );
@@ -63,7 +63,7 @@ async fn a_finished_task_is_kept_and_never_fetched_again() {
         Duration::from_secs(600),
     )
     .await;
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(
         response.headers()["cache-control"],
@@ -74,7 +74,7 @@ async fn a_finished_task_is_kept_and_never_fetched_again() {
 #[tokio::test(start_paused = true)]
 async fn headers_tell_the_age_and_when_the_answer_goes_stale() {
     let app = spawn_app().await;
-    app.fake.script(
+    app.anaplan.script(
         &import_path(TASK),
         vec![
             Reply::ok(fixture("task_not_started.json")),
@@ -115,7 +115,7 @@ async fn headers_tell_the_age_and_when_the_answer_goes_stale() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let refreshed: Value = app.get(&import_route(TASK)).await.json().await.unwrap();
     assert_eq!(refreshed["state"], "running");
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
 }
 
 /// Fresh hits are answered ahead of the router: with the routed answer's body and headers, the
@@ -123,7 +123,7 @@ async fn headers_tell_the_age_and_when_the_answer_goes_stale() {
 #[tokio::test(start_paused = true)]
 async fn a_fresh_hit_answers_as_the_routed_answer_did() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -161,13 +161,13 @@ async fn a_fresh_hit_answers_as_the_routed_answer_did() {
     assert_eq!(head.unwrap().status(), 200);
     let extra_segment = app.get(&format!("/tasks/import/{TASK}/x?objectId=1")).await;
     assert_eq!(extra_segment.status(), 404);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn long_running_tasks_are_polled_less_often_as_they_age() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -181,7 +181,7 @@ async fn long_running_tasks_are_polled_less_often_as_they_age() {
         Duration::from_secs(600),
     )
     .await;
-    let calls = app.fake.calls(Method::GET, &import_path(TASK));
+    let calls = app.anaplan.calls(Method::GET, &import_path(TASK));
     // A fixed 5 s interval would make 120 calls; the schedule makes about 30.
     assert!(
         (20..=40).contains(&calls),
@@ -201,7 +201,7 @@ async fn long_running_tasks_are_polled_less_often_as_they_age() {
 async fn models_are_polled_once_per_interval() {
     let app = spawn_app().await;
     let status_path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/status");
-    app.fake
+    app.anaplan
         .on(&status_path, Reply::ok(fixture("model_status_export.json")));
     let route = format!("/models/{MODEL}/status?workspaceId={WORKSPACE}");
     poll_for(
@@ -212,7 +212,7 @@ async fn models_are_polled_once_per_interval() {
         Duration::from_secs(20),
     )
     .await;
-    let calls = app.fake.calls(Method::GET, &status_path);
+    let calls = app.anaplan.calls(Method::GET, &status_path);
     assert!(
         (4..=5).contains(&calls),
         "{calls} model-status calls in 20 s"
@@ -222,7 +222,7 @@ async fn models_are_polled_once_per_interval() {
 #[tokio::test]
 async fn cancel_deletes_upstream_and_answers_as_anaplan_reports() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -230,7 +230,7 @@ async fn cancel_deletes_upstream_and_answers_as_anaplan_reports() {
     assert_eq!(before["state"], "running");
 
     // This DELETE answers with the task; the cache keeps that answer for pollers.
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_cancelling.json")),
     );
@@ -238,12 +238,12 @@ async fn cancel_deletes_upstream_and_answers_as_anaplan_reports() {
     assert_eq!(response.status(), 200);
     let cancelled: Value = response.json().await.unwrap();
     assert_eq!(cancelled["state"], "cancelling");
-    assert_eq!(app.fake.calls(Method::DELETE, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::DELETE, &import_path(TASK)), 1);
 
     let after: Value = app.get(&import_route(TASK)).await.json().await.unwrap();
     assert_eq!(after["state"], "cancelling");
     assert_eq!(
-        app.fake.calls(Method::GET, &import_path(TASK)),
+        app.anaplan.calls(Method::GET, &import_path(TASK)),
         1,
         "served from the cache"
     );
@@ -254,14 +254,14 @@ async fn a_cancel_without_a_body_asks_for_the_status_no_sooner_than_the_floor() 
     let app = spawn_app().await;
     let view_path =
         format!("/workspaces/{WORKSPACE}/models/{MODEL}/views/101000000014/readRequests/{TASK}");
-    app.fake
+    app.anaplan
         .on(&view_path, Reply::ok(fixture("view_read_in_progress.json")));
     let route = format!(
         "/tasks/view-read/{TASK}?modelId={MODEL}&objectId=101000000014&workspaceId={WORKSPACE}"
     );
     assert_eq!(app.get(&route).await.status(), 200);
 
-    app.fake.script(
+    app.anaplan.script(
         &view_path,
         vec![
             Reply::status(204),
@@ -277,13 +277,13 @@ async fn a_cancel_without_a_body_asks_for_the_status_no_sooner_than_the_floor() 
         started.elapsed() >= Duration::from_secs(4),
         "the status call waited for the floor"
     );
-    assert_eq!(app.fake.calls(Method::GET, &view_path), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &view_path), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_occasional_caller_gets_news_not_an_answer_long_out_of_date() {
     let app = spawn_app().await;
-    app.fake.script(
+    app.anaplan.script(
         &import_path(TASK),
         vec![
             Reply::ok(fixture("task_in_progress.json")),
@@ -310,7 +310,7 @@ async fn the_polling_floor_holds_when_the_cache_evicts() {
     let app = spawn_app_with(&["--cache-max-entries", "1", "--cache-max-mib", "1"]).await;
     let (first, second) = (task_id(1), task_id(2));
     for task in [&first, &second] {
-        app.fake.on(
+        app.anaplan.on(
             &import_path(task),
             Reply::ok(fixture("task_in_progress.json")),
         );
@@ -329,7 +329,7 @@ async fn the_polling_floor_holds_when_the_cache_evicts() {
         "the cache stays within its bound"
     );
     for task in [&first, &second] {
-        let calls = app.fake.calls(Method::GET, &import_path(task));
+        let calls = app.anaplan.calls(Method::GET, &import_path(task));
         assert!(
             calls <= 3,
             "{calls} calls in 10 s for one task despite evictions"
@@ -344,7 +344,7 @@ async fn a_poll_that_started_before_a_cancel_does_not_undo_it() {
         Duration::from_secs(2),
         Box::new(Reply::ok(fixture("task_in_progress.json"))),
     );
-    app.fake.on(&import_path(TASK), slow);
+    app.anaplan.on(&import_path(TASK), slow);
     let (http, url) = (app.http.clone(), app.url(&import_route(TASK)));
     let poll = tokio::spawn(async move {
         http.get(url)
@@ -357,7 +357,7 @@ async fn a_poll_that_started_before_a_cancel_does_not_undo_it() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_cancelled.json")),
     );
@@ -376,13 +376,13 @@ async fn an_older_poll_never_replaces_a_newer_answer() {
         Duration::from_secs(2),
         Box::new(Reply::ok(fixture("task_in_progress.json"))),
     );
-    app.fake.on(&import_path(TASK), slow);
+    app.anaplan.on(&import_path(TASK), slow);
     let (http, url) = (app.http.clone(), app.url(&import_route(TASK)));
     let poll = tokio::spawn(async move { http.get(url).send().await.unwrap().status() });
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // The cancel answers `cancelling`, not yet finished; the poll sent before it lands later.
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_cancelling.json")),
     );
@@ -405,7 +405,7 @@ async fn a_cancels_follow_up_never_joins_a_poll_begun_before_it() {
         Duration::from_secs(2),
         Box::new(Reply::ok(fixture("task_in_progress.json"))),
     );
-    app.fake.script(
+    app.anaplan.script(
         &import_path(TASK),
         vec![slow, Reply::ok(fixture("task_cancelling.json"))],
     );
@@ -415,7 +415,7 @@ async fn a_cancels_follow_up_never_joins_a_poll_begun_before_it() {
 
     // The DELETE answers without a body, and itself counts as a call of that path.
     let after_delete = Reply::ok(fixture("task_cancelling.json"));
-    app.fake
+    app.anaplan
         .script(&import_path(TASK), vec![Reply::status(204), after_delete]);
     let response = app.delete(&import_route(TASK)).await;
     assert_eq!(response.status(), 200);
@@ -425,13 +425,13 @@ async fn a_cancels_follow_up_never_joins_a_poll_begun_before_it() {
         "the answer comes from a status call made after the cancel, not the older poll"
     );
     assert_eq!(poll.await.unwrap(), 200);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 2);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_a_task_known_to_be_finished_answers_its_final_status_without_a_call() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("import_complete.json")),
     );
@@ -444,15 +444,15 @@ async fn cancelling_a_task_known_to_be_finished_answers_its_final_status_without
         let body: Value = response.json().await.unwrap();
         assert_eq!(body, finished, "the final status, as it was");
     }
-    assert_eq!(app.fake.calls(Method::DELETE, &import_path(TASK)), 0);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::DELETE, &import_path(TASK)), 0);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn anaplans_already_complete_refusal_answers_the_final_status() {
     let app = spawn_app().await;
     let refusal = json!({"status": {"code": 400, "message": "Task is already complete"}});
-    app.fake.script(
+    app.anaplan.script(
         &import_path(TASK),
         vec![
             Reply::Json(reqwest::StatusCode::BAD_REQUEST, refusal),
@@ -464,7 +464,7 @@ async fn anaplans_already_complete_refusal_answers_the_final_status() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["state"], "failed");
     assert_eq!(body["terminal"], true);
-    assert_eq!(app.fake.calls(Method::DELETE, &import_path(TASK)), 1);
+    assert_eq!(app.anaplan.calls(Method::DELETE, &import_path(TASK)), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -473,7 +473,7 @@ async fn a_tasks_age_survives_the_eviction_of_its_answer() {
     let app = spawn_app_with(&["--cache-max-entries", "1", "--cache-max-mib", "1"]).await;
     let (old, other) = (task_id(1), task_id(2));
     for task in [&old, &other] {
-        app.fake.on(
+        app.anaplan.on(
             &import_path(task),
             Reply::ok(fixture("task_in_progress.json")),
         );

@@ -1,4 +1,4 @@
-//! Every task kind and state, and model status, through the real app against a fake Anaplan.
+//! Every task kind and state, and model status, through the real app against the simulated Anaplan.
 
 use crate::helpers::*;
 use reqwest::Method;
@@ -19,7 +19,7 @@ fn upstream_path(kind: &str, object: &str, task: &str) -> String {
 }
 
 async fn ask(app: &TestApp, kind: &str, object: &str, task: &str, fixture_name: &str) -> Value {
-    app.fake.on(
+    app.anaplan.on(
         &upstream_path(kind, object, task),
         Reply::ok(fixture(fixture_name)),
     );
@@ -178,13 +178,13 @@ async fn read_requests_report_their_pages() {
 #[tokio::test]
 async fn the_workspace_is_found_from_the_model_once_and_kept() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &format!("/models/{MODEL}"),
         Reply::ok(fixture("model.json")),
     );
     for n in 1..=3 {
         let task = task_id(n);
-        app.fake.on(
+        app.anaplan.on(
             &import_path(&task),
             Reply::ok(fixture("task_in_progress.json")),
         );
@@ -197,13 +197,16 @@ async fn the_workspace_is_found_from_the_model_once_and_kept() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["workspaceId"], WORKSPACE);
     }
-    assert_eq!(app.fake.calls(Method::GET, &format!("/models/{MODEL}")), 1);
+    assert_eq!(
+        app.anaplan.calls(Method::GET, &format!("/models/{MODEL}")),
+        1
+    );
 }
 
 #[tokio::test]
 async fn configured_defaults_stand_in_for_model_and_workspace() {
     let app = spawn_app_with(&["--model-id", MODEL, "--workspace-id", WORKSPACE]).await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -211,8 +214,11 @@ async fn configured_defaults_stand_in_for_model_and_workspace() {
         .get(&format!("/tasks/import/{TASK}?objectId={IMPORT}"))
         .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(app.fake.calls(Method::GET, &import_path(TASK)), 1);
-    assert_eq!(app.fake.calls(Method::GET, &format!("/models/{MODEL}")), 0);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(
+        app.anaplan.calls(Method::GET, &format!("/models/{MODEL}")),
+        0
+    );
 }
 
 #[tokio::test]
@@ -221,7 +227,7 @@ async fn model_status_accepts_both_shapes() {
     let status_path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/status");
     let route = format!("/models/{MODEL}/status?workspaceId={WORKSPACE}");
 
-    app.fake
+    app.anaplan
         .on(&status_path, Reply::ok(fixture("model_status_export.json")));
     let busy: Value = app.get(&route).await.json().await.unwrap();
     assert_eq!(busy["state"], "processing");
@@ -242,7 +248,7 @@ async fn model_status_accepts_both_shapes() {
     // The same model again within the interval is answered from the cache; another model
     // with the bare shape is fetched.
     let other = "0B1C2D3E4F5061728394A5B6C7D8E9F0";
-    app.fake.on(
+    app.anaplan.on(
         &format!("/workspaces/{WORKSPACE}/models/{other}/status"),
         Reply::ok(fixture("model_status_import_bare.json")),
     );
@@ -260,7 +266,7 @@ async fn model_status_accepts_both_shapes() {
 #[tokio::test]
 async fn an_idle_model_has_no_activity_and_no_progress() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &format!("/workspaces/{WORKSPACE}/models/{MODEL}/status"),
         Reply::ok(fixture("model_status_open.json")),
     );
@@ -291,7 +297,7 @@ async fn anaplan_errors_map_to_the_contract_statuses() {
     .enumerate()
     {
         let task = task_id(100 + n);
-        app.fake.on(&import_path(&task), Reply::status(upstream));
+        app.anaplan.on(&import_path(&task), Reply::status(upstream));
         let response = app.get(&import_route(&task)).await;
         assert_eq!(response.status(), expected, "upstream {upstream}");
         assert_eq!(
@@ -314,7 +320,7 @@ async fn anaplan_errors_map_to_the_contract_statuses() {
 #[tokio::test]
 async fn unreadable_answers_are_502() {
     let app = spawn_app().await;
-    app.fake
+    app.anaplan
         .on(&import_path(TASK), Reply::ok(json!({"unexpected": true})));
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(response.status(), 502);
@@ -323,7 +329,7 @@ async fn unreadable_answers_are_502() {
 #[tokio::test]
 async fn the_callers_authorization_is_never_forwarded() {
     let app = spawn_app().await;
-    app.fake.on(
+    app.anaplan.on(
         &import_path(TASK),
         Reply::ok(fixture("task_in_progress.json")),
     );
@@ -336,7 +342,7 @@ async fn the_callers_authorization_is_never_forwarded() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let forwarded = app.fake.forwarded_authorization();
+    let forwarded = app.anaplan.forwarded_authorization();
     assert!(!forwarded.is_empty());
     assert!(
         forwarded
@@ -364,7 +370,8 @@ async fn a_model_that_cannot_be_looked_up_is_not_asked_about_again_at_once() {
         assert_eq!(response.status(), 404);
     }
     assert_eq!(
-        app.fake.calls(Method::GET, &format!("/models/{unknown}")),
+        app.anaplan
+            .calls(Method::GET, &format!("/models/{unknown}")),
         1
     );
 }
@@ -373,12 +380,12 @@ async fn a_model_that_cannot_be_looked_up_is_not_asked_about_again_at_once() {
 async fn the_default_workspace_applies_to_the_default_model_only() {
     let app = spawn_app_with(&["--model-id", MODEL, "--workspace-id", WORKSPACE]).await;
     let other = "0B1C2D3E4F5061728394A5B6C7D8E9F0";
-    app.fake.on(
+    app.anaplan.on(
         &format!("/models/{other}"),
         Reply::ok(fixture("model.json")),
     );
     let path = format!("/workspaces/{WORKSPACE}/models/{other}/imports/{IMPORT}/tasks/{TASK}");
-    app.fake
+    app.anaplan
         .on(&path, Reply::ok(fixture("task_in_progress.json")));
     let response = app
         .get(&format!(
@@ -387,7 +394,7 @@ async fn the_default_workspace_applies_to_the_default_model_only() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
-        app.fake.calls(Method::GET, &format!("/models/{other}")),
+        app.anaplan.calls(Method::GET, &format!("/models/{other}")),
         1,
         "looked up, not assumed"
     );

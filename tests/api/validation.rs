@@ -70,7 +70,7 @@ async fn every_bad_task_request_is_400_with_nothing_sent_upstream() {
         assert_bad_request(app.get(route).await, names).await;
         assert_bad_request(app.delete(route).await, names).await;
     }
-    assert_eq!(app.fake.total_calls(), 0, "not even an authentication");
+    assert_eq!(app.anaplan.total_calls(), 0, "not even an authentication");
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn every_bad_model_request_is_400_with_nothing_sent_upstream() {
     ] {
         assert_bad_request(app.get(route).await, names).await;
     }
-    assert_eq!(app.fake.total_calls(), 0);
+    assert_eq!(app.anaplan.total_calls(), 0);
 }
 
 #[tokio::test]
@@ -112,5 +112,5 @@ async fn unknown_routes_and_methods_are_problems_too() {
         wrong_method.headers()["content-type"],
         "application/problem+json"
     );
-    assert_eq!(app.fake.total_calls(), 0);
+    assert_eq!(app.anaplan.total_calls(), 0);
 }

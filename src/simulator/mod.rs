@@ -1,0 +1,247 @@
+//! A simulated Anaplan on a loopback port: the auth API at its root and the Integration API under
+//! `/2/0`, speaking Anaplan's documented JSON. The demo runs the gateway in front of it, the tests
+//! script it call by call, and the benchmark measures against it, so a new Anaplan behaviour is
+//! taught once, here.
+//!
+//! Every Integration API call needs a token it issued (401 otherwise), is counted, and is answered
+//! by the first that knows the path: the replies scripted for it (the last one repeats), the
+//! demo's [`Scenario`], the reply set for any task, else 404.
+
+mod auth;
+mod reply;
+pub mod scenario;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::response::Response;
+use axum::routing::post;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+pub use reply::Reply;
+pub use scenario::Scenario;
+
+/// How the simulated Anaplan behaves at the start.
+pub struct Options {
+    /// The user name it accepts (any password is accepted, and recorded).
+    pub username: String,
+    /// The demo's scenario, if any.
+    pub scenario: Option<Scenario>,
+}
+
+/// What the simulated Anaplan has seen and will answer; one lock, held only between awaits.
+#[derive(Default)]
+struct World {
+    username: String,
+    scenario: Option<Scenario>,
+    scripts: HashMap<String, VecDeque<Reply>>,
+    /// Answers every task path nothing else knows.
+    any_task: Option<Reply>,
+    calls: HashMap<(Method, String), usize>,
+    answered_at: HashMap<String, Instant>,
+    in_flight: usize,
+    most_in_flight: usize,
+    forwarded_authorization: Vec<String>,
+    auth: auth::AuthState,
+}
+
+/// A running simulated Anaplan; cheap to clone. It stops with the runtime that started it.
+#[derive(Clone)]
+pub struct Simulator {
+    /// Where it listens: the auth API at `http://{address}`, the Integration API under `/2/0`.
+    pub address: SocketAddr,
+    world: Arc<Mutex<World>>,
+}
+
+impl Simulator {
+    /// Starts it on a loopback port.
+    pub async fn start(options: Options) -> anyhow::Result<Self> {
+        let world = Arc::new(Mutex::new(World {
+            username: options.username,
+            scenario: options.scenario,
+            auth: auth::AuthState::default(),
+            ..World::default()
+        }));
+        let app = Router::new()
+            .route("/token/authenticate", post(auth::authenticate))
+            .route("/token/refresh", post(auth::refresh))
+            .fallback(integration_api)
+            .with_state(world.clone());
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { address, world })
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Scripts the replies for a path under `/2/0` (the last reply repeats).
+    pub fn script(&self, path: &str, replies: Vec<Reply>) {
+        self.world()
+            .scripts
+            .insert(format!("/2/0{path}"), replies.into());
+    }
+
+    /// Scripts one reply that repeats.
+    pub fn on(&self, path: &str, reply: Reply) {
+        self.script(path, vec![reply]);
+    }
+
+    /// Answers every task path that nothing else knows with `reply`.
+    pub fn answer_any_task(&self, reply: Reply) {
+        self.world().any_task = Some(reply);
+    }
+
+    /// Calls of `method` to a path under `/2/0`.
+    pub fn calls(&self, method: Method, path: &str) -> usize {
+        let key = (method, format!("/2/0{path}"));
+        self.world().calls.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Every call to the Integration API.
+    pub fn api_calls(&self) -> usize {
+        self.world().calls.values().sum()
+    }
+
+    /// Every call to the Integration API and the auth API.
+    pub fn total_calls(&self) -> usize {
+        let world = self.world();
+        world.calls.values().sum::<usize>() + world.auth.authentications + world.auth.refreshes
+    }
+
+    /// When the last answer to a path under `/2/0` was sent.
+    pub fn answered_at(&self, path: &str) -> Option<Instant> {
+        self.world()
+            .answered_at
+            .get(&format!("/2/0{path}"))
+            .copied()
+    }
+
+    /// Every Authorization header the Integration API received.
+    pub fn forwarded_authorization(&self) -> Vec<String> {
+        self.world().forwarded_authorization.clone()
+    }
+
+    /// The most Integration API calls that were in flight at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.world().most_in_flight
+    }
+
+    /// Logins so far.
+    pub fn authentications(&self) -> usize {
+        self.world().auth.authentications
+    }
+
+    /// Token refreshes so far.
+    pub fn refreshes(&self) -> usize {
+        self.world().auth.refreshes
+    }
+
+    /// Makes the auth API (authenticate and refresh) answer only after `delay`.
+    pub fn delay_auth(&self, delay: Duration) {
+        self.world().auth.delay = delay;
+    }
+
+    /// Makes the auth API answer 503, or answer again.
+    pub fn set_auth_down(&self, down: bool) {
+        self.fail_auth(down.then(|| Reply::status(503)));
+    }
+
+    /// Makes the auth API answer with `failure` (a 429, say), or answer again with `None`.
+    pub fn fail_auth(&self, failure: Option<Reply>) {
+        self.world().auth.failure = failure;
+    }
+
+    /// The passwords logins came with.
+    pub fn passwords_seen(&self) -> Vec<String> {
+        self.world().auth.passwords_seen.clone()
+    }
+
+    /// Revokes every token issued so far: the next API call with one gets a 401.
+    pub fn revoke_tokens(&self) {
+        self.world().auth.valid_tokens.clear();
+    }
+
+    /// Lifetime of tokens issued from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.world().auth.token_lifetime = lifetime;
+    }
+}
+
+async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let reply = {
+        let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
+        let authorization = request.headers().get(header::AUTHORIZATION);
+        if let Some(value) = authorization.and_then(|value| value.to_str().ok()) {
+            world.forwarded_authorization.push(value.to_owned());
+        }
+        if !world.auth.accepts(request.headers()) {
+            None
+        } else {
+            *world
+                .calls
+                .entry((method.clone(), path.clone()))
+                .or_default() += 1;
+            world.in_flight += 1;
+            world.most_in_flight = world.most_in_flight.max(world.in_flight);
+            Some(world.reply_for(&method, &path))
+        }
+    };
+    let Some(reply) = reply else {
+        return Reply::status(401).play(path).await;
+    };
+    // Counted out when the reply is done, or when the client hangs up and the reply is dropped.
+    let in_flight = InFlight(world.clone());
+    let response = reply.play(path.clone()).await;
+    let mut world = in_flight.0.lock().unwrap_or_else(|p| p.into_inner());
+    world.answered_at.insert(path, Instant::now());
+    drop(world);
+    response
+}
+
+impl World {
+    fn reply_for(&mut self, method: &Method, path: &str) -> Reply {
+        if let Some(replies) = self.scripts.get_mut(path) {
+            let next = if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            };
+            if let Some(reply) = next {
+                return reply;
+            }
+        }
+        let below_api = path.strip_prefix("/2/0").unwrap_or(path);
+        if let Some(reply) = self
+            .scenario
+            .as_mut()
+            .and_then(|s| s.reply(method, below_api))
+        {
+            return reply;
+        }
+        let is_task = path.contains("/tasks/") || path.contains("/readRequests/");
+        match &self.any_task {
+            Some(reply) if is_task => reply.clone(),
+            _ => Reply::not_found(),
+        }
+    }
+}
+
+struct InFlight(Arc<Mutex<World>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut world = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        world.in_flight -= 1;
+    }
+}

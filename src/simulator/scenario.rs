@@ -1,0 +1,297 @@
+//! The demo's scenario: tasks of every kind that move through their states over two minutes from
+//! the start, one model busy with an export for those two minutes and another idle, and cancels
+//! that take a running task through `CANCELLING` to `CANCELLED`. Anaplan's documented JSON.
+
+use std::collections::HashMap;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::Reply;
+
+/// The simulated workspace.
+pub const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
+/// A model busy with an export for the first two minutes.
+pub const BUSY_MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
+/// A model that stays idle.
+pub const IDLE_MODEL: &str = "0B1C2D3E4F5061728394A5B6C7D8E9F0";
+/// How long the busy model stays busy.
+const BUSY_FOR: f64 = 120.0;
+/// How long a cancel takes from CANCELLING to CANCELLED.
+const CANCEL_TAKES: f64 = 5.0;
+
+/// One simulated task: where it is filed and how it moves.
+pub struct DemoTask {
+    /// The gateway's kind name.
+    pub kind: &'static str,
+    /// The object it is filed under.
+    pub object_id: &'static str,
+    /// Its id.
+    pub task_id: &'static str,
+    /// Seconds queued, then seconds running.
+    queued_for: f64,
+    runs_for: f64,
+    /// How it ends.
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    Succeeds,
+    Fails,
+}
+
+/// The simulated tasks, one scenario per line.
+pub const TASKS: &[DemoTask] = &[
+    DemoTask {
+        kind: "import",
+        object_id: "112000000009",
+        task_id: "1B1D84DDD53847BAA621810B593C3FC1",
+        queued_for: 10.0,
+        runs_for: 50.0,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "import",
+        object_id: "112000000010",
+        task_id: "2C2D84DDD53847BAA621810B593C3FC2",
+        queued_for: 0.0,
+        runs_for: 45.0,
+        outcome: Outcome::Fails,
+    },
+    DemoTask {
+        kind: "export",
+        object_id: "116000000002",
+        task_id: "BFEC582EBD4146068FE4061831C8F0F0",
+        queued_for: 0.0,
+        runs_for: 30.0,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "action",
+        object_id: "117000000019",
+        task_id: "0690AA1C761F48549C3442A02F91D962",
+        queued_for: 5.0,
+        runs_for: 15.0,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "process",
+        object_id: "118000000007",
+        task_id: "4E4E84DDD53847BAA621810B593C3FC4",
+        queued_for: 0.0,
+        runs_for: 90.0,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "view-read",
+        object_id: "101000000014",
+        task_id: "0A06B0739F0E47BB92E2326C603D86EC",
+        queued_for: 5.0,
+        runs_for: 55.0,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "list-read",
+        object_id: "101000000001",
+        task_id: "5B06B0739F0E47BB92E2326C603D86ED",
+        queued_for: 0.0,
+        runs_for: 120.0,
+        outcome: Outcome::Succeeds,
+    },
+];
+
+/// The scenario's clock and the cancels it was asked for.
+pub struct Scenario {
+    started: Instant,
+    /// Task id → seconds since the start when a DELETE came.
+    cancelled: HashMap<String, f64>,
+}
+
+impl Scenario {
+    /// The demo's scenario, starting now.
+    pub fn demo() -> Self {
+        Self {
+            started: Instant::now(),
+            cancelled: HashMap::new(),
+        }
+    }
+
+    /// The answer to `method` on `path` (below `/2/0`), if the scenario knows the path.
+    pub fn reply(&mut self, method: &Method, path: &str) -> Option<Reply> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let t = self.started.elapsed().as_secs_f64();
+        match segments.as_slice() {
+            ["models", model] => Some(model_reply(model)),
+            ["workspaces", workspace, "models", model, "status"] => {
+                Some(model_status_reply(workspace, model, t))
+            }
+            [
+                "workspaces",
+                workspace,
+                "models",
+                model,
+                collection,
+                object,
+                tasks,
+                task,
+            ] => {
+                let found = find_task(collection, tasks, object, task)
+                    .filter(|_| *workspace == WORKSPACE && *model == BUSY_MODEL);
+                Some(match found {
+                    Some(scenario) => self.task_reply(scenario, method, t),
+                    None => Reply::not_found(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn task_reply(&mut self, scenario: &DemoTask, method: &Method, t: f64) -> Reply {
+        let (state, _) = scenario.state_at(t, self.cancelled.get(scenario.task_id).copied());
+        if method == Method::DELETE {
+            if matches!(state, "COMPLETE" | "CANCELLED") {
+                let body = json!({"status": {"code": 400, "message": "Task is already complete"}});
+                return Reply::Json(StatusCode::BAD_REQUEST, body);
+            }
+            self.cancelled
+                .entry(scenario.task_id.to_owned())
+                .or_insert(t);
+        }
+        let cancelled_at = self.cancelled.get(scenario.task_id).copied();
+        Reply::ok(scenario.body(t, cancelled_at))
+    }
+}
+
+fn find_task(collection: &str, tasks: &str, object: &str, task: &str) -> Option<&'static DemoTask> {
+    let kind = match (collection, tasks) {
+        ("imports", "tasks") => "import",
+        ("exports", "tasks") => "export",
+        ("actions", "tasks") => "action",
+        ("processes", "tasks") => "process",
+        ("views", "readRequests") => "view-read",
+        ("lists", "readRequests") => "list-read",
+        _ => return None,
+    };
+    TASKS
+        .iter()
+        .find(|t| t.kind == kind && t.object_id == object && t.task_id == task)
+}
+
+fn model_reply(model: &str) -> Reply {
+    if model != BUSY_MODEL && model != IDLE_MODEL {
+        return Reply::not_found();
+    }
+    Reply::ok(
+        json!({"model": {"id": model, "activeState": "UNLOCKED", "currentWorkspaceId": WORKSPACE}}),
+    )
+}
+
+fn model_status_reply(workspace: &str, model: &str, t: f64) -> Reply {
+    let status = match (workspace == WORKSPACE, model) {
+        (true, BUSY_MODEL) if t < BUSY_FOR => json!({
+            "exportTaskType": null,
+            "taskId": "6EB7F52C07CA4E86909A213C608765A1-11",
+            "currentStep": "Processing ...",
+            "tooltip": "The system is currently processing an Export:\n\nExport started by user Jesse Smith (jesse.smith@yourcompany.com)\n\nExport started at 11:23 (UTC)\nTasks can be cancelled in Model Management.",
+            "progress": t / BUSY_FOR,
+            "creationTime": 1578569563167_i64
+        }),
+        (true, BUSY_MODEL | IDLE_MODEL) => json!({
+            "peakMemoryUsageEstimate": null, "peakMemoryUsageTime": null, "progress": -1.0,
+            "currentStep": "Open", "tooltip": null, "exportTaskType": null, "taskId": null
+        }),
+        _ => return Reply::not_found(),
+    };
+    // The busy model answers with the envelope, the idle one without: Anaplan does both.
+    Reply::ok(if model == BUSY_MODEL {
+        json!({"meta": {"schema": "https://api.anaplan.com/2/0/objects/dimension"},
+               "status": {"code": 200, "message": "Success"}, "requestStatus": status})
+    } else {
+        json!({"requestStatus": status})
+    })
+}
+
+impl DemoTask {
+    /// Anaplan's state and progress at `t` seconds.
+    fn state_at(&self, t: f64, cancelled_at: Option<f64>) -> (&'static str, f64) {
+        let done_at = self.queued_for + self.runs_for;
+        let running = ((t - self.queued_for) / self.runs_for).clamp(0.0, 1.0);
+        match cancelled_at {
+            Some(at) if at < done_at && t < at + CANCEL_TAKES => ("CANCELLING", running),
+            Some(at) if at < done_at => (
+                "CANCELLED",
+                ((at - self.queued_for) / self.runs_for).clamp(0.0, 1.0),
+            ),
+            _ if t < self.queued_for => ("NOT_STARTED", 0.0),
+            _ if t < done_at => ("IN_PROGRESS", running),
+            _ => ("COMPLETE", 1.0),
+        }
+    }
+
+    fn body(&self, t: f64, cancelled_at: Option<f64>) -> Value {
+        let (state, progress) = self.state_at(t, cancelled_at);
+        if self.kind.ends_with("-read") {
+            let key = if self.kind == "view-read" {
+                "viewReadRequest"
+            } else {
+                "listReadRequest"
+            };
+            let id_key = if self.kind == "view-read" {
+                "viewId"
+            } else {
+                "listId"
+            };
+            return json!({
+                "meta": {"schema": format!("https://api.anaplan.com/2/0/objects/{key}")},
+                "status": {"code": 200, "message": "Success"},
+                key: {"requestId": self.task_id, id_key: self.object_id.parse::<u64>().unwrap_or_default(),
+                      "requestState": state, "availablePages": (progress * 100.0).floor() as u64,
+                      "successful": true}
+            });
+        }
+        let mut task = json!({
+            "type": "taskInformation", "taskId": self.task_id, "taskState": state,
+            "progress": progress, "creationTime": 1_571_258_347_545_i64,
+            "currentStep": match state {
+                "NOT_STARTED" => "Waiting to start",
+                "IN_PROGRESS" => "Running...",
+                "CANCELLING" => "Cancelling...",
+                "CANCELLED" => "Cancelled.",
+                _ => match self.outcome { Outcome::Succeeds => "Complete.", Outcome::Fails => "Failed." },
+            },
+        });
+        if matches!(state, "COMPLETE" | "CANCELLED") {
+            task["result"] = self.result(state == "COMPLETE");
+        }
+        json!({"meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
+               "status": {"code": 200, "message": "Success"}, "task": task})
+    }
+
+    fn result(&self, complete: bool) -> Value {
+        let successful = complete && matches!(self.outcome, Outcome::Succeeds);
+        let rows = |ok: u32, failed: u32| {
+            json!({
+                "localMessageText": format!("Employees: {ok} ({ok}/{}) rows successful, {failed} failed ", ok + failed),
+                "occurrences": failed, "type": "hierarchyRowsProcessed",
+                "values": ["hierarchyName", "Employees", "successRowCount", ok.to_string(),
+                           "failedCount", failed.to_string(), "totalRowCount", (ok + failed).to_string()]
+            })
+        };
+        let mut result = json!({"objectId": self.object_id, "successful": successful,
+                                "failureDumpAvailable": complete && !successful});
+        match (self.kind, complete) {
+            ("import", true) if successful => result["details"] = json!([rows(90, 0)]),
+            ("import", true) => result["details"] = json!([rows(0, 90)]),
+            ("process", true) => {
+                result["nestedResults"] = json!([
+                    {"objectId": "112000000009", "successful": true, "failureDumpAvailable": false, "details": [rows(90, 0)]},
+                    {"objectId": "116000000002", "successful": true, "failureDumpAvailable": false}
+                ])
+            }
+            _ => {}
+        }
+        result
+    }
+}
