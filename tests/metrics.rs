@@ -57,45 +57,7 @@ async fn the_metric_families_move_with_traffic() {
         );
     }
 
-    let expectations = [
-        (
-            r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="ok"}"#,
-            1.0,
-        ),
-        (
-            r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="rate_limited"}"#,
-            1.0,
-        ),
-        (
-            r#"anaplan_gateway_upstream_request_duration_seconds_count{endpoint="task_status"}"#,
-            2.0,
-        ),
-        (r#"anaplan_gateway_cache_answers_total{status="miss"}"#, 1.0),
-        (r#"anaplan_gateway_cache_answers_total{status="hit"}"#, 1.0),
-        (
-            r#"anaplan_gateway_token_authentications_total{outcome="ok"}"#,
-            1.0,
-        ),
-        ("anaplan_gateway_upstream_rate_limited_total", 1.0),
-        ("anaplan_gateway_rate_limit_backoff_seconds", 7.0),
-        (
-            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="200"}"#,
-            2.0,
-        ),
-        (
-            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="400"}"#,
-            1.0,
-        ),
-        (
-            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="503"}"#,
-            1.0,
-        ),
-        (
-            r#"anaplan_gateway_http_request_duration_seconds_bucket{route="/tasks/{kind}/{taskId}",le="+Inf"}"#,
-            4.0,
-        ),
-    ];
-    for (prefix, expected) in expectations {
+    for (prefix, expected) in expected_samples() {
         assert_eq!(sample(&text, prefix), expected, "{prefix}\n{text}");
     }
     assert!(!text.contains("token-1") && !text.contains(PASSWORD));
@@ -174,4 +136,46 @@ async fn health_probes_and_request_ids() {
         0,
         "health never depends on Anaplan"
     );
+}
+
+/// The samples the traffic of `the_metric_families_move_with_traffic` leaves.
+fn expected_samples() -> [(&'static str, f64); 12] {
+    [
+        (
+            r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="ok"}"#,
+            1.0,
+        ),
+        (
+            r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="rate_limited"}"#,
+            1.0,
+        ),
+        (
+            r#"anaplan_gateway_upstream_request_duration_seconds_count{endpoint="task_status"}"#,
+            2.0,
+        ),
+        (r#"anaplan_gateway_cache_answers_total{status="miss"}"#, 1.0),
+        (r#"anaplan_gateway_cache_answers_total{status="hit"}"#, 1.0),
+        (
+            r#"anaplan_gateway_token_authentications_total{outcome="ok"}"#,
+            1.0,
+        ),
+        ("anaplan_gateway_upstream_rate_limited_total", 1.0),
+        ("anaplan_gateway_rate_limit_backoff_seconds", 7.0),
+        (
+            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="200"}"#,
+            2.0,
+        ),
+        (
+            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="400"}"#,
+            1.0,
+        ),
+        (
+            r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="503"}"#,
+            1.0,
+        ),
+        (
+            r#"anaplan_gateway_http_request_duration_seconds_bucket{route="/tasks/{kind}/{taskId}",le="+Inf"}"#,
+            4.0,
+        ),
+    ]
 }

@@ -148,8 +148,25 @@ impl Inner {
         let call_at = not_before.max(now);
         control.not_before = Some(call_at + self.policy.interval);
         let after_failure = control.failures.after_failure();
-        let upstream = AssertUnwindSafe(fetch()).catch_unwind();
-        let (inner, entry_for_task) = (self.clone(), entry.clone());
+        let fetch = self.spawn_call(key, entry, call_at, fetch());
+        control.inflight = Some((fetch.clone(), call_at));
+        Ok(Pending::Started {
+            fetch,
+            after_failure,
+        })
+    }
+
+    /// Runs `upstream` at `call_at`, detached from any caller, and stores its outcome; callers
+    /// share the returned future.
+    fn spawn_call<A: Cacheable>(
+        self: &Arc<Self>,
+        key: PollKey,
+        entry: &Arc<Entry>,
+        call_at: Instant,
+        upstream: impl Future<Output = Result<A, UpstreamError>> + Send + 'static,
+    ) -> SharedFetch {
+        let upstream = AssertUnwindSafe(upstream).catch_unwind();
+        let (inner, entry) = (self.clone(), entry.clone());
         let task = tokio::spawn(
             async move {
                 tokio::time::sleep_until(call_at).await;
@@ -160,23 +177,18 @@ impl Inner {
                         "the answer could not be processed".into(),
                     ))
                 });
-                inner.complete(key, &entry_for_task, called_at, result)
+                inner.complete(key, &entry, called_at, result)
             }
             // The upstream call logs under the request that started it.
             .in_current_span(),
         );
-        let fetch = async move {
+        async move {
             task.await.unwrap_or_else(|_| {
                 Err(UpstreamError::Unreachable("the gateway is stopping".into()))
             })
         }
         .boxed()
-        .shared();
-        control.inflight = Some((fetch.clone(), call_at));
-        Ok(Pending::Started {
-            fetch,
-            after_failure,
-        })
+        .shared()
     }
 
     /// Stores a call's outcome: the answer, or the failure and its pause.

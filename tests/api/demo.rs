@@ -8,29 +8,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn every_printed_example_answers_as_the_contract_shows() {
-    let simulator = demo::spawn_simulator().await.unwrap();
-    let cli = Cli::try_parse_from([
-        "anaplan-gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .unwrap();
-    let mut settings = demo::settings(&cli.args).unwrap();
-    settings.anaplan.api_url = format!("http://{simulator}/2/0").parse().unwrap();
-    settings.anaplan.auth_url = format!("http://{simulator}").parse().unwrap();
-    let app = server::build(&settings).unwrap();
-    let (api, admin) = server::bind(&settings).await.unwrap();
-    let base = format!("http://{}", api.local_addr().unwrap());
-    tokio::spawn(server::serve(
-        app,
-        api,
-        admin,
-        std::future::pending(),
-        settings.shutdown_timeout,
-    ));
-
+    let base = spawn_demo().await;
     let http = reqwest::Client::new();
     let mut kinds = Vec::new();
     let mut model_states = Vec::new();
@@ -80,4 +58,31 @@ async fn every_printed_example_answers_as_the_contract_shows() {
         .await
         .unwrap();
     assert_eq!(cancelled["state"], "cancelling");
+}
+
+/// The demo's gateway and simulated Anaplan, on loopback ports; returns the API's base URL.
+async fn spawn_demo() -> String {
+    let simulator = demo::spawn_simulator().await.unwrap();
+    let cli = Cli::try_parse_from([
+        "anaplan-gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    let mut settings = demo::settings(&cli.args).unwrap();
+    settings.anaplan.api_url = format!("http://{simulator}/2/0").parse().unwrap();
+    settings.anaplan.auth_url = format!("http://{simulator}").parse().unwrap();
+    let app = server::build(&settings).unwrap();
+    let (api, admin) = server::bind(&settings).await.unwrap();
+    let base = format!("http://{}", api.local_addr().unwrap());
+    tokio::spawn(server::serve(
+        app,
+        api,
+        admin,
+        std::future::pending(),
+        settings.shutdown_timeout,
+    ));
+    base
 }

@@ -166,3 +166,54 @@ pub fn import_route(task: &str) -> String {
 pub fn task_id(n: usize) -> String {
     format!("{n:032X}")
 }
+
+/// The `Cache-Status` header of an answer.
+pub fn cache_status(response: &reqwest::Response) -> String {
+    response.headers()["cache-status"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Caches one answer for TASK, then lets it go stale.
+pub async fn cached_then_stale(app: &TestApp) {
+    app.anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
+    tokio::time::advance(Duration::from_secs(6)).await;
+}
+
+/// Runs the gateway's binary in front of `anaplan`, as an operator would, and waits until it is
+/// ready; returns the process (killed when dropped) and its API address.
+pub async fn spawn_gateway_process(anaplan: &Simulator) -> (tokio::process::Child, SocketAddr) {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (api, admin) = (free_port(), free_port());
+    let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_anaplan-gateway"))
+        .env_clear()
+        .args(["--listen", &api.to_string()])
+        .args(["--admin-listen", &admin.to_string()])
+        .args(["--username", USERNAME, "--password", PASSWORD])
+        .args(["--api-url", &format!("http://{}/2/0", anaplan.address)])
+        .args(["--auth-url", &format!("http://{}", anaplan.address)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        let readyz = http.get(format!("http://{admin}/readyz")).send().await;
+        if readyz.is_ok_and(|r| r.status() == 200) {
+            return (gateway, api);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the gateway did not become ready");
+}

@@ -2,6 +2,7 @@
 //! binary sharing one harness ([`helpers`]). Only `tests/metrics.rs` runs apart, because it
 //! reads exact values from the process-wide metrics recorder.
 
+mod cancel;
 mod cli;
 mod demo;
 mod faults;
@@ -9,6 +10,7 @@ mod helpers;
 mod openapi;
 mod polling;
 mod properties;
+mod rate_limits;
 mod tasks;
 mod token;
 mod validation;
