@@ -5,6 +5,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use chrono::Utc;
@@ -14,8 +15,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::floor::PollFloor;
-use super::{CacheStatus, Cacheable, Inner, PollKey, Served, Snapshot, with_remaining};
-use crate::backoff::FailureStreak;
+use super::snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot, with_remaining};
+use crate::backoff::{Backoff, FailureStreak};
+use crate::config::{CacheLimits, PollPolicy};
 use crate::schema::PollTimes;
 use crate::upstream::UpstreamError;
 
@@ -109,7 +111,69 @@ impl Pending {
     }
 }
 
-impl Inner {
+/// Finished answers and idle keys are dropped after this long unread.
+const IDLE_EXPIRY: Duration = Duration::from_secs(60 * 60);
+/// Memory an entry takes beyond its body (key, bookkeeping, the cache's own nodes), as measured
+/// with the benchmark, so the byte bound is a bound on memory.
+const ENTRY_OVERHEAD: u64 = 1536;
+
+/// Every key's entry, and how their calls are paced: what [`StatusCache`](super::StatusCache)
+/// shares between its clones.
+pub(super) struct Keys {
+    /// Answers and per-key control, bounded by memory; moka is lock-free for readers.
+    pub(super) entries: moka::sync::Cache<PollKey, Arc<Entry>, ahash::RandomState>,
+    /// The floors and ages of evicted entries that may still be in force.
+    floor: Arc<PollFloor>,
+    pub(super) policy: PollPolicy,
+    /// Pauses after failed calls, from the base interval up to the longest.
+    backoff: Backoff,
+}
+
+impl Keys {
+    /// A cache bounded by `limits` that polls as `policy` says.
+    pub(super) fn new(policy: PollPolicy, limits: CacheLimits) -> Self {
+        // Weighing each entry at least max_bytes / max_entries bounds the count and the bytes
+        // with one capacity.
+        let least_weight = (limits.max_bytes / limits.max_entries).max(1);
+        let floor = Arc::new(PollFloor::new(limits.max_entries));
+        let evicted_floor = floor.clone();
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(limits.max_bytes)
+            .weigher(move |_key, entry: &Arc<Entry>| {
+                let body = entry.body_len() as u64;
+                u32::try_from((body + ENTRY_OVERHEAD).max(least_weight)).unwrap_or(u32::MAX)
+            })
+            .time_to_idle(IDLE_EXPIRY)
+            // Least recently used goes first; a new key is never refused.
+            .eviction_listener(move |key: Arc<PollKey>, entry: Arc<Entry>, cause| {
+                // An evicted entry leaves its floor and age behind. Never called while this
+                // module holds an entry's lock: no cache call is made under one.
+                if cause.was_evicted() {
+                    entry.leave_behind(&*key, &evicted_floor);
+                }
+            })
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            // Keys come from callers: a fast hash that still resists chosen collisions.
+            .build_with_hasher(ahash::RandomState::new());
+        Self {
+            entries,
+            floor,
+            backoff: Backoff::new(policy.interval, policy.max_interval),
+            policy,
+        }
+    }
+
+    /// The entry for `key`, made if there is none.
+    pub(super) fn entry(&self, key: PollKey, now: Instant) -> Arc<Entry> {
+        let floor = &self.floor;
+        self.entries.get_with(key, || {
+            // A key seen before its entry was evicted keeps its age.
+            Arc::new(Entry::new(floor.first_seen(&key).unwrap_or(now)))
+        })
+    }
+}
+
+
     /// Joins the call under way for `key`, or starts one no sooner than the floor allows; a
     /// remembered failure is returned instead while it lasts, and an answer that `good_enough`
     /// accepts (one that landed since the caller looked) is returned as it is.

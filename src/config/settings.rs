@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use reqwest::Url;
 use secrecy::SecretString;
 
-use super::{Cli, LogFormat, RawSettings};
+use super::cli::{Cli, LogFormat, RawSettings};
 use crate::ids::{ModelId, WorkspaceId};
 
 /// Where the password comes from.

@@ -11,42 +11,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{Reply, World};
-
-/// Tokens and logins.
-pub struct AuthState {
-    pub authentications: usize,
-    pub refreshes: usize,
-    pub passwords_seen: Vec<String>,
-    pub valid_tokens: Vec<String>,
-    issued: usize,
-    pub token_lifetime: Duration,
-    /// The auth API answers after this delay, and with this failure while it is set.
-    pub delay: Duration,
-    pub failure: Option<Reply>,
-}
-
-impl Default for AuthState {
-    fn default() -> Self {
-        Self {
-            authentications: 0,
-            refreshes: 0,
-            passwords_seen: Vec::new(),
-            valid_tokens: Vec::new(),
-            issued: 0,
-            token_lifetime: Duration::from_secs(35 * 60),
-            delay: Duration::ZERO,
-            failure: None,
-        }
-    }
-}
-
-impl AuthState {
-    /// Whether a call carries a token this auth API issued and has not revoked.
-    pub fn accepts(&self, headers: &HeaderMap) -> bool {
-        self.valid_tokens.contains(&bearer(headers))
-    }
-}
+use super::reply::Reply;
+use super::world::{AuthState, World, bearer};
 
 type Shared = Arc<Mutex<World>>;
 
@@ -119,15 +85,6 @@ pub async fn refresh(State(world): State<Shared>, headers: HeaderMap) -> Respons
     }
     let body = token_body(&bearer(&headers), world.auth.token_lifetime);
     (StatusCode::OK, Json(body)).into_response()
-}
-
-fn bearer(headers: &HeaderMap) -> String {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("AnaplanAuthToken "))
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Decodes `Basic base64(user:password)`.

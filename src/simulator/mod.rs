@@ -10,6 +10,7 @@
 mod auth;
 mod reply;
 pub mod scenario;
+mod world;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use tokio::time::Instant;
 
 pub use reply::Reply;
 pub use scenario::Scenario;
+use world::{AuthState, World};
 
 /// How the simulated Anaplan behaves at the start.
 pub struct Options {
@@ -33,22 +35,6 @@ pub struct Options {
     pub username: String,
     /// The demo's scenario, if any.
     pub scenario: Option<Scenario>,
-}
-
-/// What the simulated Anaplan has seen and will answer; one lock, held only between awaits.
-#[derive(Default)]
-struct World {
-    username: String,
-    scenario: Option<Scenario>,
-    scripts: HashMap<String, VecDeque<Reply>>,
-    /// Answers every task path nothing else knows.
-    any_task: Option<Reply>,
-    calls: HashMap<(Method, String), usize>,
-    answered_at: HashMap<String, Instant>,
-    in_flight: usize,
-    most_in_flight: usize,
-    forwarded_authorization: Vec<String>,
-    auth: auth::AuthState,
 }
 
 /// A running simulated Anaplan; cheap to clone. It stops with the runtime that started it.
@@ -65,7 +51,7 @@ impl Simulator {
         let world = Arc::new(Mutex::new(World {
             username: options.username,
             scenario: options.scenario,
-            auth: auth::AuthState::default(),
+            auth: AuthState::default(),
             ..World::default()
         }));
         let app = Router::new()
@@ -207,34 +193,6 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
     world.answered_at.insert(path, Instant::now());
     drop(world);
     response
-}
-
-impl World {
-    fn reply_for(&mut self, method: &Method, path: &str) -> Reply {
-        if let Some(replies) = self.scripts.get_mut(path) {
-            let next = if replies.len() > 1 {
-                replies.pop_front()
-            } else {
-                replies.front().cloned()
-            };
-            if let Some(reply) = next {
-                return reply;
-            }
-        }
-        let below_api = path.strip_prefix("/2/0").unwrap_or(path);
-        if let Some(reply) = self
-            .scenario
-            .as_mut()
-            .and_then(|s| s.reply(method, below_api))
-        {
-            return reply;
-        }
-        let is_task = path.contains("/tasks/") || path.contains("/readRequests/");
-        match &self.any_task {
-            Some(reply) if is_task => reply.clone(),
-            _ => Reply::not_found(),
-        }
-    }
 }
 
 struct InFlight(Arc<Mutex<World>>);

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::Reply;
+use super::reply::Reply;
 
 /// The simulated workspace.
 pub const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use super::UpstreamError;
+use super::error::UpstreamError;
 use super::gate::RateLimitGate;
 use super::wire;
 

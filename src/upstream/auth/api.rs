@@ -9,7 +9,7 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use secrecy::SecretString;
 
 use super::token::{Issued, Token, expiry};
-use crate::upstream::UpstreamError;
+use crate::upstream::error::UpstreamError;
 use crate::upstream::gate::RateLimitGate;
 use crate::upstream::response::{retry_after, transport_error};
 use crate::upstream::wire::TokenEnvelope;

@@ -4,9 +4,11 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AuthApi, Credential, Issued};
+use super::api::AuthApi;
+use super::credential::Credential;
+use super::token::Issued;
 use crate::config::{Credentials, PasswordSource};
-use crate::upstream::UpstreamError;
+use crate::upstream::error::UpstreamError;
 
 /// A user name and a password, the password read from its file at every login when it has one.
 pub struct Basic {

@@ -11,44 +11,26 @@
 
 mod api;
 mod basic;
+mod credential;
 mod token;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use api::AuthApi;
 pub use basic::Basic;
+pub use credential::Credential;
 pub use token::{Issued, REFRESH_MARGIN, TOKEN_LIFETIME, Token};
 
 use crate::backoff::{Backoff, FailureStreak};
-use crate::upstream::UpstreamError;
+use crate::upstream::error::UpstreamError;
 
 /// Pauses between failed logins: 5 s, doubling while failures repeat, up to 5 minutes.
 const LOGIN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 * 60));
-
-/// A way to obtain an Anaplan token. Each method is one implementation; the token's lifecycle
-/// around it is [`TokenManager`]'s.
-pub trait Credential: Send + Sync {
-    /// The method's name, as operators configure it.
-    fn method(&self) -> &'static str;
-
-    /// Obtains a new token.
-    fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>>;
-
-    /// Renews a token that is still valid; Anaplan's `/token/refresh` unless the method has its own.
-    fn renew<'a>(
-        &'a self,
-        auth: &'a AuthApi,
-        token: &'a Token,
-    ) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
-        Box::pin(auth.refresh(token))
-    }
-}
 
 /// Holds, renews and replaces the shared token.
 pub struct TokenManager {

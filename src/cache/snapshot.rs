@@ -1,0 +1,98 @@
+//! What the cache holds and serves: the key, the answer as served and how it was obtained, and
+//! what an answer must offer to be held.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::policy::Held;
+use crate::ids::{ModelId, WorkspaceId};
+use crate::schema::PollTimes;
+use crate::upstream::{TaskLocator, UpstreamError};
+
+/// What the cache keeps answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PollKey {
+    /// A task or read request.
+    Task(TaskLocator),
+    /// A model's status.
+    Model {
+        /// The workspace the model lives in.
+        workspace: WorkspaceId,
+        /// The model.
+        model: ModelId,
+    },
+}
+
+/// A fresh answer from Anaplan, normalised, that the cache serialises once with its poll times.
+pub trait Cacheable: Send + 'static {
+    /// A finished answer never changes, and is never fetched again.
+    fn is_terminal(&self) -> bool;
+    /// The JSON every reader of this answer gets.
+    fn into_body(self, poll: PollTimes) -> Bytes;
+}
+
+/// One answer as served: its JSON and when it was fetched and goes stale.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The normalised JSON, serialised once.
+    pub body: Bytes,
+    /// When the upstream call that produced it was made: a later call's answer is newer.
+    pub fetched_at: Instant,
+    /// When the next upstream call is due; `None` for finished tasks, which never change.
+    pub next_poll_at: Option<Instant>,
+}
+
+impl Snapshot {
+    pub(super) fn held(&self, now: Instant) -> Held {
+        match self.next_poll_at {
+            Some(due) if now >= due => Held::Stale {
+                past_due: now - due,
+            },
+            _ => Held::Fresh,
+        }
+    }
+
+    pub(super) fn is_terminal(&self) -> bool {
+        self.next_poll_at.is_none()
+    }
+}
+
+/// How an answer was obtained, for the `Cache-Status` header and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Within its poll interval.
+    Hit,
+    /// Past its poll time; a refresh is under way or Anaplan is failing.
+    Stale,
+    /// This caller's request started the upstream call.
+    Miss,
+    /// This caller waited on an upstream call another caller started.
+    Collapsed,
+}
+
+/// An answer and how it was obtained.
+#[derive(Debug)]
+pub struct Served {
+    /// The answer.
+    pub snapshot: Arc<Snapshot>,
+    /// How it was obtained.
+    pub status: CacheStatus,
+}
+
+impl Served {
+    pub(super) fn new(snapshot: Arc<Snapshot>, status: CacheStatus) -> Self {
+        Served { snapshot, status }
+    }
+}
+
+/// A remembered failure tells later callers how long is left, not how long it was.
+pub(super) fn with_remaining(error: &UpstreamError, left: Duration) -> UpstreamError {
+    match error {
+        UpstreamError::RateLimited { .. } => UpstreamError::RateLimited { retry_after: left },
+        UpstreamError::Unavailable { .. } => UpstreamError::Unavailable { retry_after: left },
+        other => other.clone(),
+    }
+}

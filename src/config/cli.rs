@@ -1,0 +1,155 @@
+//! The command line: subcommands, and every setting as an environment variable and a `--flag`,
+//! each described once, here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+/// The command line: a subcommand (serving by default) and the settings shared by all of them.
+#[derive(Debug, Parser)]
+#[command(name = "anaplan-gateway", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run; without one the gateway serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The settings, from flags or the environment.
+    #[command(flatten)]
+    pub args: RawSettings,
+}
+
+/// The gateway's subcommands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Serve the API in front of Anaplan (the default).
+    Serve,
+    /// Serve the API in front of a simulated Anaplan built into the binary: no credentials needed.
+    Demo,
+    /// Probe the admin listener's /readyz and exit 0 when ready, 1 otherwise (for Docker HEALTHCHECK).
+    Healthcheck,
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Text,
+}
+
+/// The settings as given, before they are checked.
+#[derive(Debug, Clone, Args)]
+pub struct RawSettings {
+    /// API listener (loopback by default: a sidecar serves only its pod).
+    #[arg(
+        long,
+        env = "GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+    /// Health and metrics listener; serves no Anaplan data [default: 0.0.0.0:9090; for the demo,
+    /// 127.0.0.1:9090].
+    #[arg(long, env = "GATEWAY_ADMIN_LISTEN", global = true)]
+    pub admin_listen: Option<String>,
+    /// Least time between two upstream status calls for one running task or one model.
+    #[arg(
+        long,
+        env = "GATEWAY_POLL_INTERVAL",
+        default_value = "5s",
+        global = true
+    )]
+    pub poll_interval: String,
+    /// Ceiling of the poll interval for long-running tasks (it grows with the task's age).
+    #[arg(
+        long,
+        env = "GATEWAY_POLL_MAX_INTERVAL",
+        default_value = "60s",
+        global = true
+    )]
+    pub poll_max_interval: String,
+    /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
+    #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
+    pub max_stale: String,
+    /// Most upstream requests in flight at once, across all tasks and models.
+    #[arg(
+        long,
+        env = "GATEWAY_UPSTREAM_CONCURRENCY",
+        default_value = "8",
+        global = true
+    )]
+    pub upstream_concurrency: String,
+    /// Most tasks and models kept in the cache.
+    #[arg(
+        long,
+        env = "GATEWAY_CACHE_MAX_ENTRIES",
+        default_value = "100000",
+        global = true
+    )]
+    pub cache_max_entries: String,
+    /// Most memory, in MiB, that cached answers may take.
+    #[arg(
+        long,
+        env = "GATEWAY_CACHE_MAX_MIB",
+        default_value = "32",
+        global = true
+    )]
+    pub cache_max_mib: String,
+    /// How long in-flight requests may take to finish after SIGTERM before the gateway exits.
+    #[arg(
+        long,
+        env = "GATEWAY_SHUTDOWN_TIMEOUT",
+        default_value = "20s",
+        global = true
+    )]
+    pub shutdown_timeout: String,
+    /// Log format: json (one object per line) or text [default: json; for the demo, text].
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Integration API base URL (regional hosts differ).
+    #[arg(
+        long,
+        env = "ANAPLAN_API_URL",
+        default_value = "https://api.anaplan.com/2/0",
+        global = true
+    )]
+    pub api_url: String,
+    /// Auth API base URL (`/token/authenticate`, `/token/refresh`).
+    #[arg(
+        long,
+        env = "ANAPLAN_AUTH_URL",
+        default_value = "https://auth.anaplan.com",
+        global = true
+    )]
+    pub auth_url: String,
+    /// Anaplan user name for basic authentication.
+    #[arg(long, env = "ANAPLAN_USERNAME", global = true)]
+    pub username: Option<String>,
+    /// Anaplan password (prefer ANAPLAN_PASSWORD_FILE).
+    #[arg(
+        long,
+        env = "ANAPLAN_PASSWORD",
+        hide_env_values = true,
+        value_parser = parse_secret,
+        global = true
+    )]
+    pub password: Option<SecretString>,
+    /// File holding the password (a mounted Secret); re-read at each authentication.
+    #[arg(long, env = "ANAPLAN_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Bound on one upstream request, retries included.
+    #[arg(long, env = "ANAPLAN_TIMEOUT", default_value = "30s", global = true)]
+    pub timeout: String,
+    /// Workspace for callers that leave `workspaceId` out: for the default model when
+    /// ANAPLAN_MODEL_ID is set, else for every model (else it is found from the model).
+    #[arg(long, env = "ANAPLAN_WORKSPACE_ID", global = true)]
+    pub workspace_id: Option<String>,
+    /// Model for callers that leave `modelId` out.
+    #[arg(long, env = "ANAPLAN_MODEL_ID", global = true)]
+    pub model_id: Option<String>,
+}
+
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_owned()))
+}

@@ -1,0 +1,28 @@
+//! What a credential method is: a way to obtain a token, and to renew one. Basic, certificate and
+//! OAuth are implementations; when each is used is the token's lifecycle, apart.
+
+use futures_util::future::BoxFuture;
+
+use super::api::AuthApi;
+use super::token::{Issued, Token};
+use crate::upstream::error::UpstreamError;
+
+/// A way to obtain an Anaplan token. Each method is one implementation; the token's lifecycle
+/// around it is [`TokenManager`](super::TokenManager)'s.
+pub trait Credential: Send + Sync {
+    /// The method's name, as operators configure it.
+    fn method(&self) -> &'static str;
+
+    /// Obtains a new token.
+    fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>>;
+
+    /// Renews a token that is still valid; Anaplan's `/token/refresh` unless the method has its own.
+    fn renew<'a>(
+        &'a self,
+        auth: &'a AuthApi,
+        token: &'a Token,
+    ) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
+        Box::pin(auth.refresh(token))
+    }
+}
+
