@@ -37,7 +37,7 @@ struct InlineAscii<const N: usize> {
 impl<const N: usize> InlineAscii<N> {
     /// Copies `text`, each byte through `spell`, if it is 1..=N bytes long and every byte
     /// passes `allowed`.
-    fn new(text: &str, allowed: impl Fn(u8) -> bool, spell: fn(u8) -> u8) -> Option<Self> {
+    fn new(text: &str, allowed: impl Fn(u8) -> bool, spell: impl Fn(u8) -> u8) -> Option<Self> {
         let raw = text.as_bytes();
         if raw.is_empty() || raw.len() > N || !raw.iter().copied().all(allowed) {
             return None;

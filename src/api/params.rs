@@ -148,9 +148,18 @@ impl<'q> QueryIds<'q> {
             }
             return ids;
         }
-        for pair in query.split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let mut rest = query;
+        while !rest.is_empty() {
+            let (pair, after) = match memchr::memchr(b'&', rest.as_bytes()) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            let (name, value) = match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            };
             ids.set(name, Cow::Borrowed(value));
+            rest = after;
         }
         ids
     }

@@ -171,8 +171,6 @@ impl Keys {
             Arc::new(Entry::new(floor.first_seen(&key).unwrap_or(now)))
         })
     }
-}
-
 
     /// Joins the call under way for `key`, or starts one no sooner than the floor allows; a
     /// remembered failure is returned instead while it lasts, and an answer that `good_enough`

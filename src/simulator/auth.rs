@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::reply::Reply;
 use super::world::{AuthState, World, bearer};
 
 type Shared = Arc<Mutex<World>>;

@@ -12,7 +12,6 @@ mod reply;
 pub mod scenario;
 mod world;
 
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -97,4 +97,3 @@ pub fn bearer(headers: &HeaderMap) -> String {
         .unwrap_or_default()
         .to_owned()
 }
-

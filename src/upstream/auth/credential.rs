@@ -25,4 +25,3 @@ pub trait Credential: Send + Sync {
         Box::pin(auth.refresh(token))
     }
 }
-
