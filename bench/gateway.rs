@@ -194,6 +194,7 @@ async fn main() {
     let options = Options {
         username: "bench@example.com".into(),
         scenario: None,
+        ..Options::default()
     };
     let anaplan = Simulator::start(options).await.unwrap();
     anaplan.answer_any_task(running_import());

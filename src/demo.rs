@@ -1,26 +1,45 @@
 //! `anaplan-gateway demo`: the gateway in front of the [simulated Anaplan](crate::simulator) built
 //! into the binary, playing the demo's [scenario](crate::simulator::scenario): tasks of every kind
-//! that finish over two minutes, one busy model and one idle. No credentials, no network.
+//! that finish over two minutes, one busy model and one idle. No credentials, no network; given a
+//! certificate or an OAuth refresh token, the simulator accepts those instead.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::config::{Credentials, PasswordSource, RawSettings, Settings};
+use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
 use crate::server;
 use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL, TASKS};
-use crate::simulator::{Options, Scenario, Simulator};
+use crate::simulator::{OAuthClient, Options, Scenario, Simulator};
 
 /// The user the demo logs in as.
 const DEMO_USER: &str = "demo@example.com";
 
-/// Starts the simulated Anaplan with the demo's scenario; returns its address.
-pub async fn spawn_simulator() -> anyhow::Result<SocketAddr> {
-    let options = Options {
+/// Starts the simulated Anaplan with the demo's scenario, accepting `credentials`, whatever the
+/// method; returns its address.
+pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<SocketAddr> {
+    let mut options = Options {
         username: DEMO_USER.into(),
         scenario: Some(Scenario::demo()),
+        ..Options::default()
     };
+    match credentials {
+        CredentialMethod::Basic(basic) => options.username = basic.username.clone(),
+        CredentialMethod::Certificate(files) => {
+            let pem = std::fs::read(&files.certificate).context("reading the certificate")?;
+            options.certificate = Some(pem);
+        }
+        CredentialMethod::OAuth(oauth) => {
+            let token = std::fs::read_to_string(&oauth.refresh_token_file)
+                .context("reading the refresh token")?;
+            options.oauth = Some(OAuthClient {
+                client_id: oauth.client_id.clone(),
+                refresh_token: token.trim_end_matches(['\r', '\n']).to_owned(),
+                rotate: true,
+            });
+        }
+    }
     Ok(Simulator::start(options).await?.address)
 }
 
@@ -50,13 +69,22 @@ pub fn settings(raw: &RawSettings) -> Result<Settings, Vec<String>> {
     Settings::for_demo(raw, credentials)
 }
 
-/// Runs the demo with `settings` until Ctrl-C or SIGTERM.
-pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    let simulator = spawn_simulator()
+/// Starts the simulated Anaplan for `settings` and points them at it.
+pub async fn point_at_simulator(settings: &mut Settings) -> anyhow::Result<()> {
+    let simulator = spawn_simulator(&settings.anaplan.credentials)
         .await
         .context("starting the simulated Anaplan")?;
     settings.anaplan.api_url = format!("http://{simulator}/2/0").parse()?;
     settings.anaplan.auth_url = format!("http://{simulator}").parse()?;
+    if let CredentialMethod::OAuth(oauth) = &mut settings.anaplan.credentials {
+        oauth.url = format!("http://{simulator}").parse()?;
+    }
+    Ok(())
+}
+
+/// Runs the demo with `settings` until Ctrl-C or SIGTERM.
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    point_at_simulator(&mut settings).await?;
     server::run(&settings, || print_examples(&settings)).await
 }
 

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anaplan_gateway::config::{Cli, Command, RawSettings, Settings};
+use anaplan_gateway::config::{Cli, Command, CredentialMethod, RawSettings, Settings};
+use anaplan_gateway::upstream::auth::certificate::LoadedCertificate;
 use anaplan_gateway::{demo, server, telemetry};
 use clap::Parser;
 
@@ -14,6 +15,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(&cli.args).await,
         Command::Demo => demo(&cli.args).await,
         Command::Healthcheck => healthcheck(&cli.args).await,
+        Command::Check => check(&cli.args).await,
     }
 }
 
@@ -39,6 +41,48 @@ async fn demo(raw: &RawSettings) -> ExitCode {
     };
     telemetry::init_logging(settings.log_format);
     report(demo::run(settings).await)
+}
+
+/// Logs in once with the configured credentials and prints whom the gateway acts as; on any
+/// failure, one line and exit status 1.
+async fn check(raw: &RawSettings) -> ExitCode {
+    let settings = match Settings::for_serve(raw) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            eprintln!("anaplan-gateway: check: {}", problems.join("; "));
+            return ExitCode::FAILURE;
+        }
+    };
+    let checked = async {
+        let client = anaplan_gateway::upstream::AnaplanClient::new(&settings.anaplan)
+            .map_err(|err| format!("{err:#}"))?;
+        client.check().await.map_err(|err| err.to_string())
+    };
+    match checked.await {
+        Ok(identity) => {
+            println!("method: {}", identity.method);
+            println!("user: {}", identity.user);
+            println!(
+                "token expires: {}",
+                httpdate::fmt_http_date(identity.expires_at)
+            );
+            if let CredentialMethod::Certificate(files) = &settings.anaplan.credentials
+                && let Ok(certificate) = LoadedCertificate::load(files)
+            {
+                println!("certificate: {}", certificate.subject);
+                let ends = httpdate::fmt_http_date(certificate.not_after);
+                println!("certificate expires: {ends}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "anaplan-gateway: check: {} credentials failed: {err}",
+                settings.anaplan.credentials.name()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// One line per problem, and exit status 2, for every subcommand alike.

@@ -149,6 +149,11 @@ fn describe_metrics() {
         "anaplan_gateway_token_authentications_total",
         "Logins to Anaplan's auth API, by outcome"
     );
+    describe_gauge!(
+        "anaplan_gateway_certificate_expiry_seconds",
+        metrics::Unit::Seconds,
+        "Seconds until the Anaplan certificate runs out, as of its last reading (certificate logins only)"
+    );
     describe_counter!(
         "anaplan_gateway_token_refreshes_total",
         "Token renewals with Anaplan's auth API, by outcome"

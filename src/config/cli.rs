@@ -27,6 +27,9 @@ pub enum Command {
     Demo,
     /// Probe the admin listener's /readyz and exit 0 when ready, 1 otherwise (for Docker HEALTHCHECK).
     Healthcheck,
+    /// Authenticate once with the configured credentials and print who the gateway acts as; exit 0,
+    /// or print one line and exit 1 (before a deploy, or as a Helm test).
+    Check,
 }
 
 /// Output format of the logs.
@@ -138,6 +141,31 @@ pub struct RawSettings {
     /// File holding the password (a mounted Secret); re-read at each authentication.
     #[arg(long, env = "ANAPLAN_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
+    /// PEM certificate for certificate authentication (with ANAPLAN_PRIVATE_KEY_FILE); re-read at
+    /// each authentication.
+    #[arg(long, env = "ANAPLAN_CERTIFICATE_FILE", global = true)]
+    pub certificate_file: Option<PathBuf>,
+    /// The certificate's RSA private key, PEM (PKCS#8 or PKCS#1, 2048 bits or more); re-read at
+    /// each authentication.
+    #[arg(long, env = "ANAPLAN_PRIVATE_KEY_FILE", global = true)]
+    pub private_key_file: Option<PathBuf>,
+    /// File holding the passphrase of an encrypted PKCS#8 private key.
+    #[arg(long, env = "ANAPLAN_PRIVATE_KEY_PASSPHRASE_FILE", global = true)]
+    pub private_key_passphrase_file: Option<PathBuf>,
+    /// OAuth 2.0 client id, for refresh-token authentication (with ANAPLAN_OAUTH_REFRESH_TOKEN_FILE).
+    #[arg(long, env = "ANAPLAN_OAUTH_CLIENT_ID", global = true)]
+    pub oauth_client_id: Option<String>,
+    /// File holding the OAuth refresh token; a rotated one is written back to it when writable.
+    #[arg(long, env = "ANAPLAN_OAUTH_REFRESH_TOKEN_FILE", global = true)]
+    pub oauth_refresh_token_file: Option<PathBuf>,
+    /// OAuth host of the tenant's region (`/oauth/token`).
+    #[arg(
+        long,
+        env = "ANAPLAN_OAUTH_URL",
+        default_value = "https://us1a.app.anaplan.com",
+        global = true
+    )]
+    pub oauth_url: String,
     /// Bound on one upstream request, retries included.
     #[arg(long, env = "ANAPLAN_TIMEOUT", default_value = "30s", global = true)]
     pub timeout: String,

@@ -7,9 +7,13 @@
 //! `Debug`.
 
 mod cli;
+mod credentials;
+mod parse;
+mod problems;
 mod settings;
 
 pub use cli::{Cli, Command, LogFormat, RawSettings};
-pub use settings::{
-    AnaplanSettings, CacheLimits, Credentials, PasswordSource, PollPolicy, Settings,
+pub use credentials::{
+    CertificateFiles, CredentialMethod, Credentials, OAuthSettings, PasswordSource,
 };
+pub use settings::{AnaplanSettings, CacheLimits, PollPolicy, Settings};

@@ -2,34 +2,15 @@
 //! all problems at once, one line each, naming the setting as clap describes it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use clap::CommandFactory;
 use reqwest::Url;
-use secrecy::SecretString;
 
-use super::cli::{Cli, LogFormat, RawSettings};
+use super::cli::{LogFormat, RawSettings};
+use super::credentials::{CredentialMethod, Credentials, credentials};
+use super::parse::{address, base_url, duration, positive};
+use super::problems::{Problems, setting_name};
 use crate::ids::{ModelId, WorkspaceId};
-
-/// Where the password comes from.
-#[derive(Debug, Clone)]
-pub enum PasswordSource {
-    /// Given directly.
-    Inline(SecretString),
-    /// Read from this file at every authentication, so a rotated Secret needs no restart.
-    File(PathBuf),
-}
-
-/// Basic-auth credentials for Anaplan's auth API.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The Anaplan user name.
-    pub username: String,
-    /// Where the password comes from.
-    pub password: PasswordSource,
-}
 
 /// How the gateway reaches Anaplan.
 #[derive(Debug, Clone)]
@@ -38,8 +19,8 @@ pub struct AnaplanSettings {
     pub api_url: Url,
     /// Auth API base, without a trailing slash.
     pub auth_url: Url,
-    /// The one service account all callers share.
-    pub credentials: Credentials,
+    /// How the gateway logs in: the one identity all callers share.
+    pub credentials: CredentialMethod,
     /// Bound on one upstream request, retries included.
     pub timeout: Duration,
     /// Upstream requests in flight at most.
@@ -89,36 +70,6 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
 }
 
-/// Collects one line per problem, each naming the setting's variable and flag.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    /// Notes a problem with the setting whose clap id (its field in [`RawSettings`]) is `id`.
-    fn add(&mut self, id: &str, problem: impl std::fmt::Display) {
-        self.0.push(format!("{}: {problem}", setting_name(id)));
-    }
-
-    fn check<T, E: std::fmt::Display>(&mut self, id: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|problem| self.add(id, problem)).ok()
-    }
-}
-
-/// `VARIABLE (--flag)`, as clap describes the setting: named once, where it is declared.
-fn setting_name(id: &str) -> String {
-    static COMMAND: OnceLock<clap::Command> = OnceLock::new();
-    let command = COMMAND.get_or_init(Cli::command);
-    let Some(arg) = command.get_arguments().find(|arg| arg.get_id() == id) else {
-        return id.to_owned();
-    };
-    let variable = arg.get_env().map(|env| env.to_string_lossy().into_owned());
-    match (variable, arg.get_long()) {
-        (Some(variable), Some(flag)) => format!("{variable} (--{flag})"),
-        (None, Some(flag)) => format!("--{flag}"),
-        _ => id.to_owned(),
-    }
-}
-
 /// What runs: the settings' defaults differ where the demo needs them to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -126,60 +77,11 @@ enum Mode {
     Demo,
 }
 
-/// The longest any duration setting may be: longer ones are mistakes, and overflow clocks.
-const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
-/// The largest any count setting may be.
-const MAX_COUNT: u64 = 1 << 30;
-
-fn duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text.trim()) {
-        Ok(value) if value > MAX_DURATION => Err(format!("`{text}` is longer than a day")),
-        Ok(value) if !value.is_zero() => Ok(value),
-        Ok(_) => Err("must be more than zero".into()),
-        Err(_) => Err(format!(
-            "`{text}` is not a duration; use for example 5s, 1500ms or 2m"
-        )),
-    }
-}
-
-fn address(text: &str) -> Result<SocketAddr, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not an address; use for example 127.0.0.1:8080"))
-}
-
-fn positive(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
-        Ok(value @ 1..=MAX_COUNT) => Ok(value),
-        _ => Err(format!(
-            "`{text}` is not a whole number from 1 to {MAX_COUNT}"
-        )),
-    }
-}
-
-fn base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim().trim_end_matches('/'))
-        .map_err(|err| format!("`{text}` is not a URL ({err})"))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
-        return Err(format!("`{text}` must be an http or https URL"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` must not carry a query or fragment"));
-    }
-    // Credentials in a URL would be logged with it; they belong in ANAPLAN_USERNAME/PASSWORD.
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not carry credentials (use ANAPLAN_USERNAME and ANAPLAN_PASSWORD_FILE)".into(),
-        );
-    }
-    Ok(url)
-}
-
 impl Settings {
     /// Checks everything needed to serve against a real Anaplan tenant.
     pub fn for_serve(raw: &RawSettings) -> Result<Self, Vec<String>> {
         let mut problems = Problems::default();
-        let credentials = basic_credentials(raw, &mut problems);
+        let credentials = credentials(raw, &mut problems, None);
         let settings = Self::check(raw, &mut problems, credentials, Mode::Serve);
         match settings {
             Some(settings) if problems.0.is_empty() => Ok(settings),
@@ -187,11 +89,12 @@ impl Settings {
         }
     }
 
-    /// Checks everything but the credentials, which the demo's simulator supplies, with the
-    /// demo's defaults (admin listener on loopback, text logs).
-    pub fn for_demo(raw: &RawSettings, credentials: Credentials) -> Result<Self, Vec<String>> {
+    /// Checks everything for the demo, with its defaults (admin listener on loopback, text logs)
+    /// and, unless a certificate or OAuth is configured, `demo_user`'s basic credentials.
+    pub fn for_demo(raw: &RawSettings, demo_user: Credentials) -> Result<Self, Vec<String>> {
         let mut problems = Problems::default();
-        match Self::check(raw, &mut problems, Some(credentials), Mode::Demo) {
+        let credentials = credentials(raw, &mut problems, Some(demo_user));
+        match Self::check(raw, &mut problems, credentials, Mode::Demo) {
             Some(settings) if problems.0.is_empty() => Ok(settings),
             _ => Err(problems.0),
         }
@@ -200,7 +103,7 @@ impl Settings {
     fn check(
         raw: &RawSettings,
         problems: &mut Problems,
-        credentials: Option<Credentials>,
+        credentials: Option<CredentialMethod>,
         mode: Mode,
     ) -> Option<Self> {
         let admin_default = match mode {
@@ -252,44 +155,6 @@ impl Settings {
     }
 }
 
-/// The basic-auth credentials: a user name, and a password given inline or in a file.
-fn basic_credentials(raw: &RawSettings, problems: &mut Problems) -> Option<Credentials> {
-    let username = raw.username.as_deref().map(str::trim).unwrap_or_default();
-    if username.is_empty() {
-        problems.add("username", "required");
-    }
-    let password = match (&raw.password, &raw.password_file) {
-        (Some(_), Some(_)) => {
-            let both = format!(
-                "set either it or {}, not both",
-                setting_name("password_file")
-            );
-            problems.add("password", both);
-            None
-        }
-        (Some(secret), None) => Some(PasswordSource::Inline(secret.clone())),
-        (None, Some(path)) => problems
-            .check(
-                "password_file",
-                std::fs::metadata(path)
-                    .map_err(|err| format!("cannot read {}: {err}", path.display())),
-            )
-            .map(|_| PasswordSource::File(path.clone())),
-        (None, None) => {
-            problems.add(
-                "password",
-                format!("required, or {}", setting_name("password_file")),
-            );
-            None
-        }
-    };
-    Some(Credentials {
-        username: username.to_owned(),
-        password: password?,
-    })
-    .filter(|_| !username.is_empty())
-}
-
 fn poll_policy(raw: &RawSettings, problems: &mut Problems) -> Option<PollPolicy> {
     let interval = problems.check("poll_interval", duration(&raw.poll_interval));
     let max_interval = problems.check("poll_max_interval", duration(&raw.poll_max_interval));
@@ -328,6 +193,7 @@ fn optional_id<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Cli;
     use clap::Parser;
 
     fn cli(args: &[&str]) -> Cli {

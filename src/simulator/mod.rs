@@ -8,6 +8,7 @@
 //! demo's [`Scenario`], the reply set for any task, else 404.
 
 mod auth;
+mod certificate;
 mod reply;
 pub mod scenario;
 mod world;
@@ -20,20 +21,27 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 pub use reply::Reply;
 pub use scenario::Scenario;
+pub use world::OAuthClient;
 use world::{AuthState, World};
 
 /// How the simulated Anaplan behaves at the start.
+#[derive(Default)]
 pub struct Options {
-    /// The user name it accepts (any password is accepted, and recorded).
+    /// The user it knows: basic logins with this name are accepted (any password, recorded),
+    /// and every token acts as it.
     pub username: String,
     /// The demo's scenario, if any.
     pub scenario: Option<Scenario>,
+    /// A certificate (PEM) whose logins are accepted.
+    pub certificate: Option<Vec<u8>>,
+    /// An OAuth client whose refresh token is accepted.
+    pub oauth: Option<OAuthClient>,
 }
 
 /// A running simulated Anaplan; cheap to clone. It stops with the runtime that started it.
@@ -50,12 +58,18 @@ impl Simulator {
         let world = Arc::new(Mutex::new(World {
             username: options.username,
             scenario: options.scenario,
-            auth: AuthState::default(),
+            auth: AuthState {
+                trusted_certificate: options.certificate,
+                oauth: options.oauth,
+                ..AuthState::default()
+            },
             ..World::default()
         }));
         let app = Router::new()
             .route("/token/authenticate", post(auth::authenticate))
             .route("/token/refresh", post(auth::refresh))
+            .route("/token/validate", get(auth::validate))
+            .route("/oauth/token", post(auth::oauth_token))
             .fallback(integration_api)
             .with_state(world.clone());
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
@@ -148,6 +162,40 @@ impl Simulator {
     /// The passwords logins came with.
     pub fn passwords_seen(&self) -> Vec<String> {
         self.world().auth.passwords_seen.clone()
+    }
+
+    /// Why certificate logins were refused, in order.
+    pub fn certificate_refusals(&self) -> Vec<&'static str> {
+        self.world().auth.certificate_refusals.clone()
+    }
+
+    /// OAuth refresh-token exchanges so far.
+    pub fn oauth_exchanges(&self) -> usize {
+        self.world().auth.oauth_exchanges
+    }
+
+    /// The refresh token the OAuth client holds now.
+    pub fn current_refresh_token(&self) -> Option<String> {
+        Some(self.world().auth.oauth.as_ref()?.refresh_token.clone())
+    }
+
+    /// How often a refresh token already spent by rotation was offered again.
+    pub fn spent_refresh_tokens_reused(&self) -> usize {
+        self.world().auth.spent_refresh_tokens_reused
+    }
+
+    /// Every token issued and still valid, and every certificate payload accepted: what must
+    /// never appear in a log.
+    pub fn secrets_issued(&self) -> Vec<String> {
+        let world = self.world();
+        let auth = &world.auth;
+        let spent = auth.spent_refresh_tokens.iter();
+        let current = auth.oauth.iter().map(|client| &client.refresh_token);
+        (auth.valid_tokens.iter().chain(auth.seen_payloads.iter()))
+            .chain(spent)
+            .chain(current)
+            .cloned()
+            .collect()
     }
 
     /// Revokes every token issued so far: the next API call with one gets a 401.

@@ -1,6 +1,6 @@
 //! What the simulated Anaplan has seen and will answer: scripts, the scenario, tokens, counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, header};
@@ -65,6 +65,29 @@ pub struct AuthState {
     /// The auth API answers after this delay, and with this failure while it is set.
     pub delay: Duration,
     pub failure: Option<Reply>,
+    /// The certificate (PEM) whose logins are accepted, as the user `username`.
+    pub trusted_certificate: Option<Vec<u8>>,
+    /// Certificate payloads accepted so far: each may be used once.
+    pub seen_payloads: HashSet<String>,
+    /// Why certificate logins were refused.
+    pub certificate_refusals: Vec<&'static str>,
+    /// The OAuth client whose refresh tokens are accepted.
+    pub oauth: Option<OAuthClient>,
+    /// Refresh tokens spent by rotation, and how often one was offered again.
+    pub spent_refresh_tokens: Vec<String>,
+    pub spent_refresh_tokens_reused: usize,
+    pub oauth_exchanges: usize,
+}
+
+/// An OAuth client of the simulated Anaplan and its current refresh token.
+#[derive(Clone, Debug)]
+pub struct OAuthClient {
+    /// The client's id.
+    pub client_id: String,
+    /// The refresh token it accepts now.
+    pub refresh_token: String,
+    /// Whether every use hands out a new refresh token and spends the old one.
+    pub rotate: bool,
 }
 
 impl Default for AuthState {
@@ -78,11 +101,26 @@ impl Default for AuthState {
             token_lifetime: Duration::from_secs(35 * 60),
             delay: Duration::ZERO,
             failure: None,
+            trusted_certificate: None,
+            seen_payloads: HashSet::new(),
+            certificate_refusals: Vec::new(),
+            oauth: None,
+            spent_refresh_tokens: Vec::new(),
+            spent_refresh_tokens_reused: 0,
+            oauth_exchanges: 0,
         }
     }
 }
 
 impl AuthState {
+    /// Issues a new token, valid until revoked.
+    pub fn issue(&mut self, prefix: &str) -> String {
+        self.issued += 1;
+        let token = format!("{prefix}-{}", self.issued);
+        self.valid_tokens.push(token.clone());
+        token
+    }
+
     /// Whether a call carries a token this auth API issued and has not revoked.
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         self.valid_tokens.contains(&bearer(headers))

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 pub use error::UpstreamError;
 pub use response::{innermost_cause, parse_retry_after};
 
-use crate::config::AnaplanSettings;
+use crate::config::{AnaplanSettings, CredentialMethod};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use auth::{AuthApi, Basic, Token, TokenManager};
+use auth::{AuthApi, Basic, Certificate, Credential, Identity, OAuth, Token, TokenManager};
 use gate::RateLimitGate;
 use response::{classify, read_bounded, transport_error};
 use wire::{ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
@@ -117,8 +117,7 @@ impl AnaplanClient {
             settings.timeout,
             gate.clone(),
         );
-        let credential = Box::new(Basic::new(settings.credentials.clone()));
-        let tokens = Arc::new(TokenManager::new(auth, credential));
+        let tokens = Arc::new(TokenManager::new(auth, credential(&settings.credentials)));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -129,6 +128,11 @@ impl AnaplanClient {
                 timeout: settings.timeout,
             }),
         })
+    }
+
+    /// Logs in once with the configured credentials and says whom the gateway acts as.
+    pub async fn check(&self) -> Result<Identity, UpstreamError> {
+        self.inner.tokens.check().await
     }
 
     /// The workspace a model lives in (`GET /models/{modelId}` → `currentWorkspaceId`).
@@ -328,5 +332,14 @@ impl AnaplanClient {
             ));
         }
         Ok(body)
+    }
+}
+
+/// The configured credential method's implementation.
+fn credential(method: &CredentialMethod) -> Box<dyn Credential> {
+    match method {
+        CredentialMethod::Basic(credentials) => Box::new(Basic::new(credentials.clone())),
+        CredentialMethod::Certificate(files) => Box::new(Certificate::new(files.clone())),
+        CredentialMethod::OAuth(settings) => Box::new(OAuth::new(settings)),
     }
 }

@@ -220,3 +220,32 @@ pub struct ErrorStatus {
     /// Anaplan's message.
     pub message: Option<String>,
 }
+
+/// `GET /token/validate`: whom a token acts as.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateEnvelope {
+    /// The user, where Anaplan names one.
+    pub user_info: Option<WireUserInfo>,
+}
+
+/// `userInfo` of a token validation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireUserInfo {
+    /// The user's login (an email address).
+    pub user_id: Option<String>,
+    /// The user's GUID.
+    pub user_guid: Option<String>,
+}
+
+/// The OAuth token endpoint's answer; `Debug` is not derived so no token can be printed.
+#[derive(Deserialize)]
+pub struct WireOAuthTokens {
+    /// The access token, used as `AnaplanAuthToken`.
+    pub access_token: String,
+    /// A new refresh token, from rotatable clients.
+    pub refresh_token: Option<String>,
+    /// Seconds the access token lasts (2100).
+    pub expires_in: Option<u64>,
+}

@@ -97,3 +97,64 @@ fn text_logs_written_to_a_file_carry_no_colour_codes() {
     assert!(logs.contains("shutting down"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "colour codes in: {logs:?}");
 }
+
+fn fixture_path(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/credentials/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn unusable_credentials_stop_the_start_with_one_line_naming_the_setting() {
+    let (certificate, expired) = (
+        fixture_path("certificate.pem"),
+        fixture_path("expired-certificate.pem"),
+    );
+    let (key, ec_key) = (
+        fixture_path("private-key.pem"),
+        fixture_path("ec-private-key.pem"),
+    );
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec![
+                "--certificate-file",
+                &certificate,
+                "--private-key-file",
+                &ec_key,
+            ],
+            "ANAPLAN_PRIVATE_KEY_FILE (--private-key-file): an EC key",
+        ),
+        (
+            vec!["--certificate-file", &expired, "--private-key-file", &key],
+            "ANAPLAN_CERTIFICATE_FILE (--certificate-file): the certificate",
+        ),
+        (
+            vec![
+                "--certificate-file",
+                &certificate,
+                "--username",
+                "svc@example.com",
+            ],
+            "configure one credential method, not both basic and certificate",
+        ),
+        (
+            vec!["--oauth-client-id", "client"],
+            "ANAPLAN_OAUTH_REFRESH_TOKEN_FILE (--oauth-refresh-token-file): required",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(&[&["serve"], args.as_slice()].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(expected),
+            "{expected} missing from:\n{stderr}"
+        );
+        assert!(
+            stderr
+                .lines()
+                .all(|line| line.starts_with("anaplan-gateway: configuration: "))
+        );
+    }
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn every_printed_example_answers_as_the_contract_shows() {
-    let base = spawn_demo().await;
+    let base = spawn_demo(&[]).await;
     let http = reqwest::Client::new();
     let mut kinds = Vec::new();
     let mut model_states = Vec::new();
@@ -60,20 +60,16 @@ async fn every_printed_example_answers_as_the_contract_shows() {
     assert_eq!(cancelled["state"], "cancelling");
 }
 
-/// The demo's gateway and simulated Anaplan, on loopback ports; returns the API's base URL.
-async fn spawn_demo() -> String {
-    let simulator = demo::spawn_simulator().await.unwrap();
-    let cli = Cli::try_parse_from([
-        "anaplan-gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .unwrap();
+/// The demo's gateway and simulated Anaplan, on loopback ports, with `extra` settings (other
+/// credentials, say); returns the API's base URL.
+pub async fn spawn_demo(extra: &[&str]) -> String {
+    let local = ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"];
+    let args = std::iter::once("anaplan-gateway")
+        .chain(local)
+        .chain(extra.iter().copied());
+    let cli = Cli::try_parse_from(args).unwrap();
     let mut settings = demo::settings(&cli.args).unwrap();
-    settings.anaplan.api_url = format!("http://{simulator}/2/0").parse().unwrap();
-    settings.anaplan.auth_url = format!("http://{simulator}").parse().unwrap();
+    demo::point_at_simulator(&mut settings).await.unwrap();
     let app = server::build(&settings).unwrap();
     let (api, admin) = server::bind(&settings).await.unwrap();
     let base = format!("http://{}", api.local_addr().unwrap());
@@ -85,4 +81,29 @@ async fn spawn_demo() -> String {
         settings.shutdown_timeout,
     ));
     base
+}
+
+/// Asks for every example the demo prints: each answers 200, with every task kind among them.
+pub async fn ask_every_example(base: &str) {
+    let http = reqwest::Client::new();
+    let mut kinds = Vec::new();
+    for path in demo::example_paths() {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body: Value = response.json().await.unwrap();
+        kinds.extend(body["kind"].as_str().map(str::to_owned));
+    }
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "action",
+            "export",
+            "import",
+            "list-read",
+            "process",
+            "view-read"
+        ]
+    );
 }

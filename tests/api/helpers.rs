@@ -31,6 +31,7 @@ pub async fn start_anaplan() -> Simulator {
     let options = Options {
         username: USERNAME.into(),
         scenario: None,
+        ..Options::default()
     };
     Simulator::start(options).await.unwrap()
 }
@@ -56,26 +57,49 @@ impl Drop for TestApp {
 
 /// Settings pointing at `anaplan`, with extra flags.
 pub fn settings(anaplan: &Simulator, extra: &[&str]) -> Settings {
-    let api_url = format!("http://{}/2/0", anaplan.address);
-    let auth_url = format!("http://{}", anaplan.address);
-    let mut args = vec![
-        "anaplan-gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--username",
-        USERNAME,
-        "--password",
-        PASSWORD,
-        "--api-url",
-        &api_url,
-        "--auth-url",
-        &auth_url,
-    ];
-    args.extend_from_slice(extra);
-    let cli = Cli::try_parse_from(args).unwrap();
+    settings_for(anaplan, BASIC, extra)
+}
+
+/// The test user's basic credentials, as flags.
+pub const BASIC: &[&str] = &["--username", USERNAME, "--password", PASSWORD];
+
+/// Settings pointing at `anaplan`, logging in with the `credentials` flags, with extra flags.
+pub fn settings_for(anaplan: &Simulator, credentials: &[&str], extra: &[&str]) -> Settings {
+    let cli = Cli::try_parse_from(gateway_args(anaplan, credentials, extra)).unwrap();
     Settings::for_serve(&cli.args).unwrap()
+}
+
+/// The command line of a gateway in front of `anaplan`, on loopback ports chosen by the system.
+pub fn gateway_args(anaplan: &Simulator, credentials: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["anaplan-gateway", "--listen", "127.0.0.1:0"]
+        .into_iter()
+        .chain(["--admin-listen", "127.0.0.1:0"])
+        .map(str::to_owned)
+        .collect();
+    args.extend([
+        "--api-url".into(),
+        format!("http://{}/2/0", anaplan.address),
+    ]);
+    args.extend(["--auth-url".into(), format!("http://{}", anaplan.address)]);
+    args.extend(["--oauth-url".into(), format!("http://{}", anaplan.address)]);
+    args.extend(credentials.iter().chain(extra).map(|arg| arg.to_string()));
+    args
+}
+
+/// A credentials fixture from `tests/fixtures/credentials`.
+pub fn credential_file(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/credentials/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The basic credentials of settings made by [`settings`].
+pub fn basic(settings: &mut Settings) -> &mut anaplan_gateway::config::Credentials {
+    match &mut settings.anaplan.credentials {
+        anaplan_gateway::config::CredentialMethod::Basic(credentials) => credentials,
+        _ => panic!("the test settings use basic credentials"),
+    }
 }
 
 /// Starts a simulated Anaplan and the app in front of it.
@@ -188,6 +212,14 @@ pub async fn cached_then_stale(app: &TestApp) {
 /// Runs the gateway's binary in front of `anaplan`, as an operator would, and waits until it is
 /// ready; returns the process (killed when dropped) and its API address.
 pub async fn spawn_gateway_process(anaplan: &Simulator) -> (tokio::process::Child, SocketAddr) {
+    spawn_gateway_process_with(anaplan, BASIC).await
+}
+
+/// As [`spawn_gateway_process`], logging in with the `credentials` flags, logging at debug.
+pub async fn spawn_gateway_process_with(
+    anaplan: &Simulator,
+    credentials: &[&str],
+) -> (tokio::process::Child, SocketAddr) {
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -199,9 +231,8 @@ pub async fn spawn_gateway_process(anaplan: &Simulator) -> (tokio::process::Chil
         .env_clear()
         .args(["--listen", &api.to_string()])
         .args(["--admin-listen", &admin.to_string()])
-        .args(["--username", USERNAME, "--password", PASSWORD])
-        .args(["--api-url", &format!("http://{}/2/0", anaplan.address)])
-        .args(["--auth-url", &format!("http://{}", anaplan.address)])
+        .env("RUST_LOG", "debug")
+        .args(&gateway_args(anaplan, credentials, &[])[5..])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

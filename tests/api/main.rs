@@ -4,6 +4,7 @@
 
 mod cancel;
 mod cli;
+mod credentials;
 mod demo;
 mod faults;
 mod helpers;

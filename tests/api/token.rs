@@ -169,7 +169,7 @@ async fn a_401_in_the_middle_of_a_burst_costs_one_reauthentication() {
 async fn refused_credentials_are_a_502_without_secrets() {
     let anaplan = start_anaplan().await;
     let mut settings = settings(&anaplan, &[]);
-    settings.anaplan.credentials.username = "someone-else@example.com".into();
+    basic(&mut settings).username = "someone-else@example.com".into();
     let app = spawn_app_for(anaplan, settings).await;
     let response = app.get(&import_route(TASK)).await;
     assert_eq!(response.status(), 502);
@@ -187,8 +187,7 @@ async fn the_password_file_is_read_again_at_each_authentication() {
 
     let anaplan = start_anaplan().await;
     let mut settings = settings(&anaplan, &[]);
-    settings.anaplan.credentials.password =
-        anaplan_gateway::config::PasswordSource::File(file.clone());
+    basic(&mut settings).password = anaplan_gateway::config::PasswordSource::File(file.clone());
     let app = spawn_app_for(anaplan, settings).await;
 
     in_progress(&app, &task_id(1));
@@ -232,7 +231,7 @@ async fn a_401_after_a_refresh_still_leads_to_a_new_authentication() {
 async fn refused_credentials_are_not_tried_again_for_every_request() {
     let anaplan = start_anaplan().await;
     let mut settings = settings(&anaplan, &[]);
-    settings.anaplan.credentials.username = "locked-out@example.com".into();
+    basic(&mut settings).username = "locked-out@example.com".into();
     let app = spawn_app_for(anaplan, settings).await;
     for n in 1..=10 {
         assert_eq!(app.get(&import_route(&task_id(n))).await.status(), 502);

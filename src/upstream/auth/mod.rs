@@ -1,6 +1,6 @@
 //! The one Anaplan token every caller shares: when it is obtained, renewed and replaced.
 //!
-//! *How* a token is obtained is a [`Credential`] (basic authentication in [`basic`]); *when* is
+//! *How* a token is obtained is a [`Credential`] ([`basic`], [`certificate`], [`oauth`]); *when* is
 //! decided here, the same for every method. Anaplan asks for one token per 35-minute session
 //! rather than one per call. The token is renewed when less than [`REFRESH_MARGIN`] of it is left,
 //! in the background: no caller waits for that, and all keep using the still-valid token until the
@@ -11,7 +11,9 @@
 
 mod api;
 mod basic;
+pub mod certificate;
 mod credential;
+mod oauth;
 mod token;
 
 use std::sync::{Arc, RwLock};
@@ -23,7 +25,9 @@ use tracing::Instrument;
 
 pub use api::AuthApi;
 pub use basic::Basic;
+pub use certificate::Certificate;
 pub use credential::Credential;
+pub use oauth::OAuth;
 pub use token::{Issued, REFRESH_MARGIN, TOKEN_LIFETIME, Token};
 
 use crate::backoff::{Backoff, FailureStreak};
@@ -31,6 +35,17 @@ use crate::upstream::error::UpstreamError;
 
 /// Pauses between failed logins: 5 s, doubling while failures repeat, up to 5 minutes.
 const LOGIN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 * 60));
+
+/// Whom the gateway acts as, after one login.
+#[derive(Debug)]
+pub struct Identity {
+    /// The credential method used.
+    pub method: &'static str,
+    /// The Anaplan user, as `/token/validate` names it.
+    pub user: String,
+    /// When the token obtained runs out.
+    pub expires_at: std::time::SystemTime,
+}
 
 /// Holds, renews and replaces the shared token.
 pub struct TokenManager {
@@ -168,6 +183,23 @@ impl TokenManager {
             }
         }
         result
+    }
+
+    /// Logs in once, and asks Anaplan whom the token acts as: what `anaplan-gateway check` shows.
+    pub async fn check(&self) -> Result<Identity, UpstreamError> {
+        let issued = self.credential.login(&self.auth).await?;
+        let token = Token {
+            value: issued.value,
+            expires_at: issued.expires_at,
+            generation: 0,
+        };
+        let user = self.auth.validate(&token).await?;
+        let left = token.expires_at.saturating_duration_since(Instant::now());
+        Ok(Identity {
+            method: self.credential.method(),
+            user,
+            expires_at: std::time::SystemTime::now() + left,
+        })
     }
 
     /// The last failed login's error while its pause lasts.

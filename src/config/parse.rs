@@ -1,0 +1,56 @@
+//! How a setting's text is read: durations, addresses, counts and base URLs, each refused with
+//! a reason a person can act on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// The longest any duration setting may be: longer ones are mistakes, and overflow clocks.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The largest any count setting may be.
+const MAX_COUNT: u64 = 1 << 30;
+
+pub fn duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(value) if value > MAX_DURATION => Err(format!("`{text}` is longer than a day")),
+        Ok(value) if !value.is_zero() => Ok(value),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(_) => Err(format!(
+            "`{text}` is not a duration; use for example 5s, 1500ms or 2m"
+        )),
+    }
+}
+
+pub fn address(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address; use for example 127.0.0.1:8080"))
+}
+
+pub fn positive(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(value @ 1..=MAX_COUNT) => Ok(value),
+        _ => Err(format!(
+            "`{text}` is not a whole number from 1 to {MAX_COUNT}"
+        )),
+    }
+}
+
+pub fn base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim().trim_end_matches('/'))
+        .map_err(|err| format!("`{text}` is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(format!("`{text}` must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must not carry a query or fragment"));
+    }
+    // Credentials in a URL would be logged with it; they belong in ANAPLAN_USERNAME/PASSWORD.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not carry credentials (use ANAPLAN_USERNAME and ANAPLAN_PASSWORD_FILE)".into(),
+        );
+    }
+    Ok(url)
+}
