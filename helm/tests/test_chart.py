@@ -1,28 +1,30 @@
 """Behaviour of the rendered chart: what a cluster would receive for each mode."""
 
 import re
-import shutil
-from functools import cache
-from pathlib import Path
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
 
-from rendering import (
-    CHART_DIR,
-    CI_VALUES,
-    HELM_DIR,
-    HOST_CHART_DIR,
-    load_values,
-    manifests,
-    render,
+from methods import ALL_CI, CI_NAMES, method_of
+from objects import (
+    chart_defaults,
+    ci_docs,
+    ci_values,
+    docs_for,
+    env,
+    gateway,
+    hook_pods,
+    host_docs,
+    of_kind,
+    pod_specs,
 )
+from rendering import CHART_DIR, CI_VALUES, HELM_DIR, HOST_CHART_DIR, render
 
 SECRET = {"credentials": {"existingSecret": "anaplan-credentials"}}
 MODEL_ID = "75A40874E6B64FA3AE0743278996850F"
 
-# One env variable per setting of the binary; the password only ever as a file.
+# One env variable per setting of the binary, whatever the credential method.
 GATEWAY_ENV = [
     "GATEWAY_LISTEN",
     "GATEWAY_ADMIN_LISTEN",
@@ -38,56 +40,14 @@ GATEWAY_ENV = [
     "ANAPLAN_API_URL",
     "ANAPLAN_AUTH_URL",
     "ANAPLAN_TIMEOUT",
-    "ANAPLAN_USERNAME",
-    "ANAPLAN_PASSWORD_FILE",
 ]
 
+# Secrets go to the gateway as files only, never as these variables.
+SECRET_VALUE_ENV = ["ANAPLAN_PASSWORD", "ANAPLAN_PRIVATE_KEY", "ANAPLAN_OAUTH_REFRESH_TOKEN"]
 
-def docs_for(values: dict, chart_dir: Path = CHART_DIR) -> list[dict]:
-    return manifests(render(values, chart_dir))
-
-
-def chart_defaults() -> dict:
-    with helm.Chart.load(CHART_DIR) as chart:
-        return chart.values
-
-
-def ci_values(name: str) -> dict:
-    return load_values(CHART_DIR / "ci" / f"{name}-values.yaml")
-
-
-@cache
-def ci_docs(name: str) -> list[dict]:
-    """The objects ci/<name>-values.yaml renders (shared between tests, so read only)."""
-    return docs_for(ci_values(name))
-
-
-def of_kind(docs: list[dict], kind: str) -> list[dict]:
-    return [d for d in docs if d["kind"] == kind]
-
-
-def pod_specs(docs: list[dict]) -> list[dict]:
-    return [d["spec"]["template"]["spec"] for d in of_kind(docs, "Deployment")]
-
-
-def gateway(docs: list[dict]) -> tuple[dict, str, dict]:
-    """(pod spec, list it sits in, container) of the one gateway container."""
-    found = [
-        (pod, where, c)
-        for pod in pod_specs(docs)
-        for where in ("initContainers", "containers")
-        for c in pod.get(where, [])
-        if c["name"] == "anaplan-gateway"
-    ]
-    assert len(found) == 1, found
-    return found[0]
-
-
-def env(container: dict) -> dict:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-
-
-ALL_CI = pytest.mark.parametrize("name", [p.name.removesuffix("-values.yaml") for p in CI_VALUES])
+BASIC_CI = pytest.mark.parametrize(
+    "name", [n for n in CI_NAMES if method_of(ci_values(n)) == "basic"]
+)
 
 
 def test_ci_values_cover_both_modes_and_both_sidecar_kinds():
@@ -122,7 +82,10 @@ def test_standalone_gateway_is_a_plain_container():
 
 
 def test_sidecar_mode_alone_renders_no_workload_of_its_own():
-    assert docs_for({"mode": "sidecar", **SECRET}) == []
+    docs = docs_for({"mode": "sidecar", **SECRET})
+    # Only the `helm test` pod, a hook that `helm install` does not create.
+    assert [d["kind"] for d in docs] == ["Pod"]
+    assert hook_pods(docs) == docs
 
 
 def test_example_host_calls_the_gateway_on_loopback():
@@ -133,10 +96,10 @@ def test_example_host_calls_the_gateway_on_loopback():
 
 
 @ALL_CI
-def test_every_setting_is_in_the_env_and_the_password_is_not(name):
+def test_every_setting_is_in_the_env_and_no_secret_is(name):
     variables = env(gateway(ci_docs(name))[2])
     assert set(GATEWAY_ENV) <= variables.keys()
-    assert "ANAPLAN_PASSWORD" not in variables
+    assert not set(SECRET_VALUE_ENV) & variables.keys()
 
 
 def test_values_reach_the_env_unchanged():
@@ -197,7 +160,7 @@ def test_api_listens_on_all_interfaces_standalone_and_on_loopback_as_a_sidecar(m
     assert variables["GATEWAY_ADMIN_LISTEN"] == "0.0.0.0:9090"
 
 
-@ALL_CI
+@BASIC_CI
 def test_password_is_a_file_on_a_secret_volume_without_subpath(name):
     values = ci_values(name)
     pod, _, container = gateway(ci_docs(name))
@@ -260,7 +223,7 @@ def test_probes_check_the_admin_port(name):
 @ALL_CI
 def test_containers_are_hardened_and_memory_bounded(name):
     docs = ci_docs(name)
-    for pod in pod_specs(docs):
+    for pod in pod_specs(docs) + [p["spec"] for p in hook_pods(docs)]:
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
         for container in pod.get("initContainers", []) + pod["containers"]:
@@ -347,10 +310,7 @@ def test_image_tag_defaults_to_the_app_version():
 
 
 def test_host_chart_includes_the_sidecar_as_documented(tmp_path):
-    host = tmp_path / "host"
-    shutil.copytree(HOST_CHART_DIR, host)
-    shutil.copytree(CHART_DIR, host / "charts" / "anaplan-gateway")
-    docs = docs_for({"anaplan-gateway": {"image": {"tag": "1.2.3"}}}, host)
+    docs = host_docs(tmp_path, {"anaplan-gateway": {"image": {"tag": "1.2.3"}}})
 
     (deployment,) = of_kind(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -367,7 +327,7 @@ def test_host_chart_includes_the_sidecar_as_documented(tmp_path):
 def test_chart_readme_shows_the_include_lines_the_host_chart_uses():
     host_template = (HOST_CHART_DIR / "templates" / "deployment.yaml").read_text()
     includes = re.findall(r"\{\{-? include .*\}\}", host_template)
-    assert len(includes) == 2
+    assert len(includes) == 3
     readme = (CHART_DIR / "README.md").read_text()
     for line in includes:
         assert line in readme

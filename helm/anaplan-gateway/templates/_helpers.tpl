@@ -71,3 +71,58 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "0.0.0.0:%v" .Values.ports.http }}
 {{- end }}
 {{- end }}
+
+{{/*
+The credential method, after checking that its values are set: `basic`, `certificate` or
+`oauth`. Every template that mounts or names a credential goes through it, so a half-configured
+method stops rendering with a message saying what is missing. The other methods' values are
+ignored (a parent chart or an earlier values file may carry them), except a Secret this chart
+would create for nothing.
+*/}}
+{{- define "anaplan-gateway.credentialsMethod" -}}
+{{- $c := .Values.credentials }}
+{{- $method := $c.method }}
+{{- if and (ne $method "basic") $c.create }}
+{{- fail (printf "credentials.create makes a Secret for credentials.method=basic; with method=%s leave it false" $method) }}
+{{- end }}
+{{- if and (eq $method "basic") (not (or $c.existingSecret $c.create)) }}
+{{- if $c.certificate.existingSecret }}
+{{- fail "credentials.certificate is set but credentials.method is basic (the default): set credentials.method=certificate" }}
+{{- else if or $c.oauth.clientId $c.oauth.existingSecret }}
+{{- fail "credentials.oauth is set but credentials.method is basic (the default): set credentials.method=oauth" }}
+{{- end }}
+{{- end }}
+{{- if eq $method "certificate" }}
+{{- if not $c.certificate.existingSecret }}
+{{- fail "credentials.certificate.existingSecret is required with credentials.method=certificate: the name of a kubernetes.io/tls Secret holding the certificate (tls.crt) and its private key (tls.key)" }}
+{{- end }}
+{{- else if eq $method "oauth" }}
+{{- if not $c.oauth.clientId }}
+{{- fail "credentials.oauth.clientId is required with credentials.method=oauth: the OAuth client's id (not a secret)" }}
+{{- end }}
+{{- if not $c.oauth.existingSecret }}
+{{- fail (printf "credentials.oauth.existingSecret is required with credentials.method=oauth: the name of a Secret holding the refresh token under the key %q (credentials.oauth.refreshTokenKey)" $c.oauth.refreshTokenKey) }}
+{{- end }}
+{{- if and $c.oauth.writable (eq (trimSuffix "/" $c.oauth.writableMountPath) (trimSuffix "/" $c.mountPath)) }}
+{{- fail "credentials.oauth.writableMountPath must differ from credentials.mountPath: the copy of the refresh token and the Secret it comes from are two volumes" }}
+{{- end }}
+{{- else if ne $method "basic" }}
+{{- fail (printf "credentials.method must be basic, certificate or oauth, not %q" $method) }}
+{{- end }}
+{{- $method }}
+{{- end }}
+
+{{/* Whether the pod copies the OAuth refresh token to a writable emptyDir ("true" or ""). */}}
+{{- define "anaplan-gateway.oauthWritable" -}}
+{{- if and (eq (include "anaplan-gateway.credentialsMethod" .) "oauth") .Values.credentials.oauth.writable }}true{{ end }}
+{{- end }}
+
+{{/* The file ANAPLAN_OAUTH_REFRESH_TOKEN_FILE names: the writable copy, or the Secret's file. */}}
+{{- define "anaplan-gateway.refreshTokenFile" -}}
+{{- $c := .Values.credentials }}
+{{- if include "anaplan-gateway.oauthWritable" . }}
+{{- printf "%s/refresh-token" $c.oauth.writableMountPath }}
+{{- else }}
+{{- printf "%s/refresh-token" $c.mountPath }}
+{{- end }}
+{{- end }}
