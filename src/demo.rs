@@ -6,12 +6,12 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
-use crate::server;
 use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL, TASKS};
 use crate::simulator::{OAuthClient, Options, Scenario, Simulator};
+use crate::{secret_file, server};
 
 /// The user the demo logs in as.
 const DEMO_USER: &str = "demo@example.com";
@@ -31,11 +31,11 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
             options.certificate = Some(pem);
         }
         CredentialMethod::OAuth(oauth) => {
-            let token = std::fs::read_to_string(&oauth.refresh_token_file)
+            let token = secret_file::read(&oauth.refresh_token_file)
                 .context("reading the refresh token")?;
             options.oauth = Some(OAuthClient {
                 client_id: oauth.client_id.clone(),
-                refresh_token: token.trim_end_matches(['\r', '\n']).to_owned(),
+                refresh_token: token.expose_secret().to_owned(),
                 rotate: true,
             });
         }
@@ -78,6 +78,11 @@ pub async fn point_at_simulator(settings: &mut Settings) -> anyhow::Result<()> {
     settings.anaplan.auth_url = format!("http://{simulator}").parse()?;
     if let CredentialMethod::OAuth(oauth) = &mut settings.anaplan.credentials {
         oauth.url = format!("http://{simulator}").parse()?;
+        // The simulator hands out its own refresh tokens: rotate a copy, never the given file.
+        let name = format!("anaplan-gateway-demo-refresh-token-{}", std::process::id());
+        let copy = std::env::temp_dir().join(name);
+        std::fs::copy(&oauth.refresh_token_file, &copy).context("copying the refresh token")?;
+        oauth.refresh_token_file = copy;
     }
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token). [`normalise`] turns
 //! Anaplan's shapes into [`schema`]; [`ids`] checks every id first. [`server`] runs the
 //! listeners, [`admin`] serves health and metrics, [`telemetry`] logs and counts, [`demo`]
-//! simulates Anaplan, [`config`] reads the settings, [`backoff`] paces retries after failures.
+//! runs the gateway in front of the [`simulator`] of Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, [`backoff`] paces
+//! retries after failures.
 
 pub mod admin;
 pub mod api;
@@ -18,6 +19,7 @@ pub mod demo;
 pub mod ids;
 pub mod normalise;
 pub mod schema;
+pub mod secret_file;
 pub mod server;
 pub mod service;
 pub mod simulator;

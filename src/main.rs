@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anaplan_gateway::config::{Cli, Command, CredentialMethod, RawSettings, Settings};
+use anaplan_gateway::config::{
+    Cli, Command, CredentialMethod, RawSettings, Settings, setting_name,
+};
 use anaplan_gateway::upstream::auth::certificate::LoadedCertificate;
 use anaplan_gateway::{demo, server, telemetry};
 use clap::Parser;
@@ -25,6 +27,9 @@ async fn serve(raw: &RawSettings) -> ExitCode {
         Err(problems) => return configuration_problems(problems),
     };
     telemetry::init_logging(settings.log_format);
+    if let Err(problem) = usable_credentials(&settings) {
+        return configuration_problems(vec![problem]);
+    }
     report(
         server::run(&settings, || {
             tracing::info!(api = %settings.listen, admin = %settings.admin_listen,
@@ -40,6 +45,9 @@ async fn demo(raw: &RawSettings) -> ExitCode {
         Err(problems) => return configuration_problems(problems),
     };
     telemetry::init_logging(settings.log_format);
+    if let Err(problem) = usable_credentials(&settings) {
+        return configuration_problems(vec![problem]);
+    }
     report(demo::run(settings).await)
 }
 
@@ -50,6 +58,13 @@ async fn check(raw: &RawSettings) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => {
             eprintln!("anaplan-gateway: check: {}", problems.join("; "));
+            return ExitCode::FAILURE;
+        }
+    };
+    let certificate = match usable_credentials(&settings) {
+        Ok(certificate) => certificate,
+        Err(problem) => {
+            eprintln!("anaplan-gateway: check: {problem}");
             return ExitCode::FAILURE;
         }
     };
@@ -66,9 +81,7 @@ async fn check(raw: &RawSettings) -> ExitCode {
                 "token expires: {}",
                 httpdate::fmt_http_date(identity.expires_at)
             );
-            if let CredentialMethod::Certificate(files) = &settings.anaplan.credentials
-                && let Ok(certificate) = LoadedCertificate::load(files)
-            {
+            if let Some(certificate) = certificate {
                 println!("certificate: {}", certificate.subject);
                 let ends = httpdate::fmt_http_date(certificate.not_after);
                 println!("certificate expires: {ends}");
@@ -83,6 +96,20 @@ async fn check(raw: &RawSettings) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A certificate and key checked as a pair now (an RSA key that belongs to a certificate still
+/// valid), so an unusable pair stops the start with one line naming the setting. A certificate
+/// near its end is logged and counted, now that logging and metrics are up.
+fn usable_credentials(settings: &Settings) -> Result<Option<LoadedCertificate>, String> {
+    let CredentialMethod::Certificate(files) = &settings.anaplan.credentials else {
+        return Ok(None);
+    };
+    let certificate = LoadedCertificate::load(files)
+        .map_err(|problem| format!("{}: {problem}", setting_name(problem.setting())))?;
+    telemetry::metrics_handle();
+    certificate.warn_if_expiring();
+    Ok(Some(certificate))
 }
 
 /// One line per problem, and exit status 2, for every subcommand alike.

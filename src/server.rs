@@ -1,6 +1,6 @@
 //! Builds the app from settings and runs its two listeners until shutdown.
 //!
-//! Tests build the very same app (see `tests/common`), bound to port 0.
+//! Tests build the very same app (see `tests/api/helpers.rs`), bound to port 0.
 
 use std::convert::Infallible;
 use std::future::Future;

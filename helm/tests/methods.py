@@ -18,7 +18,9 @@ OAUTH = {
     "credentials": {
         "method": "oauth",
         "oauth": {"clientId": CLIENT_ID, "existingSecret": "anaplan-oauth"},
-    }
+    },
+    # The check pod trades the refresh token: only with a non-rotatable client.
+    "tests": {"withOAuth": True},
 }
 
 # The variables that name each method's credentials; a method sets only its own.

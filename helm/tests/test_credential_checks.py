@@ -183,3 +183,10 @@ def test_notes_name_the_credential_method(values, line):
     assert f"Anaplan credentials (credentials.method): {method}\n" in notes
     assert line in notes
     assert "helm test gw -n apps" in notes
+
+
+def test_no_check_pod_for_oauth_unless_asked_for():
+    # `check` trades the refresh token: a rotatable client's would be spent for the gateway.
+    values = {key: value for key, value in OAUTH.items() if key != "tests"}
+    assert hook_pods(docs_for(values)) == []
+    assert len(hook_pods(docs_for(OAUTH))) == 1

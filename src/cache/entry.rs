@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::floor::PollFloor;
-use super::snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot, with_remaining};
+use super::snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot};
 use crate::backoff::{Backoff, FailureStreak};
 use crate::config::{CacheLimits, PollPolicy};
 use crate::schema::PollTimes;
@@ -67,13 +67,16 @@ impl Entry {
         self.snapshot.load().as_ref().map_or(0, |s| s.body.len())
     }
 
-    /// Records this evicted entry's floor and age in `floor`, for the key's next entry.
+    /// Records this evicted entry's floor and age in `floor`, for the key's next entry; a
+    /// finished task's age is not recorded, since it is never polled again.
     pub(super) fn leave_behind<K: Hash>(&self, key: &K, floor: &PollFloor) {
         let control = self.control();
         if let Some(not_before) = control.not_before {
             floor.hold_until(key, not_before);
         }
-        floor.seen_at(key, control.first_seen);
+        if !self.snapshot().is_some_and(|s| s.is_terminal()) {
+            floor.seen_at(key, control.first_seen);
+        }
     }
 
     fn control(&self) -> MutexGuard<'_, Control> {
@@ -168,7 +171,10 @@ impl Keys {
         let floor = &self.floor;
         self.entries.get_with(key, || {
             // A key seen before its entry was evicted keeps its age.
-            Arc::new(Entry::new(floor.first_seen(&key).unwrap_or(now)))
+            let recent = self.policy.max_interval;
+            Arc::new(Entry::new(
+                floor.recent_first_seen(&key, now, recent).unwrap_or(now),
+            ))
         })
     }
 
@@ -198,7 +204,7 @@ impl Keys {
             return Ok(Pending::Joined { fetch, call_at });
         }
         if let Some(failure) = control.failures.in_force(now) {
-            return Err(with_remaining(&failure.error, failure.until - now));
+            return Err(failure.error.with_remaining(failure.until - now));
         }
         // This entry's own floor, or for a new entry whatever an evicted one left behind (never
         // more than the longest interval ahead). Claimed now, so a call started meanwhile for
@@ -270,17 +276,14 @@ impl Keys {
             }
             Err(error) => {
                 // Paused from when the failure came (a timeout comes late), for at least a
-                // 429's Retry-After; waiters learn how long the pause is.
-                let at_least = match &error {
-                    UpstreamError::RateLimited { retry_after } => *retry_after,
-                    _ => std::time::Duration::ZERO,
-                };
+                // 429's or 503's Retry-After; waiters learn how long the pause is.
                 let now = Instant::now();
+                let at_least = error.asked_pause();
                 let until = control
                     .failures
                     .record(error.clone(), self.backoff, at_least, now);
                 control.not_before = control.not_before.max(Some(until));
-                Err(with_remaining(&error, until - now))
+                Err(error.with_remaining(until - now))
             }
         }
     }

@@ -61,8 +61,22 @@ impl PollFloor {
         })
     }
 
+    /// When `key` was first seen, if an evicted entry recorded it and the key's floor is within
+    /// `recent` of `now`. Records only move earlier and are shared between keys, so an old one,
+    /// or one that other keys make up, would age a new task and slow its polling; the floor
+    /// tells whether this key was polled lately, as a key whose age still matters was.
+    pub fn recent_first_seen<K: Hash>(
+        &self,
+        key: &K,
+        now: Instant,
+        recent: std::time::Duration,
+    ) -> Option<Instant> {
+        let polled_lately = self.not_before(key) + recent > now;
+        self.first_seen(key).filter(|_| polled_lately)
+    }
+
     /// When `key` was first seen, if an evicted entry recorded it.
-    pub fn first_seen<K: Hash>(&self, key: &K) -> Option<Instant> {
+    fn first_seen<K: Hash>(&self, key: &K) -> Option<Instant> {
         let slots = self.slots_of(&self.seen, key);
         let millis = slots.map(|slot| slot.load(Ordering::Acquire)).max()?;
         (millis != NEVER).then(|| self.epoch + std::time::Duration::from_millis(millis))
@@ -135,6 +149,29 @@ mod tests {
         floor.seen_at(&"key", start + Duration::from_secs(1));
         floor.seen_at(&"key", start + Duration::from_secs(9));
         assert!(floor.first_seen(&"key").unwrap() <= start + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_first_seen_records_do_not_age_new_keys() {
+        let floor = PollFloor::new(100_000);
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        // Far more keys than slots were evicted long ago: every slot holds an old record.
+        for n in 0..400_000u32 {
+            floor.seen_at(&n, start);
+            floor.hold_until(&n, start + minute);
+        }
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let now = Instant::now();
+        let aged = (1_000_000..1_010_000u32)
+            .filter(|n| floor.recent_first_seen(n, now, minute).is_some())
+            .count();
+        assert_eq!(aged, 0, "new keys take no age from old records");
+        // A key evicted lately keeps its own age.
+        floor.seen_at(&"running", start);
+        floor.hold_until(&"running", now + Duration::from_secs(30));
+        let kept = floor.recent_first_seen(&"running", now + minute, minute);
+        assert_eq!(kept, Some(start));
     }
 
     #[tokio::test(start_paused = true)]

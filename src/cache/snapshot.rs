@@ -2,7 +2,6 @@
 //! what an answer must offer to be held.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -10,7 +9,7 @@ use tokio::time::Instant;
 use super::policy::Held;
 use crate::ids::{ModelId, WorkspaceId};
 use crate::schema::PollTimes;
-use crate::upstream::{TaskLocator, UpstreamError};
+use crate::upstream::TaskLocator;
 
 /// What the cache keeps answers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,14 +84,5 @@ pub struct Served {
 impl Served {
     pub(super) fn new(snapshot: Arc<Snapshot>, status: CacheStatus) -> Self {
         Served { snapshot, status }
-    }
-}
-
-/// A remembered failure tells later callers how long is left, not how long it was.
-pub(super) fn with_remaining(error: &UpstreamError, left: Duration) -> UpstreamError {
-    match error {
-        UpstreamError::RateLimited { .. } => UpstreamError::RateLimited { retry_after: left },
-        UpstreamError::Unavailable { .. } => UpstreamError::Unavailable { retry_after: left },
-        other => other.clone(),
     }
 }

@@ -1,5 +1,5 @@
 //! The credentials: exactly one method, basic, certificate or OAuth, chosen by which settings are
-//! given, and checked at start (a certificate is read, parsed and matched with its key).
+//! given, with its files required and readable.
 
 use std::path::PathBuf;
 
@@ -9,8 +9,6 @@ use secrecy::SecretString;
 use super::cli::RawSettings;
 use super::parse::base_url;
 use super::problems::{Problems, setting_name};
-pub use crate::upstream::auth::certificate::CertificateFiles;
-use crate::upstream::auth::certificate::LoadedCertificate;
 
 /// Where the password comes from.
 #[derive(Debug, Clone)]
@@ -28,6 +26,17 @@ pub struct Credentials {
     pub username: String,
     /// Where the password comes from.
     pub password: PasswordSource,
+}
+
+/// Where the certificate, its key and the key's passphrase are read from.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    /// The PEM certificate.
+    pub certificate: PathBuf,
+    /// Its RSA private key, PEM: PKCS#8, PKCS#1, or encrypted PKCS#8.
+    pub private_key: PathBuf,
+    /// The passphrase of an encrypted PKCS#8 key.
+    pub passphrase: Option<PathBuf>,
 }
 
 /// An OAuth 2.0 client and the refresh token it trades for access tokens.
@@ -145,25 +154,22 @@ fn basic_credentials(raw: &RawSettings, problems: &mut Problems) -> Option<Crede
     .filter(|_| !username.is_empty())
 }
 
-/// Both files required; read, parsed and matched now, so a bad pair stops the start.
+/// Both files required and readable. Whether they make a usable pair (an RSA key that belongs
+/// to a certificate still valid) is checked where certificates are understood, at start too.
 fn certificate_method(raw: &RawSettings, problems: &mut Problems) -> Option<CredentialMethod> {
-    let certificate = required(problems, "certificate_file", &raw.certificate_file);
-    let private_key = required(problems, "private_key_file", &raw.private_key_file);
-    let files = CertificateFiles {
+    let certificate = required(problems, "certificate_file", &raw.certificate_file)
+        .and_then(|path| readable(problems, "certificate_file", path));
+    let private_key = required(problems, "private_key_file", &raw.private_key_file)
+        .and_then(|path| readable(problems, "private_key_file", path));
+    let passphrase = match &raw.private_key_passphrase_file {
+        Some(path) => Some(readable(problems, "private_key_passphrase_file", path)?.clone()),
+        None => None,
+    };
+    Some(CredentialMethod::Certificate(CertificateFiles {
         certificate: certificate?.clone(),
         private_key: private_key?.clone(),
-        passphrase: raw.private_key_passphrase_file.clone(),
-    };
-    match LoadedCertificate::load(&files) {
-        Ok(loaded) => {
-            loaded.warn_if_expiring();
-            Some(CredentialMethod::Certificate(files))
-        }
-        Err(problem) => {
-            problems.add(problem.setting(), problem);
-            None
-        }
-    }
+        passphrase,
+    }))
 }
 
 fn oauth_method(raw: &RawSettings, problems: &mut Problems) -> Option<CredentialMethod> {

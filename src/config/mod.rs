@@ -16,4 +16,5 @@ pub use cli::{Cli, Command, LogFormat, RawSettings};
 pub use credentials::{
     CertificateFiles, CredentialMethod, Credentials, OAuthSettings, PasswordSource,
 };
+pub use problems::setting_name;
 pub use settings::{AnaplanSettings, CacheLimits, PollPolicy, Settings};

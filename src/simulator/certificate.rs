@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::upstream::auth::certificate::leaf_certificate;
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA512, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
-use x509_cert::der::DecodePem;
 
 /// How far a payload's timestamp may be from the clock.
 const FRESH_SECONDS: u64 = 5 * 60;
@@ -58,7 +58,7 @@ pub fn verify(
     let signature = BASE64
         .decode(signed)
         .map_err(|_| "encodedSignedData not base64")?;
-    let certificate = x509_cert::Certificate::from_pem(trusted).map_err(|_| "bad certificate")?;
+    let certificate = leaf_certificate(trusted).map_err(|_| "bad certificate")?;
     let spki = &certificate.tbs_certificate.subject_public_key_info;
     let key = UnparsedPublicKey::new(
         &RSA_PKCS1_2048_8192_SHA512,

@@ -70,6 +70,25 @@ impl UpstreamError {
         )
     }
 
+    /// This failure as remembered `left` before its pause ends: a later caller is told how long
+    /// is left, not how long it was.
+    pub fn with_remaining(&self, left: Duration) -> UpstreamError {
+        match self {
+            UpstreamError::RateLimited { .. } => UpstreamError::RateLimited { retry_after: left },
+            UpstreamError::Unavailable { .. } => UpstreamError::Unavailable { retry_after: left },
+            other => other.clone(),
+        }
+    }
+
+    /// The least pause Anaplan asked for with this failure (a 429's or 503's `Retry-After`).
+    pub fn asked_pause(&self) -> Duration {
+        match self {
+            UpstreamError::RateLimited { retry_after }
+            | UpstreamError::Unavailable { retry_after } => *retry_after,
+            _ => Duration::ZERO,
+        }
+    }
+
     /// A short label for metrics and logs.
     pub fn outcome(&self) -> &'static str {
         match self {

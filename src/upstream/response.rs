@@ -11,7 +11,7 @@ use super::gate::RateLimitGate;
 use super::wire;
 
 /// Pause after a 429 that carried no usable `Retry-After`.
-const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(10);
 /// Pause after a 503 that carried no usable `Retry-After`: one default poll interval.
 const DEFAULT_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(5);
 /// The longest pause a `Retry-After` can impose: one bad header must not stop the gateway for good.

@@ -187,7 +187,7 @@ pub struct TokenEnvelope {
     pub token_info: WireTokenInfo,
 }
 
-/// `tokenInfo`; `Debug` is not derived so the token can never be printed.
+/// `tokenInfo`; its `Debug` leaves the token out, so it can never be printed.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireTokenInfo {

@@ -158,3 +158,19 @@ fn unusable_credentials_stop_the_start_with_one_line_naming_the_setting() {
         );
     }
 }
+
+#[test]
+fn a_password_in_the_environment_never_shows_in_help() {
+    let output = gateway(&["--help"])
+        .env("ANAPLAN_PASSWORD", "hunter2-in-env")
+        .env("ANAPLAN_USERNAME", "svc@example.com")
+        .output()
+        .unwrap();
+    let help = text(&output.stdout);
+    assert!(help.contains("ANAPLAN_PASSWORD"), "{help}");
+    assert!(
+        help.contains("svc@example.com"),
+        "other values do show: {help}"
+    );
+    assert!(!help.contains("hunter2-in-env"), "{help}");
+}

@@ -239,14 +239,51 @@ async fn no_key_passphrase_token_or_signature_reaches_a_log() {
             + &String::from_utf8_lossy(&output.stderr)
             + &answer;
         assert!(logs.contains("authenticated with Anaplan"), "{logs}");
-        let key = std::fs::read_to_string(credential_file("private-key.pem")).unwrap();
-        let key_line = key.lines().nth(1).unwrap();
         let mut secrets = anaplan.secrets_issued();
-        secrets.extend(["correct horse battery staple".into(), key_line.into()]);
+        secrets.push("correct horse battery staple".into());
+        // Every line of the key, in both forms the test gives it.
+        for file in ["private-key.pem", "private-key-encrypted.pem"] {
+            let key = std::fs::read_to_string(credential_file(file)).unwrap();
+            secrets.extend(
+                key.lines()
+                    .filter(|line| !line.starts_with("-----"))
+                    .map(str::to_owned),
+            );
+        }
         secrets.push("first-refresh-token".into());
         assert!(secrets.len() > 3);
         for secret in secrets {
             assert!(!logs.contains(&secret), "{secret} in the logs");
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_oauth_renewal_is_not_followed_at_once_by_a_second_trade() {
+    let (anaplan, file) = anaplan_with_oauth("failed-renewal").await;
+    anaplan.set_token_lifetime(Duration::from_secs(6 * 60));
+    let settings = settings_for(&anaplan, &strs(&oauth_flags(&file)), &[]);
+    let app = spawn_app_for(anaplan, settings).await;
+    in_progress(&app, 1);
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+    let kept = app.anaplan.current_refresh_token();
+
+    // Due for renewal, and the OAuth endpoint fails: one trade, then the login pause.
+    tokio::time::advance(Duration::from_secs(2 * 60)).await;
+    app.anaplan.set_auth_down(true);
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+    until("the failed renewal", || app.anaplan.oauth_exchanges() == 2).await;
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(app.anaplan.oauth_exchanges(), 2, "no second trade at once");
+    assert_eq!(app.anaplan.current_refresh_token(), kept);
+
+    // After the pause the same refresh token (never spent) is traded again.
+    app.anaplan.set_auth_down(false);
+    tokio::time::advance(Duration::from_secs(6)).await;
+    in_progress(&app, 2);
+    assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
+    until("the renewal", || app.anaplan.oauth_exchanges() == 3).await;
+    assert_eq!(app.anaplan.spent_refresh_tokens_reused(), 0);
 }

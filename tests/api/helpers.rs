@@ -231,7 +231,7 @@ pub async fn spawn_gateway_process_with(
         .env_clear()
         .args(["--listen", &api.to_string()])
         .args(["--admin-listen", &admin.to_string()])
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", "trace")
         .args(&gateway_args(anaplan, credentials, &[])[5..])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

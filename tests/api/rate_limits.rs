@@ -158,3 +158,30 @@ async fn a_remembered_503_tells_the_time_its_pause_has_left() {
         "no new call meanwhile"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_503_with_retry_after_is_not_asked_again_before_it() {
+    let app = spawn_app().await;
+    let path = import_path(TASK);
+    let unavailable = Reply::Status(
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        vec![("retry-after", "120".into())],
+    );
+    app.anaplan.on(&path, unavailable);
+    let first = app.get(&import_route(TASK)).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(
+        first.headers()["retry-after"],
+        "120",
+        "Anaplan's pause, not the gateway's"
+    );
+    let calls = app.anaplan.calls(Method::GET, &path);
+    tokio::time::advance(Duration::from_secs(100)).await;
+    let later = app.get(&import_route(TASK)).await;
+    assert_eq!(later.headers()["retry-after"], "20");
+    assert_eq!(
+        app.anaplan.calls(Method::GET, &path),
+        calls,
+        "not asked again meanwhile"
+    );
+}

@@ -13,11 +13,8 @@ use tokio::time::Instant;
 use super::token::{Issued, TOKEN_LIFETIME, Token, expiry};
 use crate::upstream::error::UpstreamError;
 use crate::upstream::gate::RateLimitGate;
-use crate::upstream::response::{retry_after, transport_error};
+use crate::upstream::response::{DEFAULT_RATE_LIMIT_PAUSE, retry_after, transport_error};
 use crate::upstream::wire::{TokenEnvelope, ValidateEnvelope, WireOAuthTokens};
-
-/// Pause after a 429 from the auth API that carried no usable `Retry-After`.
-const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(10);
 
 /// The auth API's endpoints, reached with the gateway's one HTTP client.
 pub struct AuthApi {

@@ -8,6 +8,7 @@ use super::api::AuthApi;
 use super::credential::Credential;
 use super::token::Issued;
 use crate::config::{Credentials, PasswordSource};
+use crate::secret_file;
 use crate::upstream::error::UpstreamError;
 
 /// A user name and a password, the password read from its file at every login when it has one.
@@ -26,13 +27,10 @@ impl Basic {
         match &self.credentials.password {
             PasswordSource::Inline(secret) => Ok(secret.clone()),
             PasswordSource::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|err| {
+                secret_file::read_async(path).await.map_err(|err| {
                     tracing::error!(path = %path.display(), error = %err, "cannot read ANAPLAN_PASSWORD_FILE");
                     UpstreamError::Unauthorized
-                })?;
-                Ok(SecretString::from(
-                    text.trim_end_matches(['\r', '\n']).to_owned(),
-                ))
+                })
             }
         }
     }

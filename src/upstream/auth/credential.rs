@@ -16,6 +16,12 @@ pub trait Credential: Send + Sync {
     /// Obtains a new token.
     fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>>;
 
+    /// Whether a renewal is a new login (OAuth trades its refresh token for both), so the
+    /// lifecycle does not follow a failed renewal with a login at once.
+    fn renews_by_login(&self) -> bool {
+        false
+    }
+
     /// Renews a token that is still valid; Anaplan's `/token/refresh` unless the method has its own.
     fn renew<'a>(
         &'a self,

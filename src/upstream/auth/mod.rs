@@ -19,6 +19,7 @@ mod token;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -137,22 +138,28 @@ impl TokenManager {
                 return Ok(token.clone());
             }
         }
-        let renewed = match current {
-            Some(token) if rejected.is_none() && token.is_usable(now) => {
-                self.credential.renew(&self.auth, &token).await.ok()
+        let renewable = current
+            .as_ref()
+            .filter(|token| rejected.is_none() && token.is_usable(now));
+        let issued = match renewable {
+            // A method that renews by logging in again (OAuth) goes straight to its login: a
+            // failed renewal must not be followed at once by a second use of the same secret.
+            Some(token) if !self.credential.renews_by_login() => {
+                match self.credential.renew(&self.auth, token).await {
+                    Ok(renewed) => renewed,
+                    Err(_) => self.login().await?,
+                }
             }
-            _ => None,
+            _ => self.login().await?,
         };
-        // A renewal keeps the token's value, so it keeps its generation: a 401 to that value
-        // must still lead to a new login.
-        let issued = match renewed {
-            Some(renewed) => renewed,
-            None => {
-                let issued = self.login().await?;
-                *generation += 1;
-                issued
-            }
-        };
+        // A token is one generation while its value stays (a refresh keeps it), so a 401 to that
+        // value still leads to a new login; a new value is a new generation.
+        let same_value = current
+            .as_ref()
+            .is_some_and(|token| token.value.expose_secret() == issued.value.expose_secret());
+        if !same_value {
+            *generation += 1;
+        }
         let token = Arc::new(Token {
             value: issued.value,
             expires_at: issued.expires_at,
@@ -175,10 +182,7 @@ impl TokenManager {
             Ok(_) => failures.clear(),
             Err(error) => {
                 // A 429 pauses logins for at least its Retry-After.
-                let at_least = match error {
-                    UpstreamError::RateLimited { retry_after } => *retry_after,
-                    _ => Duration::ZERO,
-                };
+                let at_least = error.asked_pause();
                 failures.record(error.clone(), LOGIN_BACKOFF, at_least, Instant::now());
             }
         }
@@ -205,6 +209,7 @@ impl TokenManager {
     /// The last failed login's error while its pause lasts.
     fn failure_in_force(&self, now: Instant) -> Option<UpstreamError> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.in_force(now).map(|failure| failure.error.clone())
+        let failure = failures.in_force(now)?;
+        Some(failure.error.with_remaining(failure.until - now))
     }
 }

@@ -15,8 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::api::AuthApi;
 use super::credential::Credential;
-use super::token::{Issued, Token};
+use super::token::Issued;
 use crate::config::OAuthSettings;
+use crate::secret_file;
 use crate::upstream::error::UpstreamError;
 
 /// Logs in by trading a refresh token.
@@ -65,13 +66,10 @@ impl OAuth {
         {
             return Ok(newest);
         }
-        let text = tokio::fs::read_to_string(&self.file).await.map_err(|err| {
+        secret_file::read_async(&self.file).await.map_err(|err| {
             tracing::error!(file = %self.file.display(), error = %err, "cannot read ANAPLAN_OAUTH_REFRESH_TOKEN_FILE");
             UpstreamError::Unauthorized
-        })?;
-        Ok(SecretString::from(
-            text.trim_end_matches(['\r', '\n']).to_owned(),
-        ))
+        })
     }
 
     /// Keeps a rotated refresh token: on disk first where possible, so a restart finds it.
@@ -90,9 +88,15 @@ impl OAuth {
 
     async fn trade(&self, auth: &AuthApi) -> Result<Issued, UpstreamError> {
         let refresh_token = self.refresh_token().await?;
-        let tokens = auth
+        let traded = auth
             .oauth_token(&self.token_url, &self.client_id, &refresh_token)
-            .await?;
+            .await;
+        if let Err(UpstreamError::Unauthorized) = &traded {
+            // Refused: the next login reads the file again, where an operator may have put a
+            // new refresh token.
+            *self.newest.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        let tokens = traded?;
         if let Some(rotated) = tokens.refresh_token
             && rotated.expose_secret() != refresh_token.expose_secret()
         {
@@ -114,13 +118,9 @@ impl Credential for OAuth {
         self.trade(auth).boxed()
     }
 
-    /// An access token is renewed by trading the refresh token again.
-    fn renew<'a>(
-        &'a self,
-        auth: &'a AuthApi,
-        _token: &'a Token,
-    ) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
-        self.trade(auth).boxed()
+    /// An access token is renewed by trading the refresh token again: a login.
+    fn renews_by_login(&self) -> bool {
+        true
     }
 }
 
@@ -139,11 +139,17 @@ fn sibling(path: &Path, purpose: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{purpose}.{process}"))
 }
 
-/// Writes `text` to a file beside `path`, flushes it to disk, and renames it over `path`: a
-/// reader sees the old token or the new one, never half of one.
+/// Writes `text` to a new file beside `path`, readable by its owner only, flushes it to disk, and
+/// renames it over `path`: a reader sees the old token or the new one, never half of one.
 fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     let temporary = sibling(path, "new");
-    let mut file = std::fs::File::create(&temporary)?;
+    // A leftover from a crash is removed; `create_new` then never follows a planted link.
+    let _ = std::fs::remove_file(&temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
@@ -163,6 +169,12 @@ mod tests {
         assert!(can_replace(&file));
         replace(&file, "second").unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "second\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+        }
         let left: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file is left behind");
         std::fs::remove_dir_all(&folder).unwrap();

@@ -1,20 +1,9 @@
-//! What a certificate login reads: the files, and why they may be unusable (each problem names
-//! the setting it concerns, for operators).
+//! What a certificate login reads, and why it may be unusable (each problem names the setting it
+//! concerns, for operators).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use secrecy::SecretString;
-
-/// Where the certificate, its key and the key's passphrase are read from.
-#[derive(Debug, Clone)]
-pub struct CertificateFiles {
-    /// The PEM certificate.
-    pub certificate: PathBuf,
-    /// Its RSA private key, PEM: PKCS#8, PKCS#1, or encrypted PKCS#8.
-    pub private_key: PathBuf,
-    /// The passphrase of an encrypted PKCS#8 key.
-    pub passphrase: Option<PathBuf>,
-}
 
 /// Why a certificate and key cannot be used; the setting each concerns names it to operators.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +35,20 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))
 }
 
-/// A secret file's text; a trailing newline is not part of the secret.
+/// A secret file's text, such as the key's passphrase.
 pub fn read_secret(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-    Ok(SecretString::from(
-        text.trim_end_matches(['\r', '\n']).to_owned(),
-    ))
+    crate::secret_file::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))
+}
+
+/// The first certificate in a PEM file: the leaf, when the file carries its chain too (as
+/// `kubernetes.io/tls` Secrets often do).
+pub fn leaf_certificate(pem: &[u8]) -> Result<x509_cert::Certificate, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use x509_cert::der::Decode;
+    let first = CertificateDer::pem_slice_iter(pem).next();
+    let der = first
+        .ok_or("no PEM certificate in the file")?
+        .map_err(|err| format!("not a PEM certificate ({err})"))?;
+    x509_cert::Certificate::from_der(&der).map_err(|err| format!("not a certificate ({err})"))
 }

@@ -17,15 +17,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use x509_cert::der::DecodePem;
 
-pub use files::{CertificateFiles, CertificateProblem};
+pub use files::CertificateProblem;
+pub use files::leaf_certificate;
 use files::{read, read_secret};
 use key::{MIN_KEY_BITS, private_key};
 
 use super::api::AuthApi;
 use super::credential::Credential;
 use super::token::Issued;
+use crate::config::CertificateFiles;
 use crate::upstream::error::UpstreamError;
 
 /// Random bytes after the timestamp: Anaplan asks for at least 100.
@@ -48,9 +49,7 @@ impl LoadedCertificate {
     /// certificate still valid.
     pub fn load(files: &CertificateFiles) -> Result<Self, CertificateProblem> {
         let pem = read(&files.certificate).map_err(CertificateProblem::Certificate)?;
-        let certificate = x509_cert::Certificate::from_pem(&pem).map_err(|err| {
-            CertificateProblem::Certificate(format!("not a PEM certificate ({err})"))
-        })?;
+        let certificate = leaf_certificate(&pem).map_err(CertificateProblem::Certificate)?;
         let tbs = &certificate.tbs_certificate;
         let not_after = tbs.validity.not_after.to_system_time();
         let subject = tbs.subject.to_string();
@@ -293,7 +292,7 @@ mod tests {
             (
                 files("private-key.pem", "private-key.pem", None),
                 "certificate_file",
-                "not a PEM certificate",
+                "no PEM certificate",
             ),
             (
                 files("missing.pem", "private-key.pem", None),
