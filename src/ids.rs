@@ -35,17 +35,14 @@ struct InlineAscii<const N: usize> {
 }
 
 impl<const N: usize> InlineAscii<N> {
-    /// Copies `text`, each byte through `spell`, if it is 1..=N bytes long and every byte
-    /// passes `allowed`.
-    fn new(text: &str, allowed: impl Fn(u8) -> bool, spell: impl Fn(u8) -> u8) -> Option<Self> {
+    /// Copies `text` if it is 1..=N bytes long and every byte passes `allowed`.
+    fn new(text: &str, allowed: impl Fn(u8) -> bool) -> Option<Self> {
         let raw = text.as_bytes();
         if raw.is_empty() || raw.len() > N || !raw.iter().copied().all(allowed) {
             return None;
         }
         let mut bytes = [0; N];
-        for (to, from) in bytes.iter_mut().zip(raw) {
-            *to = spell(*from);
-        }
+        bytes[..raw.len()].copy_from_slice(raw);
         Some(Self {
             len: raw.len() as u8,
             bytes,
@@ -59,7 +56,7 @@ impl<const N: usize> InlineAscii<N> {
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $len:literal, exact: $exact:literal, $allowed:expr, spell: $spell:expr, $expected:literal) => {
+    ($(#[$doc:meta])* $name:ident, $len:literal, exact: $exact:literal, $allowed:expr, $expected:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(InlineAscii<$len>);
@@ -71,7 +68,7 @@ macro_rules! id_type {
                 if $exact && text.len() != $len {
                     return Err(malformed);
                 }
-                InlineAscii::new(text, $allowed, $spell).map(Self).ok_or(malformed)
+                InlineAscii::new(text, $allowed).map(Self).ok_or(malformed)
             }
 
             /// The id as Anaplan spells it.
@@ -95,24 +92,31 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A task id, or the request id of a large read request: 32 hex characters, read as upper
-    /// case since Anaplan spells them so (a lower-case id would only find nothing upstream).
-    TaskId, 32, exact: true, |b| b.is_ascii_hexdigit(), spell: |b| b.to_ascii_uppercase(),
-    "32 hexadecimal characters"
+    /// A task id, or the request id of a large read request: 32 hex characters.
+    TaskId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
 );
 id_type!(
     /// A model id: 32 hex characters (upper case in Anaplan; case is kept as given).
-    ModelId, 32, exact: true, |b| b.is_ascii_hexdigit(), spell: |b| b, "32 hexadecimal characters"
+    ModelId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
 );
 id_type!(
     /// A workspace id: 32 hex characters (lower case in Anaplan; case is kept as given).
-    WorkspaceId, 32, exact: true, |b| b.is_ascii_hexdigit(), spell: |b| b, "32 hexadecimal characters"
+    WorkspaceId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
 );
 id_type!(
     /// The id of the object a task is filed under (import, export, action, process, view or list):
     /// decimal digits, for example `112000000009`.
-    ObjectId, 20, exact: false, |b| b.is_ascii_digit(), spell: |b| b, "1 to 20 decimal digits"
+    ObjectId, 20, exact: false, |b| b.is_ascii_digit(), "1 to 20 decimal digits"
 );
+
+impl TaskId {
+    /// The id as Anaplan spells task ids, in upper case: a lower-case one would find nothing
+    /// upstream.
+    pub fn in_anaplan_case(mut self) -> Self {
+        self.0.bytes.make_ascii_uppercase();
+        self
+    }
+}
 
 /// The six kinds of asynchronous Anaplan work the gateway reports on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, ToSchema)]

@@ -6,6 +6,7 @@
 //! reads the request with the same [`params`] function, so the two cannot disagree.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -23,11 +24,17 @@ use super::routes::__path_get_task;
 use crate::service::StatusService;
 use crate::telemetry::RouteMetrics;
 
-/// The API as one service: fresh task answers here, the rest through the router.
+/// The API as one service: fresh task answers here, the rest through the router. It is cloned
+/// for every request, so all but the router sit behind one shared pointer.
 #[derive(Clone)]
 pub struct Api {
-    service: StatusService,
+    hits: Arc<Hits>,
     routes: axum::Router,
+}
+
+/// What answering a hit takes.
+struct Hits {
+    service: StatusService,
     /// What a task path starts with: the route template up to its first parameter.
     task_prefix: &'static str,
     /// The hit's metric series, labelled as the router labels the task route.
@@ -41,23 +48,26 @@ impl Api {
         let template = __path_get_task::path();
         debug_assert!(__path_get_task::methods().contains(&utoipa::openapi::HttpMethod::Get));
         let prefix = &template[..template.find('{').unwrap_or(template.len())];
-        Self {
+        let hits = Hits {
             service,
-            routes,
             task_prefix: String::leak(prefix.to_owned()),
             metrics: RouteMetrics::new(String::leak(template), "GET", "200"),
+        };
+        Self {
+            hits: Arc::new(hits),
+            routes,
         }
     }
 
     /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit at `now`; `None` leaves
     /// the request to the router.
     fn fresh_hit(&self, request: &Request, now: Instant) -> Option<Response> {
-        let uri = request.uri();
-        if request.method() != Method::GET || !uri.path().starts_with(self.task_prefix) {
+        let (uri, hits) = (request.uri(), &*self.hits);
+        if request.method() != Method::GET || !uri.path().starts_with(hits.task_prefix) {
             return None;
         }
-        let task = params::task_request(uri, self.service.default_model()).ok()?;
-        let hit = self.service.fresh_task(&task, now)?;
+        let task = params::task_request_as_given(uri, hits.service.default_model()).ok()?;
+        let hit = hits.service.fresh_task(&task, now)?;
         Some(respond(&hit, now))
     }
 }
@@ -75,7 +85,7 @@ impl Service<Request> for Api {
         let now = Instant::now();
         match self.fresh_hit(&request, now) {
             Some(response) => {
-                self.metrics.record(now.elapsed());
+                self.hits.metrics.record(now.elapsed());
                 Either::Left(ready(Ok(response)))
             }
             None => Either::Right(self.routes.call(request)),

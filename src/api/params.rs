@@ -77,8 +77,20 @@ pub struct ModelQuery {
 }
 
 /// Reads and checks `/tasks/{kind}/{taskId}?modelId=&objectId=[&workspaceId=]`;
-/// `default_model` stands in for a missing `modelId`.
+/// `default_model` stands in for a missing `modelId`. The task id is read in Anaplan's case.
 pub fn task_request(uri: &Uri, default_model: Option<ModelId>) -> Result<TaskRequest, IdError> {
+    let mut request = task_request_as_given(uri, default_model)?;
+    request.task = request.task.in_anaplan_case();
+    Ok(request)
+}
+
+/// As [`task_request`], with the task id as given: for the fast path, which only looks for a
+/// cached answer; a lower-case id finds none there and goes on to the router, which reads it
+/// in Anaplan's case.
+pub fn task_request_as_given(
+    uri: &Uri,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
     let rest = uri.path().strip_prefix("/tasks/").unwrap_or_default();
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
     let query = QueryIds::parse(uri.query());
@@ -90,9 +102,13 @@ pub fn task_request(uri: &Uri, default_model: Option<ModelId>) -> Result<TaskReq
         .object_id
         .as_deref()
         .ok_or(IdError::Missing { param: "objectId" })?;
+    // Valid segments need no decoding, so they are read as they are first.
+    let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    let task =
+        TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
     Ok(TaskRequest {
-        kind: TaskKind::parse(&decoded(kind))?,
-        task: TaskId::parse("taskId", &decoded(task))?,
+        kind,
+        task,
         model,
         object: ObjectId::parse("objectId", object)?,
         workspace: workspace(&query)?,
@@ -115,9 +131,8 @@ fn workspace(query: &QueryIds<'_>) -> Result<Option<WorkspaceId>, IdError> {
         .transpose()
 }
 
-/// A path segment percent-decoded, as routers decode them. Valid ids never need it, so it is
-/// borrowed unless encoded; a segment that does not decode to UTF-8 stays as it is and fails
-/// the id checks.
+/// A path segment percent-decoded, as routers decode them; borrowed unless encoded. A segment
+/// that does not decode to UTF-8 stays as it is and fails the id checks.
 fn decoded(segment: &str) -> Cow<'_, str> {
     if !segment.contains('%') {
         return Cow::Borrowed(segment);

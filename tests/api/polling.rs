@@ -303,3 +303,19 @@ async fn a_tasks_age_survives_the_eviction_of_its_answer() {
         "its interval still follows its age"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lower_case_task_id_finds_its_task() {
+    let app = spawn_app().await;
+    let in_progress = Reply::ok(fixture("task_in_progress.json"));
+    app.anaplan.on(&import_path(TASK), in_progress);
+    let upper: Value = app.get(&import_route(TASK)).await.json().await.unwrap();
+    let lower = app.get(&import_route(&TASK.to_lowercase())).await;
+    assert_eq!(
+        lower.status(),
+        200,
+        "read in Anaplan's case, not sent upstream as given"
+    );
+    assert_eq!(lower.json::<Value>().await.unwrap(), upper);
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 1);
+}

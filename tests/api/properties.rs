@@ -142,7 +142,9 @@ proptest! {
         let digits = (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
         prop_assert_eq!(ObjectId::parse("objectId", &text).is_ok(), digits);
         if let Ok(task) = TaskId::parse("taskId", &text) {
-            prop_assert_eq!(task.as_str(), text.to_ascii_uppercase());
+            prop_assert_eq!(task.as_str(), text.as_str());
+            let upper = task.in_anaplan_case();
+            prop_assert_eq!(upper.as_str(), text.to_ascii_uppercase());
         }
     }
 
