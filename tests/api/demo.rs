@@ -9,38 +9,10 @@ use serde_json::Value;
 #[tokio::test]
 async fn every_printed_example_answers_as_the_contract_shows() {
     let base = spawn_demo(&[]).await;
-    let http = reqwest::Client::new();
-    let mut kinds = Vec::new();
-    let mut model_states = Vec::new();
-    for path in demo::example_paths() {
-        let response = http.get(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        let body: Value = response.json().await.unwrap();
-        if let Some(kind) = body["kind"].as_str() {
-            assert!(
-                body["state"].is_string() && body["fetchedAt"].is_string(),
-                "{body}"
-            );
-            kinds.push(kind.to_owned());
-        } else {
-            model_states.push(body["state"].as_str().unwrap().to_owned());
-        }
-    }
-    kinds.sort();
-    kinds.dedup();
-    assert_eq!(
-        kinds,
-        [
-            "action",
-            "export",
-            "import",
-            "list-read",
-            "process",
-            "view-read"
-        ]
-    );
+    let model_states = ask_every_example(&base).await;
     assert_eq!(model_states, ["processing", "open"]);
 
+    let http = reqwest::Client::new();
     let list_read = &scenario::TASKS[6];
     let cancel = format!(
         "{base}/tasks/{}/{}?modelId={}&objectId={}",
@@ -83,27 +55,34 @@ pub async fn spawn_demo(extra: &[&str]) -> String {
     base
 }
 
-/// Asks for every example the demo prints: each answers 200, with every task kind among them.
-pub async fn ask_every_example(base: &str) {
+/// Asks for every example the demo prints: each answers 200, every task with its state and
+/// when it was fetched, with every task kind among them; returns the models' states.
+pub async fn ask_every_example(base: &str) -> Vec<String> {
     let http = reqwest::Client::new();
-    let mut kinds = Vec::new();
+    let (mut kinds, mut model_states) = (Vec::new(), Vec::new());
     for path in demo::example_paths() {
         let response = http.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let body: Value = response.json().await.unwrap();
-        kinds.extend(body["kind"].as_str().map(str::to_owned));
+        let state = body["state"].as_str().unwrap().to_owned();
+        match body["kind"].as_str() {
+            Some(kind) => {
+                assert!(body["fetchedAt"].is_string(), "{body}");
+                kinds.push(kind.to_owned());
+            }
+            None => model_states.push(state),
+        }
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(
-        kinds,
-        [
-            "action",
-            "export",
-            "import",
-            "list-read",
-            "process",
-            "view-read"
-        ]
-    );
+    let all = [
+        "action",
+        "export",
+        "import",
+        "list-read",
+        "process",
+        "view-read",
+    ];
+    assert_eq!(kinds, all);
+    model_states
 }
