@@ -27,6 +27,8 @@ pub fn setting_name(id: &str) -> String {
     static COMMAND: OnceLock<clap::Command> = OnceLock::new();
     let command = COMMAND.get_or_init(Cli::command);
     let Some(arg) = command.get_arguments().find(|arg| arg.get_id() == id) else {
+        // A renamed field would otherwise name its problems by a bare id: tests catch it here.
+        debug_assert!(false, "no setting `{id}` in the command line");
         return id.to_owned();
     };
     let variable = arg.get_env().map(|env| env.to_string_lossy().into_owned());
