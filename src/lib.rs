@@ -22,6 +22,7 @@ pub mod schema;
 pub mod secret_file;
 pub mod server;
 pub mod service;
+pub mod shared;
 pub mod simulator;
 pub mod telemetry;
 pub mod upstream;

@@ -69,7 +69,7 @@ async fn check(raw: &RawSettings) -> ExitCode {
         }
     };
     let checked = async {
-        let client = anaplan_gateway::upstream::AnaplanClient::new(&settings.anaplan)
+        let client = anaplan_gateway::upstream::AnaplanClient::new(&settings.anaplan, None)
             .map_err(|err| format!("{err:#}"))?;
         client.check().await.map_err(|err| err.to_string())
     };

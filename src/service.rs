@@ -10,6 +10,7 @@ use crate::cache::{Cacheable, PollKey, Served, StatusCache};
 use crate::config::Settings;
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ModelReport, ModelStatus, PollTimes, Task, TaskStatus};
+use crate::shared::SharedState;
 use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
 use crate::workspaces::Workspaces;
 
@@ -66,7 +67,11 @@ struct Parts {
 impl StatusService {
     /// The service for `settings`, with its client and cache.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let client = AnaplanClient::new(&settings.anaplan)?;
+        let shared = match &settings.shared {
+            Some(shared) => Some(Arc::new(SharedState::new(shared)?)),
+            None => None,
+        };
+        let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
             cache: StatusCache::new(settings.polling, settings.cache),
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),

@@ -150,6 +150,10 @@ fn describe_metrics() {
         "Logins to Anaplan's auth API, by outcome"
     );
     describe_gauge!(
+        "anaplan_gateway_shared_state_up",
+        "1 while the fleet's shared state (GATEWAY_REDIS_URL) answers, 0 while this replica goes on alone"
+    );
+    describe_gauge!(
         "anaplan_gateway_certificate_expiry_seconds",
         metrics::Unit::Seconds,
         "Seconds until the Anaplan certificate runs out, as of its last reading (certificate logins only)"

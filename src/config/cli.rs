@@ -166,6 +166,21 @@ pub struct RawSettings {
         global = true
     )]
     pub oauth_url: String,
+    /// `redis://` or `rediss://` URL of a Redis or Valkey server the replicas of a fleet share
+    /// (an ACL user may be given in it; the password goes in GATEWAY_REDIS_PASSWORD_FILE).
+    #[arg(long, env = "GATEWAY_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// File holding the Redis password (a mounted Secret).
+    #[arg(long, env = "GATEWAY_REDIS_PASSWORD_FILE", global = true)]
+    pub redis_password_file: Option<PathBuf>,
+    /// Prefix of every key the gateway keeps in Redis, so several fleets can share one server.
+    #[arg(
+        long,
+        env = "GATEWAY_REDIS_PREFIX",
+        default_value = "anaplan-gateway",
+        global = true
+    )]
+    pub redis_prefix: String,
     /// Bound on one upstream request, retries included.
     #[arg(long, env = "ANAPLAN_TIMEOUT", default_value = "30s", global = true)]
     pub timeout: String,

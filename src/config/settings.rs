@@ -68,6 +68,19 @@ pub struct Settings {
     pub cache: CacheLimits,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// The Redis or Valkey server a fleet shares, if any.
+    pub shared: Option<SharedSettings>,
+}
+
+/// Where a fleet keeps the state its replicas share.
+#[derive(Debug, Clone)]
+pub struct SharedSettings {
+    /// `redis://` or `rediss://` (TLS), with no password in it.
+    pub url: Url,
+    /// The password, read from this file at each connection.
+    pub password_file: Option<std::path::PathBuf>,
+    /// Prefix of every key.
+    pub prefix: String,
 }
 
 /// What runs: the settings' defaults differ where the demo needs them to.
@@ -126,6 +139,7 @@ impl Settings {
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
         let timeout = problems.check("timeout", duration(&raw.timeout));
+        let shared = shared_settings(raw, problems);
         let default_workspace = optional_id(problems, "workspace_id", &raw.workspace_id, |text| {
             WorkspaceId::parse("workspaceId", text)
         });
@@ -151,8 +165,49 @@ impl Settings {
                 max_bytes: max_mib?.saturating_mul(1024 * 1024),
             },
             shutdown_timeout: shutdown_timeout?,
+            shared: shared?,
         })
     }
+}
+
+/// The shared server, when one is given: `Some(None)` when none is.
+fn shared_settings(raw: &RawSettings, problems: &mut Problems) -> Option<Option<SharedSettings>> {
+    let Some(text) = raw.redis_url.as_deref() else {
+        return Some(None);
+    };
+    let url = problems.check("redis_url", redis_url(text))?;
+    let prefix = raw.redis_prefix.trim();
+    if prefix.is_empty() || prefix.contains(['{', '}']) {
+        problems.add(
+            "redis_prefix",
+            "must be text without braces (they make Redis hash tags)",
+        );
+        return None;
+    }
+    if let Some(path) = &raw.redis_password_file {
+        problems.check(
+            "redis_password_file",
+            std::fs::File::open(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display())),
+        )?;
+    }
+    Some(Some(SharedSettings {
+        url,
+        password_file: raw.redis_password_file.clone(),
+        prefix: prefix.to_owned(),
+    }))
+}
+
+fn redis_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|err| format!("`{text}` is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "redis" | "rediss") || url.host().is_none() {
+        return Err("must be a redis:// or rediss:// URL with a host".into());
+    }
+    // A password in a URL would travel with it; it belongs in a mounted file.
+    if url.password().is_some() {
+        return Err("must not carry a password (use GATEWAY_REDIS_PASSWORD_FILE)".into());
+    }
+    Ok(url)
 }
 
 fn poll_policy(raw: &RawSettings, problems: &mut Problems) -> Option<PollPolicy> {

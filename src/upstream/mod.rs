@@ -26,6 +26,7 @@ pub use response::{innermost_cause, parse_retry_after};
 
 use crate::config::{AnaplanSettings, CredentialMethod};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::shared::SharedState;
 use auth::{AuthApi, Basic, Certificate, Credential, Identity, OAuth, Token, TokenManager};
 use gate::RateLimitGate;
 use response::{classify, read_bounded, transport_error};
@@ -103,14 +104,18 @@ struct Inner {
 }
 
 impl AnaplanClient {
-    /// Builds the client: one connection pool, no redirects, a user agent naming the gateway.
-    pub fn new(settings: &AnaplanSettings) -> anyhow::Result<Self> {
+    /// Builds the client: one connection pool, no redirects, a user agent naming the gateway;
+    /// pauses after a 429 are shared with the fleet through `shared`, when given.
+    pub fn new(
+        settings: &AnaplanSettings,
+        shared: Option<Arc<SharedState>>,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("anaplan-gateway/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.timeout)
             .build()?;
-        let gate = Arc::new(RateLimitGate::default());
+        let gate = Arc::new(RateLimitGate::new(shared));
         let auth = AuthApi::new(
             http.clone(),
             &settings.auth_url,
@@ -299,7 +304,7 @@ impl AnaplanClient {
         url: &Url,
         token: &Token,
     ) -> Result<bytes::Bytes, UpstreamError> {
-        if let Some(retry_after) = self.inner.gate.remaining(Instant::now()) {
+        if let Some(retry_after) = self.inner.gate.pause_left(Instant::now()).await {
             return Err(UpstreamError::RateLimited { retry_after });
         }
         let _permit = self

@@ -7,6 +7,7 @@ mod cli;
 mod credentials;
 mod demo;
 mod faults;
+mod fleet;
 mod helpers;
 mod openapi;
 mod polling;

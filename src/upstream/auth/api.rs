@@ -139,7 +139,7 @@ impl AuthApi {
     /// Sends a request to the auth or OAuth API, within the pause after a 429 and the timeout,
     /// and classifies its status.
     async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, UpstreamError> {
-        if let Some(retry_after) = self.gate.remaining(tokio::time::Instant::now()) {
+        if let Some(retry_after) = self.gate.pause_left(tokio::time::Instant::now()).await {
             return Err(UpstreamError::RateLimited { retry_after });
         }
         let response = request
