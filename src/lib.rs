@@ -4,11 +4,12 @@
 //! The layers, outside in: [`api`] (HTTP: parameters, the fast path, routes, headers,
 //! problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
 //! workspace a model lives in) → [`cache`] (polling etiquette, coalescing, stale answers) →
-//! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token). [`normalise`] turns
-//! Anaplan's shapes into [`schema`]; [`ids`] checks every id first. [`server`] runs the
-//! listeners, [`admin`] serves health and metrics, [`telemetry`] logs and counts, [`demo`]
-//! runs the gateway in front of the [`simulator`] of Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, [`backoff`] paces
-//! retries after failures.
+//! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
+//! shares through [`shared`]). [`normalise`] turns Anaplan's shapes into [`schema`]; [`ids`]
+//! checks every id first. [`server`] runs the listeners, [`admin`] serves health and metrics,
+//! [`telemetry`] logs and counts, [`demo`] runs the gateway in front of the [`simulator`] of
+//! Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, and
+//! [`backoff`] paces retries after failures.
 
 pub mod admin;
 pub mod api;
