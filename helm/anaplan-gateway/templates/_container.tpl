@@ -91,6 +91,7 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ . | quote }}
 {{- end }}
 {{- include "anaplan-gateway.credentialsEnv" . }}
+{{- include "anaplan-gateway.redisEnv" . }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -139,7 +140,32 @@ after a newline). Secrets only ever as files, read again at every sign-in.
 {{- end }}
 {{- end }}
 
-{{/* The gateway's volume mounts: the credentials, or the writable copy of the refresh token. */}}
+{{/*
+The shared-state env entries (each on a line of its own, after a newline); none without
+sharedState.redis.url. The password only ever as a file, never in the URL.
+*/}}
+{{- define "anaplan-gateway.redisEnv" -}}
+{{- $r := .Values.sharedState.redis }}
+{{- $password := include "anaplan-gateway.redisPassword" . }}
+{{- if $r.url }}
+- name: GATEWAY_REDIS_URL
+  value: {{ $r.url | quote }}
+{{- if $password }}
+# Read from the Secret volume, so the password never sits in the pod spec.
+- name: GATEWAY_REDIS_PASSWORD_FILE
+  value: "/var/run/secrets/redis/password"
+{{- end }}
+{{- with $r.prefix }}
+- name: GATEWAY_REDIS_PREFIX
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The gateway's volume mounts: the credentials, or the writable copy of the refresh token;
+and the Redis password when sharedState.redis.existingSecret is set.
+*/}}
 {{- define "anaplan-gateway.volumeMounts" -}}
 {{- if include "anaplan-gateway.oauthWritable" . -}}
 # The emptyDir the init container filled; never the Secret itself.
@@ -149,6 +175,12 @@ after a newline). Secrets only ever as files, read again at every sign-in.
 # A directory mount, not subPath: the kubelet updates it when the Secret changes.
 - name: anaplan-gateway-credentials
   mountPath: {{ .Values.credentials.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if include "anaplan-gateway.redisPassword" . }}
+# A directory mount too, never subPath, like the credentials.
+- name: anaplan-gateway-redis
+  mountPath: /var/run/secrets/redis
   readOnly: true
 {{- end }}
 {{- end }}
@@ -240,6 +272,15 @@ initContainers (a plain container).
     # the gateway read it whatever uid and fsGroup the host pod uses.
     items:
       - key: {{ $c.passwordKey }}
+        path: password
+{{- end }}
+{{- if include "anaplan-gateway.redisPassword" . }}
+- name: anaplan-gateway-redis
+  secret:
+    secretName: {{ .Values.sharedState.redis.existingSecret }}
+    # Only the Redis password, under a fixed file name (GATEWAY_REDIS_PASSWORD_FILE).
+    items:
+      - key: {{ .Values.sharedState.redis.passwordKey }}
         path: password
 {{- end }}
 {{- end }}

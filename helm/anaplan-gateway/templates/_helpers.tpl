@@ -126,3 +126,19 @@ would create for nothing.
 {{- printf "%s/refresh-token" $c.mountPath }}
 {{- end }}
 {{- end }}
+
+{{/*
+Whether the gateway gets a Redis password file ("true" or ""), after checking the
+sharedState.redis values that a schema cannot: a password Secret needs a url, and the url
+carries no password (the gateway refuses one there).
+*/}}
+{{- define "anaplan-gateway.redisPassword" -}}
+{{- $r := .Values.sharedState.redis }}
+{{- if and $r.existingSecret (not $r.url) }}
+{{- fail "sharedState.redis.existingSecret is set but sharedState.redis.url is empty: set the url of the Redis or Valkey server" }}
+{{- end }}
+{{- if regexMatch "^rediss?://[^/@]*:[^/@]*@" $r.url }}
+{{- fail "sharedState.redis.url must not hold a password (the gateway refuses it): put it in a Secret named by sharedState.redis.existingSecret" }}
+{{- end }}
+{{- if and $r.url $r.existingSecret }}true{{ end }}
+{{- end }}
