@@ -14,6 +14,7 @@ use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo};
 use secrecy::ExposeSecret;
+use tokio::time::Instant;
 
 use crate::config::SharedSettings;
 use crate::secret_file;
@@ -70,24 +71,23 @@ impl SharedState {
             .map(Duration::from_millis)
     }
 
-    /// Pauses the fleet for `pause`, unless a longer pause already holds.
+    /// Pauses the fleet for `pause`, unless a longer pause already holds. While Redis does not
+    /// answer the pause is offered again, for what is left of it: a 429 seen while Redis is
+    /// away still reaches the fleet once it is back.
     pub async fn pause_for(&self, pause: Duration) {
-        let millis = pause.as_millis().max(1) as u64;
-        let mut pipe = redis::pipe();
-        // Set if absent; otherwise only ever lengthened (PEXPIRE … GT, Redis 7).
-        pipe.cmd("SET")
-            .arg(&self.pause_key)
-            .arg(1)
-            .arg("PX")
-            .arg(millis)
-            .arg("NX")
-            .ignore();
-        pipe.cmd("PEXPIRE")
-            .arg(&self.pause_key)
-            .arg(millis)
-            .arg("GT")
-            .ignore();
-        let _: Option<()> = self.run(pipe).await;
+        let until = Instant::now() + pause;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero()
+                || self
+                    .run::<()>(pause_pipeline(&self.pause_key, left))
+                    .await
+                    .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(TIMEOUT).await;
+        }
     }
 
     /// Sends a command or pipeline within the timeout; `None` when Redis did not answer.
@@ -128,4 +128,20 @@ impl Query for redis::Pipeline {
     async fn send<T: FromRedisValue>(self, connection: &mut ConnectionManager) -> Option<T> {
         self.query_async(connection).await.ok()
     }
+}
+
+/// Sets the pause key for `pause` if absent; otherwise only ever lengthens it (PEXPIRE … GT,
+/// Redis 7).
+fn pause_pipeline(key: &str, pause: Duration) -> redis::Pipeline {
+    let millis = pause.as_millis().max(1) as u64;
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(1)
+        .arg("PX")
+        .arg(millis)
+        .arg("NX")
+        .ignore();
+    pipe.cmd("PEXPIRE").arg(key).arg(millis).arg("GT").ignore();
+    pipe
 }
