@@ -71,9 +71,18 @@ impl StatusService {
             Some(shared) => Some(Arc::new(SharedState::new(shared)?)),
             None => None,
         };
+        let cache = match &shared {
+            Some(state) => StatusCache::shared(
+                settings.polling,
+                settings.cache,
+                state.clone(),
+                settings.anaplan.timeout,
+            ),
+            None => StatusCache::new(settings.polling, settings.cache),
+        };
         let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
-            cache: StatusCache::new(settings.polling, settings.cache),
+            cache,
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
             client,
             default_model: settings.anaplan.default_model,

@@ -125,7 +125,7 @@ fn describe_metrics() {
     );
     describe_counter!(
         "anaplan_gateway_cache_answers_total",
-        "Status answers by how they were obtained: hit, stale, miss or collapsed"
+        "Status answers by how they were obtained: hit, stale, miss, collapsed or shared (from another replica)"
     );
     describe_counter!(
         "anaplan_gateway_upstream_requests_total",

@@ -25,8 +25,9 @@ interval however many callers ask, and answers every task kind in one normalised
 Every answer carries `Age`, `Cache-Control: max-age` (until the next upstream poll; \
 `max-age=86400, immutable` once the task is finished) and an RFC 9211 `Cache-Status` header: \
 `hit` (fresh), `hit; detail=stale` (past its poll time: a refresh is under way or Anaplan is failing), \
-`fwd=miss; stored` (this request asked Anaplan) or `fwd=miss; collapsed` (this request waited on \
-another's upstream call)."
+`fwd=miss; stored` (this request asked Anaplan), `fwd=miss; collapsed` (this request waited on \
+another's upstream call) or `hit; detail=shared` (another replica of a fleet sharing Redis asked \
+Anaplan; this replica's first answer from the shared tier)."
     ),
     servers((url = "/", description = "This gateway")),
     components(schemas(Problem)),

@@ -59,14 +59,15 @@ fn cache_status(status: CacheStatus) -> HeaderValue {
         CacheStatus::Stale => "anaplan-gateway; hit; detail=stale",
         CacheStatus::Miss => "anaplan-gateway; fwd=miss; stored",
         CacheStatus::Collapsed => "anaplan-gateway; fwd=miss; collapsed",
+        CacheStatus::Shared => "anaplan-gateway; hit; detail=shared",
     })
 }
 
 /// Answers by how they were obtained, registered once so counting is one atomic add.
 fn count_answer(status: CacheStatus) {
-    static COUNTERS: OnceLock<[metrics::Counter; 4]> = OnceLock::new();
+    static COUNTERS: OnceLock<[metrics::Counter; 5]> = OnceLock::new();
     let counters = COUNTERS.get_or_init(|| {
-        ["hit", "stale", "miss", "collapsed"].map(
+        ["hit", "stale", "miss", "collapsed", "shared"].map(
             |label| metrics::counter!("anaplan_gateway_cache_answers_total", "status" => label),
         )
     });
@@ -75,6 +76,7 @@ fn count_answer(status: CacheStatus) {
         CacheStatus::Stale => 1,
         CacheStatus::Miss => 2,
         CacheStatus::Collapsed => 3,
+        CacheStatus::Shared => 4,
     };
     counters[index].increment(1);
 }

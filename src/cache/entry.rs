@@ -14,15 +14,24 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::fleet::{self, FleetTier};
 use super::floor::PollFloor;
 use super::snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot};
 use crate::backoff::{Backoff, FailureStreak};
 use crate::config::{CacheLimits, PollPolicy};
 use crate::schema::PollTimes;
+use crate::shared::{Claim, FleetKey, Lease};
 use crate::upstream::UpstreamError;
 
 /// One upstream call's outcome, shared by every caller waiting for it.
-pub(super) type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, UpstreamError>>>;
+pub(super) type SharedFetch = Shared<BoxFuture<'static, Result<Fetched, UpstreamError>>>;
+
+/// The answer a call brought, and whether another replica of the fleet fetched it.
+#[derive(Clone)]
+pub(super) struct Fetched {
+    pub(super) snapshot: Arc<Snapshot>,
+    from_fleet: bool,
+}
 
 /// A key's answer and the control of its calls.
 pub(super) struct Entry {
@@ -110,7 +119,13 @@ impl Pending {
             Pending::Joined { fetch, .. } => (fetch, CacheStatus::Collapsed),
             Pending::Landed(snapshot) => return Ok(Served::new(snapshot, CacheStatus::Hit)),
         };
-        Ok(Served::new(fetch.await?, status))
+        let fetched = fetch.await?;
+        let status = if fetched.from_fleet {
+            CacheStatus::Shared
+        } else {
+            status
+        };
+        Ok(Served::new(fetched.snapshot, status))
     }
 }
 
@@ -130,11 +145,13 @@ pub(super) struct Keys {
     pub(super) policy: PollPolicy,
     /// Pauses after failed calls, from the base interval up to the longest.
     backoff: Backoff,
+    /// The fleet's shared tier, when replicas share Redis.
+    fleet: Option<FleetTier>,
 }
 
 impl Keys {
     /// A cache bounded by `limits` that polls as `policy` says.
-    pub(super) fn new(policy: PollPolicy, limits: CacheLimits) -> Self {
+    pub(super) fn new(policy: PollPolicy, limits: CacheLimits, fleet: Option<FleetTier>) -> Self {
         // Weighing each entry at least max_bytes / max_entries bounds the count and the bytes
         // with one capacity.
         let least_weight = (limits.max_bytes / limits.max_entries).max(1);
@@ -163,6 +180,7 @@ impl Keys {
             floor,
             backoff: Backoff::new(policy.interval, policy.max_interval),
             policy,
+            fleet,
         }
     }
 
@@ -225,7 +243,8 @@ impl Keys {
     }
 
     /// Runs `upstream` at `call_at`, detached from any caller, and stores its outcome; callers
-    /// share the returned future.
+    /// share the returned future. In a fleet, the key's floor is taken first: a replica that
+    /// does not get it serves what the holder's poll brought instead of calling Anaplan.
     fn spawn_call<A: Cacheable>(
         self: &Arc<Self>,
         key: PollKey,
@@ -238,6 +257,23 @@ impl Keys {
         let task = tokio::spawn(
             async move {
                 tokio::time::sleep_until(call_at).await;
+                let shared = match &inner.fleet {
+                    Some(fleet) => {
+                        let fleet_key = fleet.key(&key);
+                        match fleet.claim(&fleet_key).await {
+                            Claim::Poll(lease) => Some((fleet_key, lease)),
+                            Claim::Answer(answer) => {
+                                let answer = fleet::from_shared(answer, Instant::now());
+                                return Ok(inner.complete_from_fleet(key, &entry, answer));
+                            }
+                            Claim::Failure(failure, pause) => {
+                                let error = fleet::failure_from(&failure);
+                                return Err(inner.fail_from_fleet(&entry, error, pause));
+                            }
+                        }
+                    }
+                    None => None,
+                };
                 let called_at = Instant::now();
                 let result = upstream.await.unwrap_or_else(|_| {
                     tracing::error!("a status fetch panicked");
@@ -245,7 +281,7 @@ impl Keys {
                         "the answer could not be processed".into(),
                     ))
                 });
-                inner.complete(key, &entry, called_at, result)
+                inner.complete(key, &entry, called_at, result, shared)
             }
             // The upstream call logs under the request that started it.
             .in_current_span(),
@@ -259,20 +295,30 @@ impl Keys {
         .shared()
     }
 
-    /// Stores a call's outcome: the answer, or the failure and its pause.
+    /// Stores a call's outcome: the answer, or the failure and its pause; in a fleet, shares
+    /// it under `shared`'s key (with the floor's lease when this replica holds it).
     fn complete<A: Cacheable>(
         &self,
         key: PollKey,
         entry: &Arc<Entry>,
         called_at: Instant,
         result: Result<A, UpstreamError>,
-    ) -> Result<Arc<Snapshot>, UpstreamError> {
+        shared: Option<(FleetKey, Option<Lease>)>,
+    ) -> Result<Fetched, UpstreamError> {
         let mut control = entry.control();
         control.inflight = None;
+        let fleet = self.fleet.as_ref().zip(shared);
         match result {
             Ok(answer) => {
-                let (_, held) = self.store(key, entry, control, called_at, answer);
-                Ok(held)
+                let answered = self.polled(key, &control, called_at, answer);
+                let (_, held) = self.store(key, entry, control, answered);
+                if let Some((fleet, (fleet_key, lease))) = fleet {
+                    fleet.share(&fleet_key, lease, &held, IDLE_EXPIRY);
+                }
+                Ok(Fetched {
+                    snapshot: held,
+                    from_fleet: false,
+                })
             }
             Err(error) => {
                 // Paused from when the failure came (a timeout comes late), for at least a
@@ -283,9 +329,40 @@ impl Keys {
                     .failures
                     .record(error.clone(), self.backoff, at_least, now);
                 control.not_before = control.not_before.max(Some(until));
+                drop(control);
+                if let Some((fleet, (fleet_key, lease))) = fleet {
+                    fleet.share_failure(&fleet_key, lease, &error, until - now);
+                }
                 Err(error.with_remaining(until - now))
             }
         }
+    }
+
+    /// Keeps an answer another replica fetched, as if this one had polled.
+    fn complete_from_fleet(&self, key: PollKey, entry: &Arc<Entry>, answer: Snapshot) -> Fetched {
+        let mut control = entry.control();
+        control.inflight = None;
+        let (_, held) = self.store(key, entry, control, Arc::new(answer));
+        Fetched {
+            snapshot: held,
+            from_fleet: true,
+        }
+    }
+
+    /// Remembers a failure another replica met, for what is left of its pause.
+    fn fail_from_fleet(
+        &self,
+        entry: &Arc<Entry>,
+        error: UpstreamError,
+        pause: Duration,
+    ) -> UpstreamError {
+        let mut control = entry.control();
+        control.inflight = None;
+        let now = Instant::now();
+        let fixed = Backoff::new(pause, pause);
+        let until = control.failures.record(error.clone(), fixed, pause, now);
+        control.not_before = control.not_before.max(Some(until));
+        error.with_remaining(until - now)
     }
 
     /// Keeps an answer obtained outside polling (a cancel's), as if polled at `called_at`;
@@ -297,35 +374,50 @@ impl Keys {
         called_at: Instant,
         answer: A,
     ) -> Arc<Snapshot> {
-        let (answered, _) = self.store(key, entry, entry.control(), called_at, answer);
+        let control = entry.control();
+        let answered = self.polled(key, &control, called_at, answer);
+        let (answered, held) = self.store(key, entry, control, answered);
+        // The other replicas learn of the change too, rather than at their next poll.
+        if let Some(fleet) = &self.fleet {
+            fleet.share(&fleet.key(&key), None, &held, IDLE_EXPIRY);
+        }
         answered
+    }
+
+    /// An answer polled at `called_at`, serialised with its poll times.
+    fn polled<A: Cacheable>(
+        &self,
+        key: PollKey,
+        control: &Control,
+        called_at: Instant,
+        answer: A,
+    ) -> Arc<Snapshot> {
+        let next_poll_at = (!answer.is_terminal()).then(|| {
+            called_at + self.interval(key, called_at.saturating_duration_since(control.first_seen))
+        });
+        Arc::new(Snapshot {
+            body: answer.into_body(poll_times(called_at, next_poll_at)),
+            fetched_at: called_at,
+            next_poll_at,
+        })
     }
 
     /// Stores an answer unless a newer or finished one is already held; returns the answer as
     /// it came and the one held now.
-    fn store<A: Cacheable>(
+    fn store(
         &self,
         key: PollKey,
         entry: &Arc<Entry>,
         mut control: MutexGuard<'_, Control>,
-        called_at: Instant,
-        answer: A,
+        answered: Arc<Snapshot>,
     ) -> (Arc<Snapshot>, Arc<Snapshot>) {
         control.failures.clear();
-        let next_poll_at = (!answer.is_terminal()).then(|| {
-            called_at + self.interval(key, called_at.saturating_duration_since(control.first_seen))
-        });
-        let answered = Arc::new(Snapshot {
-            body: answer.into_body(poll_times(called_at, next_poll_at)),
-            fetched_at: called_at,
-            next_poll_at,
-        });
         if let Some(held) = entry.snapshot()
-            && (held.fetched_at > called_at || held.is_terminal())
+            && (held.fetched_at > answered.fetched_at || held.is_terminal())
         {
             return (answered, held);
         }
-        if let Some(due) = next_poll_at {
+        if let Some(due) = answered.next_poll_at {
             control.not_before = control.not_before.max(Some(due));
         }
         entry.snapshot.store(Some(answered.clone()));

@@ -12,18 +12,22 @@
 //! than it should be.
 
 mod entry;
+mod fleet;
 mod floor;
 pub mod policy;
 mod snapshot;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::config::{CacheLimits, PollPolicy};
+use crate::shared::SharedState;
 use crate::upstream::UpstreamError;
 use entry::{Keys, Pending};
+use fleet::FleetTier;
 use policy::{Call, Held, Serve};
 pub use snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot};
 
@@ -37,7 +41,21 @@ impl StatusCache {
     /// A cache bounded by `limits` that polls as `policy` says.
     pub fn new(policy: PollPolicy, limits: CacheLimits) -> Self {
         Self {
-            keys: Arc::new(Keys::new(policy, limits)),
+            keys: Arc::new(Keys::new(policy, limits, None)),
+        }
+    }
+
+    /// A cache whose answers, floors and failures are shared with a fleet of replicas through
+    /// `state`, for upstream calls that take up to `upstream_timeout`.
+    pub fn shared(
+        policy: PollPolicy,
+        limits: CacheLimits,
+        state: Arc<SharedState>,
+        upstream_timeout: Duration,
+    ) -> Self {
+        let fleet = FleetTier::new(state, policy.interval, upstream_timeout);
+        Self {
+            keys: Arc::new(Keys::new(policy, limits, Some(fleet))),
         }
     }
 

@@ -70,6 +70,8 @@ pub enum CacheStatus {
     Miss,
     /// This caller waited on an upstream call another caller started.
     Collapsed,
+    /// Another replica of the fleet fetched it; this replica's first answer from the shared tier.
+    Shared,
 }
 
 /// An answer and how it was obtained.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// A failed upstream call. `Clone` because one fetch's outcome is shared by every waiting caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum UpstreamError {
     /// No answer within `ANAPLAN_TIMEOUT`.
     #[error("Anaplan did not answer in time")]

@@ -115,14 +115,15 @@ impl AnaplanClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.timeout)
             .build()?;
-        let gate = Arc::new(RateLimitGate::new(shared));
+        let gate = Arc::new(RateLimitGate::new(shared.clone()));
         let auth = AuthApi::new(
             http.clone(),
             &settings.auth_url,
             settings.timeout,
             gate.clone(),
         );
-        let tokens = Arc::new(TokenManager::new(auth, credential(&settings.credentials)));
+        let credential = credential(&settings.credentials);
+        let tokens = Arc::new(TokenManager::new(auth, credential, shared));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

@@ -35,7 +35,7 @@ async fn anaplan_trusting(trusted: &str) -> Simulator {
 }
 
 /// A simulated Anaplan with a rotating OAuth client, and a file holding its refresh token.
-async fn anaplan_with_oauth(name: &str) -> (Simulator, PathBuf) {
+pub async fn anaplan_with_oauth(name: &str) -> (Simulator, PathBuf) {
     let folder = std::env::temp_dir().join(format!("gateway-oauth-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     let file = folder.join("refresh-token");
@@ -53,7 +53,7 @@ async fn anaplan_with_oauth(name: &str) -> (Simulator, PathBuf) {
     (Simulator::start(options).await.unwrap(), file)
 }
 
-fn oauth_flags(file: &std::path::Path) -> Vec<String> {
+pub fn oauth_flags(file: &std::path::Path) -> Vec<String> {
     let file = file.display().to_string();
     vec![
         "--oauth-client-id".into(),
@@ -63,7 +63,7 @@ fn oauth_flags(file: &std::path::Path) -> Vec<String> {
     ]
 }
 
-fn strs(flags: &[String]) -> Vec<&str> {
+pub fn strs(flags: &[String]) -> Vec<&str> {
     flags.iter().map(String::as_str).collect()
 }
 

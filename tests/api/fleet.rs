@@ -1,5 +1,5 @@
-//! A fleet of replicas sharing one Redis: a 429 seen by one pauses every replica, and Redis
-//! faults cost callers nothing. Tests need a Redis: `GATEWAY_TEST_REDIS_URL` when set, else a
+//! A fleet of replicas sharing one Redis: one poll per task per interval and one token for the
+//! whole fleet, a 429 seen by one pauses every replica, and Redis faults cost callers nothing. Tests need a Redis: `GATEWAY_TEST_REDIS_URL` when set, else a
 //! `redis-server` of their own on a free port; without either they are skipped, with a reason,
 //! except under `CI=true`, where a missing Redis fails them. Real time: Redis answers over a
 //! real socket, which paused time would race.
@@ -75,9 +75,234 @@ fn prefix(test: &str) -> String {
 }
 
 async fn replica(anaplan: &Simulator, redis: &str, prefix: &str) -> TestApp {
-    let extra = ["--redis-url", redis, "--redis-prefix", prefix];
-    let settings = settings_for(anaplan, BASIC, &extra);
+    replica_with(anaplan, redis, prefix, &[]).await
+}
+
+async fn replica_with(anaplan: &Simulator, redis: &str, prefix: &str, extra: &[&str]) -> TestApp {
+    replica_as(anaplan, BASIC, redis, prefix, extra).await
+}
+
+async fn replica_as(
+    anaplan: &Simulator,
+    credentials: &[&str],
+    redis: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> TestApp {
+    let mut args = vec!["--redis-url", redis, "--redis-prefix", prefix];
+    args.extend(extra);
+    let settings = settings_for(anaplan, credentials, &args);
     spawn_app_for(anaplan.clone(), settings).await
+}
+
+/// Every value the fleet keeps in Redis under `prefix`, as bytes.
+async fn stored_values(redis: &str, prefix: &str) -> Vec<Vec<u8>> {
+    let client = redis::Client::open(redis).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut values = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let mut read = redis::cmd(if kind == "hash" { "HGETALL" } else { "GET" });
+        let found: Vec<Vec<u8>> = match kind.as_str() {
+            "hash" => read.arg(&key).query_async(&mut connection).await.unwrap(),
+            _ => vec![read.arg(&key).query_async(&mut connection).await.unwrap()],
+        };
+        values.extend(found);
+    }
+    values
+}
+
+/// Asks `app` for task `n`, which Anaplan reports in progress.
+async fn ask_new_task(app: &TestApp, n: usize) {
+    let reply = Reply::ok(fixture("task_in_progress.json"));
+    app.anaplan.on(&import_path(&task_id(n)), reply);
+    assert_eq!(app.get(&import_route(&task_id(n))).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_fleet_shares_one_token_never_stored_in_plain_text() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("token");
+    let mut fleet = Vec::new();
+    for n in 0..3 {
+        let app = replica(&anaplan, &redis.url, &prefix).await;
+        // Each replica polls a task of its own, so each needs a token.
+        ask_new_task(&app, n).await;
+        fleet.push(app);
+    }
+    assert_eq!(anaplan.authentications(), 1, "one login for the fleet");
+    let secrets = anaplan.secrets_issued();
+    assert!(!secrets.is_empty());
+    let stored = stored_values(&redis.url, &prefix).await;
+    assert!(!stored.is_empty());
+    for value in &stored {
+        let text = String::from_utf8_lossy(value);
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a token stored in plain text"
+            );
+        }
+        assert!(!text.contains(PASSWORD));
+    }
+
+    // Anaplan rejects the token: one replica logs in again, and the others take its new token.
+    anaplan.revoke_tokens();
+    for (n, app) in fleet.iter().enumerate() {
+        ask_new_task(app, 10 + n).await;
+    }
+    assert_eq!(anaplan.authentications(), 2, "one new login for the fleet");
+}
+
+#[tokio::test]
+async fn a_rotated_oauth_refresh_token_reaches_every_replica() {
+    let Some(redis) = redis() else { return };
+    let (anaplan, file) = crate::credentials::anaplan_with_oauth("fleet").await;
+    // Tokens due for renewal a second after they are issued.
+    anaplan.set_token_lifetime(Duration::from_secs(5 * 60 + 1));
+    let prefix = prefix("oauth");
+    let mut fleet = Vec::new();
+    for n in 0..2 {
+        // A file of its own for each replica, as each pod mounts the same Secret.
+        let own = file.with_file_name(format!("refresh-token-{n}"));
+        std::fs::copy(&file, &own).unwrap();
+        let flags = crate::credentials::oauth_flags(&own);
+        let flags = crate::credentials::strs(&flags);
+        fleet.push(replica_as(&anaplan, &flags, &redis.url, &prefix, &[]).await);
+    }
+    ask_new_task(&fleet[0], 1).await;
+    ask_new_task(&fleet[1], 2).await;
+    assert_eq!(anaplan.oauth_exchanges(), 1, "one trade for the fleet");
+    // Each replica in turn renews: each time with the refresh token the other was handed last.
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        ask_new_task(&fleet[round % 2], 10 + round).await;
+        until("the renewal", || anaplan.oauth_exchanges() == round + 2).await;
+    }
+    assert_eq!(anaplan.spent_refresh_tokens_reused(), 0);
+}
+
+/// A one-second poll interval, so a test sees several intervals in real time.
+const ONE_SECOND: &[&str] = &["--poll-interval", "1s", "--poll-max-interval", "1s"];
+
+#[tokio::test]
+async fn a_fleet_polls_each_task_once_per_interval_and_logs_in_once() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("floor");
+    let mut fleet = Vec::new();
+    for _ in 0..3 {
+        fleet.push(replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await);
+    }
+    anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    let route = import_route(TASK);
+    let started = std::time::Instant::now();
+    let mut shared = 0;
+    while started.elapsed() < Duration::from_millis(3500) {
+        let answers = fleet.iter().map(|app| app.get(&route));
+        for response in futures_util::future::join_all(answers).await {
+            assert_eq!(response.status(), 200);
+            shared += usize::from(cache_status(&response).ends_with("detail=shared"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One poll per interval for the whole fleet, however the polls fall: never one per replica.
+    let intervals = started.elapsed().as_secs() as usize + 1;
+    let polls = anaplan.calls(Method::GET, &import_path(TASK));
+    assert!(
+        (1..=intervals).contains(&polls),
+        "{polls} polls in {intervals} intervals"
+    );
+    assert!(shared > 0, "replicas answered from the shared tier");
+    assert_eq!(anaplan.authentications(), 1, "one token for the fleet");
+}
+
+#[tokio::test]
+async fn a_replica_waiting_on_anothers_poll_is_answered_by_it() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("wake");
+    let (first, second) = (
+        replica(&anaplan, &redis.url, &prefix).await,
+        replica(&anaplan, &redis.url, &prefix).await,
+    );
+    // Warm both replicas' tokens and workspaces with another task.
+    anaplan.on(
+        &import_path(&task_id(9)),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    assert_eq!(first.get(&import_route(&task_id(9))).await.status(), 200);
+    assert_eq!(second.get(&import_route(&task_id(9))).await.status(), 200);
+    let slow = Reply::After(
+        Duration::from_millis(500),
+        Box::new(Reply::ok(fixture("task_in_progress.json"))),
+    );
+    anaplan.on(&import_path(TASK), slow);
+    let route = import_route(TASK);
+    let on_first = first.get(&route);
+    let on_second = async {
+        // Asks while the first replica's poll is under way.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        second.get(&route).await
+    };
+    let (from_first, from_second) = tokio::join!(on_first, on_second);
+    // Whichever took the floor asked Anaplan; the other was woken with its answer.
+    let mut statuses = [cache_status(&from_first), cache_status(&from_second)];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "anaplan-gateway; fwd=miss; stored",
+            "anaplan-gateway; hit; detail=shared"
+        ]
+    );
+    assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 1);
+    let (first_body, second_body) = (
+        from_first.text().await.unwrap(),
+        from_second.text().await.unwrap(),
+    );
+    assert_eq!(
+        first_body, second_body,
+        "the very answer the other replica fetched"
+    );
+    // From then on the second replica answers from its own memory.
+    let again = second.get(&import_route(TASK)).await;
+    assert_eq!(cache_status(&again), "anaplan-gateway; hit");
+}
+
+#[tokio::test]
+async fn a_failure_seen_by_one_replica_is_answered_by_all_without_a_call() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("failure");
+    let (first, second) = (
+        replica(&anaplan, &redis.url, &prefix).await,
+        replica(&anaplan, &redis.url, &prefix).await,
+    );
+    anaplan.on(&import_path(TASK), Reply::status(423));
+    let failed = first.get(&import_route(TASK)).await;
+    let status = failed.status();
+    assert!(status.is_client_error() || status.is_server_error());
+    let body = failed.text().await.unwrap();
+    // The first replica took the task's floor before it called: the second one waits for that
+    // call's outcome, or finds it stored, and never calls itself.
+    let response = second.get(&import_route(TASK)).await;
+    assert_eq!(response.status(), status);
+    assert_eq!(response.text().await.unwrap(), body);
+    assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 1);
 }
 
 #[tokio::test]

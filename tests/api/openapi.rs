@@ -1,5 +1,5 @@
 //! The checked-in `openapi/openapi.json` is the document the code generates.
-//! Regenerate it with `UPDATE_OPENAPI=1 cargo test --test openapi`.
+//! Regenerate it with `UPDATE_OPENAPI=1 cargo test --test api openapi`.
 
 use crate::helpers::*;
 use serde_json::Value;
@@ -15,7 +15,7 @@ fn the_checked_in_document_matches_the_code() {
     let checked_in = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test --test openapi`"
+        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test --test api openapi`"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::api::AuthApi;
 use super::credential::Credential;
@@ -39,6 +39,17 @@ impl Basic {
 impl Credential for Basic {
     fn method(&self) -> &'static str {
         "basic"
+    }
+
+    /// The user name and the password as it is now.
+    fn fleet_secret(&self) -> Option<SecretSlice<u8>> {
+        let password = match &self.credentials.password {
+            PasswordSource::Inline(secret) => secret.clone(),
+            PasswordSource::File(path) => secret_file::read(path).ok()?,
+        };
+        let user = &self.credentials.username;
+        let secret = format!("{user}\0{}", password.expose_secret());
+        Some(SecretSlice::from(secret.into_bytes()))
     }
 
     fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>> {

@@ -2,6 +2,7 @@
 //! OAuth are implementations; when each is used is the token's lifecycle, apart.
 
 use futures_util::future::BoxFuture;
+use secrecy::{SecretSlice, SecretString};
 
 use super::api::AuthApi;
 use super::token::{Issued, Token};
@@ -21,6 +22,18 @@ pub trait Credential: Send + Sync {
     fn renews_by_login(&self) -> bool {
         false
     }
+
+    /// What every replica of a fleet holds of these credentials, read once: the key that seals
+    /// the fleet's shared token is derived from it. `None` when it cannot be read.
+    fn fleet_secret(&self) -> Option<SecretSlice<u8>>;
+
+    /// The newest refresh token, for a method that has one (OAuth), to share with the fleet.
+    fn refresh_token(&self) -> Option<SecretString> {
+        None
+    }
+
+    /// Takes the newest refresh token from the fleet, for a method that has one.
+    fn adopt_refresh_token(&self, _newest: SecretString) {}
 
     /// Renews a token that is still valid; Anaplan's `/token/refresh` unless the method has its own.
     fn renew<'a>(

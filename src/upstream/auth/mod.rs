@@ -8,11 +8,17 @@
 //! token Anaplan rejected is replaced once, however many requests saw the rejection. A failed
 //! login is not tried again until its pause ends (doubling up to 5 minutes), since repeated bad
 //! logins can lock the account.
+//!
+//! In a fleet sharing Redis, the replicas share one token ([`fleet`]): a replica that needs one
+//! first reads the fleet's; only the replica holding the renewal lease obtains a new one, and
+//! stores it only over the generation it saw. While Redis does not answer, each replica holds
+//! its own token, as one process alone does.
 
 mod api;
 mod basic;
 pub mod certificate;
 mod credential;
+mod fleet;
 mod oauth;
 mod token;
 
@@ -32,10 +38,16 @@ pub use oauth::OAuth;
 pub use token::{Issued, REFRESH_MARGIN, TOKEN_LIFETIME, Token};
 
 use crate::backoff::{Backoff, FailureStreak};
+use crate::shared::{SharedState, Written};
 use crate::upstream::error::UpstreamError;
+use fleet::{FleetTokens, Opened};
 
 /// Pauses between failed logins: 5 s, doubling while failures repeat, up to 5 minutes.
 const LOGIN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 * 60));
+/// How long one replica may hold the fleet's renewal; released as soon as the renewal ends.
+const RENEWAL_LEASE: Duration = Duration::from_secs(30);
+/// How often a replica waiting on another's renewal looks for its token.
+const RENEWAL_LOOK: Duration = Duration::from_millis(100);
 
 /// Whom the gateway acts as, after one login.
 #[derive(Debug)]
@@ -59,17 +71,32 @@ pub struct TokenManager {
     renewal: Arc<Mutex<u64>>,
     /// Failed logins in a row, and the last one while its pause lasts.
     failures: std::sync::Mutex<FailureStreak<UpstreamError>>,
+    /// The fleet's token store, when replicas share Redis.
+    fleet: Option<FleetTokens>,
 }
 
 impl TokenManager {
-    /// A manager that obtains tokens from `auth` with `credential`.
-    pub fn new(auth: AuthApi, credential: Box<dyn Credential>) -> Self {
+    /// A manager that obtains tokens from `auth` with `credential`, sharing them with the fleet
+    /// through `shared` when given.
+    pub fn new(
+        auth: AuthApi,
+        credential: Box<dyn Credential>,
+        shared: Option<Arc<SharedState>>,
+    ) -> Self {
+        let fleet = shared.and_then(|state| match credential.fleet_secret() {
+            Some(secret) => Some(FleetTokens::new(state, &secret)),
+            None => {
+                tracing::warn!("the credentials could not be read to seal a shared token: this replica keeps a token of its own");
+                None
+            }
+        });
         Self {
             auth,
             credential,
             current: RwLock::new(None),
             renewal: Arc::new(Mutex::new(0)),
             failures: std::sync::Mutex::default(),
+            fleet,
         }
     }
 
@@ -138,10 +165,35 @@ impl TokenManager {
                 return Ok(token.clone());
             }
         }
+        if let Some(fleet) = &self.fleet
+            && let Some(token) = self
+                .renew_with_fleet(fleet, &mut generation, current.as_ref(), rejected)
+                .await?
+        {
+            return Ok(token);
+        }
         let renewable = current
             .as_ref()
             .filter(|token| rejected.is_none() && token.is_usable(now));
-        let issued = match renewable {
+        let issued = self.obtain(renewable.map(|token| &**token)).await?;
+        // A token is one generation while its value stays (a refresh keeps it), so a 401 to that
+        // value still leads to a new login; a new value is a new generation.
+        let same_value = current
+            .as_ref()
+            .is_some_and(|token| token.value.expose_secret() == issued.value.expose_secret());
+        if !same_value {
+            *generation += 1;
+        }
+        Ok(self.hold(Token {
+            value: issued.value,
+            expires_at: issued.expires_at,
+            generation: *generation,
+        }))
+    }
+
+    /// A new token: `renewable` renewed, or a login.
+    async fn obtain(&self, renewable: Option<&Token>) -> Result<Issued, UpstreamError> {
+        Ok(match renewable {
             // A method that renews by logging in again (OAuth) goes straight to its login: a
             // failed renewal must not be followed at once by a second use of the same secret.
             Some(token) if !self.credential.renews_by_login() => {
@@ -151,25 +203,133 @@ impl TokenManager {
                 }
             }
             _ => self.login().await?,
-        };
-        // A token is one generation while its value stays (a refresh keeps it), so a 401 to that
-        // value still leads to a new login; a new value is a new generation.
-        let same_value = current
-            .as_ref()
-            .is_some_and(|token| token.value.expose_secret() == issued.value.expose_secret());
-        if !same_value {
-            *generation += 1;
-        }
-        let token = Arc::new(Token {
-            value: issued.value,
-            expires_at: issued.expires_at,
-            generation: *generation,
-        });
+        })
+    }
+
+    /// Makes `token` the one in use.
+    fn hold(&self, token: Token) -> Arc<Token> {
+        let token = Arc::new(token);
         *self
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(token.clone());
-        Ok(token)
+        token
+    }
+
+    /// The fleet's token when it is good, else a new one obtained by this replica while it holds
+    /// the fleet's renewal lease; while another replica renews, the valid token in use goes on.
+    /// `None` when Redis does not answer (or another renewal takes too long): renew alone.
+    async fn renew_with_fleet(
+        &self,
+        fleet: &FleetTokens,
+        generation: &mut u64,
+        current: Option<&Arc<Token>>,
+        rejected: Option<u64>,
+    ) -> Result<Option<Arc<Token>>, UpstreamError> {
+        let give_up_at = Instant::now() + RENEWAL_LEASE;
+        loop {
+            let Some(stored) = fleet.state.fleet_token().await else {
+                return Ok(None);
+            };
+            let now = Instant::now();
+            let seen = stored.as_ref().map_or(0, |stored| stored.generation);
+            let opened = stored.as_ref().and_then(|stored| fleet.open(stored));
+            if let Some(found) = &opened
+                && !found.token.needs_renewal(now)
+                && rejected != Some(found.token.generation)
+            {
+                return Ok(Some(self.adopt(generation, opened.expect("found"))));
+            }
+            match fleet.state.take_renewal(RENEWAL_LEASE).await {
+                None => return Ok(None),
+                Some(Some(lease)) => {
+                    let renewed = self
+                        .renew_for_fleet(fleet, generation, opened, seen, rejected)
+                        .await;
+                    fleet.state.release_renewal(lease).await;
+                    return renewed.map(Some);
+                }
+                Some(None) => {}
+            }
+            // Another replica renews.
+            if rejected.is_none()
+                && let Some(token) = current.filter(|token| token.is_usable(now))
+            {
+                return Ok(Some(token.clone()));
+            }
+            if now >= give_up_at {
+                return Ok(None);
+            }
+            tokio::time::sleep(RENEWAL_LOOK).await;
+        }
+    }
+
+    /// Obtains a new token for the fleet, renewing the fleet's own when it is still valid, and
+    /// stores it over generation `seen` only.
+    async fn renew_for_fleet(
+        &self,
+        fleet: &FleetTokens,
+        generation: &mut u64,
+        opened: Option<Opened>,
+        seen: u64,
+        rejected: Option<u64>,
+    ) -> Result<Arc<Token>, UpstreamError> {
+        let now = Instant::now();
+        let fleet_token = opened.map(|opened| {
+            // The newest refresh token is the fleet's: an older one may be spent already.
+            if let Some(refresh_token) = opened.refresh_token {
+                self.credential.adopt_refresh_token(refresh_token);
+            }
+            opened.token
+        });
+        let own = self.current();
+        let renewable = fleet_token
+            .as_ref()
+            .or(own.as_deref())
+            .filter(|token| rejected.is_none() && token.is_usable(now));
+        let issued = self.obtain(renewable).await?;
+        let token = Token {
+            value: issued.value,
+            expires_at: issued.expires_at,
+            generation: *generation + 1,
+        };
+        let sealed = fleet.seal(&token, self.credential.refresh_token().as_ref());
+        let keep_for = token.expires_at.saturating_duration_since(Instant::now());
+        match fleet.state.write_token(seen, &sealed, keep_for).await {
+            Some(Written::Stored(stored)) => {
+                *generation = (*generation).max(stored);
+                Ok(self.hold(Token {
+                    generation: stored,
+                    ..token
+                }))
+            }
+            // Another replica stored a newer token first: that one is the fleet's.
+            Some(Written::Newer(newer)) => match fleet.open(&newer) {
+                Some(opened) if opened.token.is_usable(Instant::now()) => {
+                    Ok(self.adopt(generation, opened))
+                }
+                _ => Ok(self.hold_own(generation, token)),
+            },
+            None => Ok(self.hold_own(generation, token)),
+        }
+    }
+
+    /// Makes the fleet's token the one in use, with its refresh token.
+    fn adopt(&self, generation: &mut u64, opened: Opened) -> Arc<Token> {
+        if let Some(refresh_token) = opened.refresh_token {
+            self.credential.adopt_refresh_token(refresh_token);
+        }
+        *generation = (*generation).max(opened.token.generation);
+        self.hold(opened.token)
+    }
+
+    /// Makes a token the fleet did not take the one in use, as a generation of this replica's.
+    fn hold_own(&self, generation: &mut u64, token: Token) -> Arc<Token> {
+        *generation += 1;
+        self.hold(Token {
+            generation: *generation,
+            ..token
+        })
     }
 
     async fn login(&self) -> Result<Issued, UpstreamError> {

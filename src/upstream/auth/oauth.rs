@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use reqwest::Url;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::api::AuthApi;
 use super::credential::Credential;
@@ -112,6 +112,25 @@ impl OAuth {
 impl Credential for OAuth {
     fn method(&self) -> &'static str {
         "oauth"
+    }
+
+    /// The client id and the refresh token first given (the Secret every replica mounts): a
+    /// rotated one goes to the fleet sealed under this key.
+    fn fleet_secret(&self) -> Option<SecretSlice<u8>> {
+        let refresh_token = secret_file::read(&self.file).ok()?;
+        let secret = format!("{}\0{}", self.client_id, refresh_token.expose_secret());
+        Some(SecretSlice::from(secret.into_bytes()))
+    }
+
+    fn refresh_token(&self) -> Option<SecretString> {
+        self.newest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn adopt_refresh_token(&self, newest: SecretString) {
+        *self.newest.lock().unwrap_or_else(|p| p.into_inner()) = Some(newest);
     }
 
     fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>> {

@@ -168,6 +168,16 @@ impl Credential for Certificate {
         "certificate"
     }
 
+    /// The private key file as it is now (and its passphrase): what only the fleet holds.
+    fn fleet_secret(&self) -> Option<secrecy::SecretSlice<u8>> {
+        let mut secret = std::fs::read(&self.files.private_key).ok()?;
+        if let Some(passphrase) = &self.files.passphrase {
+            secret.push(0);
+            secret.extend(std::fs::read(passphrase).ok()?);
+        }
+        Some(secret.into())
+    }
+
     fn login<'a>(&'a self, auth: &'a AuthApi) -> BoxFuture<'a, Result<Issued, UpstreamError>> {
         async move {
             let loaded = self.load().await?;

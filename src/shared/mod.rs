@@ -1,20 +1,34 @@
 //! What the replicas of a fleet share through Redis or Valkey (`GATEWAY_REDIS_URL`); without it,
 //! each process keeps its state alone, as one process needs nothing but itself.
 //!
-//! Shared so far: the pause after a 429, so a 429 seen by one replica pauses every replica until
-//! its `Retry-After`. Redis is never on the path of a cached answer; every call to it is bounded
-//! by a short timeout, and while it is unreachable each replica goes on alone and says so once
-//! (in the log and in `anaplan_gateway_shared_state_up`): no caller gets an error because of it.
-//! The connection is made in the background and remade by itself.
+//! Shared: the pause after a 429, so a 429 seen by one replica pauses every replica until its
+//! `Retry-After`; each key's polling floor, last answer and remembered failure, with wake-ups for
+//! replicas waiting on another's poll ([`answers`]); and the one Anaplan token, sealed, with a
+//! renewal lease and a generation swapped atomically ([`token`]). Redis is never on the path of a
+//! fresh cached answer; every call to it is bounded by a short timeout, and while it is
+//! unreachable each replica goes on alone and says so once (in the log and in
+//! `anaplan_gateway_shared_state_up`): no caller gets an error because of it. Connections are made
+//! in the background and remade by themselves.
+//!
+//! This module stores bytes and keeps the protocols (leases, swaps, wake-ups); what the bytes mean
+//! is the cache's and the token manager's.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+mod answers;
+mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo};
 use secrecy::ExposeSecret;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
+
+pub use answers::{Claim, FleetKey, Lease, SharedAnswer, now_ms};
+pub use token::{FleetToken, RenewalLease, Written};
 
 use crate::config::SharedSettings;
 use crate::secret_file;
@@ -27,11 +41,19 @@ const DOWN: u8 = 2;
 
 /// The fleet's shared state.
 pub struct SharedState {
+    client: redis::Client,
     connection: ConnectionManager,
+    /// Every key starts with it, so several fleets can share one server.
+    prefix: String,
     /// `{prefix}:{fleet}:pause`: the hash tag keeps the fleet's keys in one slot of a cluster.
     pause_key: String,
     /// Whether the last call reached Redis, so a change is logged once, not per call.
     reachable: AtomicU8,
+    /// Tags of keys whose answer or failure another replica just stored; `*` after the
+    /// subscription was remade, when any may have been missed.
+    wakes: broadcast::Sender<Arc<str>>,
+    /// Whether the subscription that feeds `wakes` was started.
+    listening: AtomicBool,
 }
 
 impl SharedState {
@@ -51,24 +73,29 @@ impl SharedState {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .context("connecting to GATEWAY_REDIS_URL")?;
         Ok(Self {
+            client,
             connection,
+            prefix: settings.prefix.clone(),
             pause_key: format!("{}:{{fleet}}:pause", settings.prefix),
             reachable: AtomicU8::new(UNKNOWN),
+            wakes: broadcast::channel(1024).0,
+            listening: AtomicBool::new(false),
         })
+    }
+
+    /// A fleet-wide key: `{prefix}:{tag}:{name}`, the braces making `tag` its hash tag.
+    fn key(&self, tag: &str, name: &str) -> String {
+        format!("{}:{{{tag}}}:{name}", self.prefix)
     }
 
     /// How long the fleet's pause has left, if one holds.
     pub async fn pause_left(&self) -> Option<Duration> {
         let mut command = redis::cmd("PTTL");
         command.arg(&self.pause_key);
-        let left: i64 = self.run(command).await?;
-        u64::try_from(left)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis)
+        left(self.run(command).await?)
     }
 
     /// Pauses the fleet for `pause`, unless a longer pause already holds. While Redis does not
@@ -106,7 +133,9 @@ impl SharedState {
         }
         metrics::gauge!("anaplan_gateway_shared_state_up").set(f64::from(u8::from(reached)));
         if reached {
-            tracing::info!("shared state reachable: the fleet shares its pauses");
+            tracing::info!(
+                "shared state reachable: the fleet shares its token, answers and pauses"
+            );
         } else {
             tracing::warn!("shared state unreachable: this replica goes on alone until it is back");
         }
@@ -130,10 +159,31 @@ impl Query for redis::Pipeline {
     }
 }
 
+/// A random value no other replica picks: who holds a lease.
+fn random_id() -> String {
+    use rand::RngExt;
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+/// Milliseconds, at least one: Redis refuses a zero expiry.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// What a `PTTL` answer leaves of a key's life; nothing when it is gone or has no expiry.
+fn left(pttl: i64) -> Option<Duration> {
+    u64::try_from(pttl)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
 /// Sets the pause key for `pause` if absent; otherwise only ever lengthens it (PEXPIRE … GT,
 /// Redis 7).
 fn pause_pipeline(key: &str, pause: Duration) -> redis::Pipeline {
-    let millis = pause.as_millis().max(1) as u64;
+    let millis = millis(pause);
     let mut pipe = redis::pipe();
     pipe.cmd("SET")
         .arg(key)
