@@ -7,46 +7,22 @@
 //! It reports figures and targets; it never fails on the machine's speed. `GATEWAY_*` variables
 //! in its environment are passed to the gateway, to measure other settings.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::Stdio;
+mod common;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anaplan_gateway::simulator::{Options, Reply, Simulator};
-use serde_json::json;
+use anaplan_gateway::simulator::{Reply, Simulator};
+use common::*;
 
-const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
-const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
-const IMPORT: &str = "112000000009";
 /// Burst task ids start with this; they are answered after `SLOW_ANSWER`.
 const SLOW_PREFIX: &str = "5105";
 const SLOW_ANSWER: Duration = Duration::from_millis(200);
 const BURST_CALLERS: usize = 64;
 const BURSTS: u32 = 5;
 const WRK_SECONDS: &str = "10s";
-const WRK_CONNECTIONS: &str = "32";
-
-/// A running import, as Anaplan documents it: every task the benchmark asks about answers so.
-fn running_import() -> Reply {
-    Reply::ok(json!({
-        "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
-        "status": {"code": 200, "message": "Success"},
-        "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
-                 "progress": 0.35, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
-    }))
-}
-
-fn import_path(task: &str) -> String {
-    format!("/workspaces/{WORKSPACE}/models/{MODEL}/imports/{IMPORT}/tasks/{task}")
-}
-
-fn free_port() -> SocketAddr {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -60,50 +36,6 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-fn task_route(api: SocketAddr, task: &str) -> String {
-    format!(
-        "http://{api}/tasks/import/{task}?modelId={MODEL}&objectId={IMPORT}&workspaceId={WORKSPACE}"
-    )
-}
-
-/// Requests per second and p50/p99 in ms from `wrk --latency`.
-fn wrk(url: &str, seconds: &str) -> (f64, f64, f64) {
-    let output = std::process::Command::new("wrk")
-        .args([
-            "-t1",
-            "-c",
-            WRK_CONNECTIONS,
-            "-d",
-            seconds,
-            "--latency",
-            url,
-        ])
-        .output()
-        .expect("wrk is installed by bench/run.sh");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .find(|line| line.trim_start().starts_with(prefix))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .map(str::to_owned)
-            .unwrap_or_default()
-    };
-    let millis = |value: String| {
-        let number: f64 = value
-            .trim_end_matches(|c: char| c.is_alphabetic())
-            .parse()
-            .unwrap_or(f64::NAN);
-        match value.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.') {
-            "us" => number / 1000.0,
-            "s" => number * 1000.0,
-            _ => number,
-        }
-    };
-    let rps = field("Requests/sec:").parse().unwrap_or(0.0);
-    assert!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
-    (rps, millis(field("50%")), millis(field("99%")))
 }
 
 /// Asks for `count` distinct tasks, `concurrency` at a time.
@@ -135,44 +67,6 @@ async fn ask_many(
     }
 }
 
-/// Starts the gateway against the fake upstream; returns it with its addresses once `/readyz`
-/// answers, and how long that took from the spawn.
-async fn start_gateway(
-    http: &reqwest::Client,
-    upstream: SocketAddr,
-) -> (tokio::process::Child, SocketAddr, SocketAddr, Duration) {
-    let (api, admin) = (free_port(), free_port());
-    let started = Instant::now();
-    let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_anaplan-gateway"))
-        .env_clear()
-        .env("GATEWAY_LISTEN", api.to_string())
-        .env("GATEWAY_ADMIN_LISTEN", admin.to_string())
-        .env("ANAPLAN_API_URL", format!("http://{upstream}/2/0"))
-        .env("ANAPLAN_AUTH_URL", format!("http://{upstream}"))
-        .env("ANAPLAN_USERNAME", "bench@example.com")
-        .env("ANAPLAN_PASSWORD", "bench")
-        .envs(std::env::vars().filter(|(name, _)| name.starts_with("GATEWAY_")))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the gateway binary starts");
-    let readyz = format!("http://{admin}/readyz");
-    while !http
-        .get(&readyz)
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-    (gateway, api, admin, started.elapsed())
-}
-
 /// The figures one run measures.
 struct Figures {
     ready_after: Duration,
@@ -191,23 +85,13 @@ struct Figures {
 
 #[tokio::main]
 async fn main() {
-    let options = Options {
-        username: "bench@example.com".into(),
-        scenario: None,
-        ..Options::default()
-    };
-    let anaplan = Simulator::start(options).await.unwrap();
-    anaplan.answer_any_task(running_import());
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let (anaplan, http) = simulated_anaplan().await;
     // Start to ready, median of five starts; the last gateway started is the one measured.
     let mut starts = Vec::new();
     let mut running = None;
     for _ in 0..5 {
         drop(running.take());
-        let (gateway, api, admin, ready_after) = start_gateway(&http, anaplan.address).await;
+        let (gateway, api, admin, ready_after) = start_gateway(&http, anaplan.address, &[]).await;
         starts.push(ready_after);
         running = Some((gateway, api, admin));
     }
@@ -215,7 +99,8 @@ async fn main() {
     let (mut gateway, api, admin) = running.expect("started five times");
     let pid = gateway.id().unwrap();
     let rss_idle = rss_kib(pid, "VmRSS:");
-    let (cached, livez, cached_upstream) = cached_against_livez(&http, &anaplan, api, admin).await;
+    let (cached, livez, cached_upstream) =
+        cached_against_livez(&http, &anaplan, api, admin, WRK_SECONDS).await;
     let rss_after_load = rss_kib(pid, "VmRSS:");
     let (wait_p50, wait_max, burst_upstream) = cold_bursts(&http, &anaplan, api).await;
     // Memory: 100 000 distinct tasks, then 100 000 more.
@@ -239,30 +124,6 @@ async fn main() {
         rss_200k,
         rss_peak,
     });
-}
-
-/// (a) and (b): a warm cached answer against the same process's /livez, alternated three times
-/// each so drift on a busy machine hits both alike; the median pair by ratio, and the upstream
-/// calls the cached task cost meanwhile.
-async fn cached_against_livez(
-    http: &reqwest::Client,
-    anaplan: &Simulator,
-    api: SocketAddr,
-    admin: SocketAddr,
-) -> ((f64, f64, f64), (f64, f64, f64), usize) {
-    let cached = task_route(api, &format!("{:032X}", 1));
-    assert_eq!(http.get(&cached).send().await.unwrap().status(), 200);
-    let livez = format!("http://{admin}/livez");
-    wrk(&cached, "2s");
-    wrk(&livez, "2s");
-    let calls_before = anaplan.api_calls();
-    let mut runs = Vec::new();
-    for _ in 0..3 {
-        runs.push((wrk(&cached, WRK_SECONDS), wrk(&livez, WRK_SECONDS)));
-    }
-    let cached_upstream = anaplan.api_calls() - calls_before;
-    runs.sort_by(|(a1, b1), (a2, b2)| (a1.0 / b1.0).total_cmp(&(a2.0 / b2.0)));
-    (runs[1].0, runs[1].1, cached_upstream)
 }
 
 /// (c): cold bursts of 64 callers on one uncached task each, over warm connections; each

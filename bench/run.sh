@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# The benchmark in one command: installs wrk if it is missing, builds the release gateway and runs
-# bench/gateway.rs, which prints a table of figures against the targets. Not a test: it never
-# fails on the machine's speed.
+# The benchmarks in one command: installs wrk and redis-server if they are missing, builds the
+# release gateway and runs bench/gateway.rs (one process) and bench/fleet.rs (replicas sharing
+# Redis), which print tables of figures against the targets; `bench/run.sh gateway` or
+# `bench/run.sh fleet` runs one. Not a test: it never fails on the machine's speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package)" >&2
-  sudo_or_not=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-  $sudo_or_not apt-get update -qq && $sudo_or_not apt-get install -y -qq wrk
-fi
+sudo_or_not=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+for tool in wrk redis-server; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "installing $tool (Debian package)" >&2
+    $sudo_or_not apt-get update -qq && $sudo_or_not apt-get install -y -qq "$tool"
+  fi
+done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sm)" >&2
-cargo bench --locked --bench gateway
+for bench in "${@:-gateway fleet}"; do
+  for name in $bench; do
+    cargo bench --locked --bench "$name"
+  done
+done

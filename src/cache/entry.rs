@@ -257,13 +257,13 @@ impl Keys {
         let task = tokio::spawn(
             async move {
                 tokio::time::sleep_until(call_at).await;
-                let shared = match &inner.fleet {
+                let fleet_claim = match &inner.fleet {
                     Some(fleet) => {
                         let fleet_key = fleet.key(&key);
                         match fleet.claim(&fleet_key).await {
                             Claim::Poll(lease) => Some((fleet_key, lease)),
-                            Claim::Answer(answer) => {
-                                let answer = fleet::from_shared(answer, Instant::now());
+                            Claim::Answer(answer, fresh_for) => {
+                                let answer = fleet::from_shared(answer, fresh_for, Instant::now());
                                 return Ok(inner.complete_from_fleet(key, &entry, answer));
                             }
                             Claim::Failure(failure, pause) => {
@@ -281,7 +281,7 @@ impl Keys {
                         "the answer could not be processed".into(),
                     ))
                 });
-                inner.complete(key, &entry, called_at, result, shared)
+                inner.complete(key, &entry, called_at, result, fleet_claim)
             }
             // The upstream call logs under the request that started it.
             .in_current_span(),
@@ -296,23 +296,23 @@ impl Keys {
     }
 
     /// Stores a call's outcome: the answer, or the failure and its pause; in a fleet, shares
-    /// it under `shared`'s key (with the floor's lease when this replica holds it).
+    /// it under `fleet_claim`'s key (with the floor's lease when this replica holds it).
     fn complete<A: Cacheable>(
         &self,
         key: PollKey,
         entry: &Arc<Entry>,
         called_at: Instant,
         result: Result<A, UpstreamError>,
-        shared: Option<(FleetKey, Option<Lease>)>,
+        fleet_claim: Option<(FleetKey, Option<Lease>)>,
     ) -> Result<Fetched, UpstreamError> {
         let mut control = entry.control();
         control.inflight = None;
-        let fleet = self.fleet.as_ref().zip(shared);
+        let sharing = self.fleet.as_ref().zip(fleet_claim);
         match result {
             Ok(answer) => {
                 let answered = self.polled(key, &control, called_at, answer);
                 let (_, held) = self.store(key, entry, control, answered);
-                if let Some((fleet, (fleet_key, lease))) = fleet {
+                if let Some((fleet, (fleet_key, lease))) = sharing {
                     fleet.share(&fleet_key, lease, &held, IDLE_EXPIRY);
                 }
                 Ok(Fetched {
@@ -330,7 +330,7 @@ impl Keys {
                     .record(error.clone(), self.backoff, at_least, now);
                 control.not_before = control.not_before.max(Some(until));
                 drop(control);
-                if let Some((fleet, (fleet_key, lease))) = fleet {
+                if let Some((fleet, (fleet_key, lease))) = sharing {
                     fleet.share_failure(&fleet_key, lease, &error, until - now);
                 }
                 Err(error.with_remaining(until - now))

@@ -103,15 +103,18 @@ fn to_shared(held: &Snapshot, now: Instant) -> SharedAnswer {
     }
 }
 
-/// An answer from the fleet, with its times on this process's clock.
-pub(super) fn from_shared(answer: SharedAnswer, now: Instant) -> Snapshot {
-    let wall_now = now_ms();
-    let millis = |ms: i64| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+/// An answer from the fleet, fresh for `fresh_for` (`None`: finished), with its times on this
+/// process's clock.
+pub(super) fn from_shared(
+    answer: SharedAnswer,
+    fresh_for: Option<Duration>,
+    now: Instant,
+) -> Snapshot {
+    let since_fetched = now_ms().saturating_sub(answer.fetched_ms);
+    let since_fetched = Duration::from_millis(u64::try_from(since_fetched).unwrap_or(0));
     Snapshot {
-        fetched_at: now
-            .checked_sub(millis(wall_now - answer.fetched_ms))
-            .unwrap_or(now),
-        next_poll_at: answer.next_poll_ms.map(|due| now + millis(due - wall_now)),
+        fetched_at: now.checked_sub(since_fetched).unwrap_or(now),
+        next_poll_at: fresh_for.map(|fresh_for| now + fresh_for),
         body: answer.body,
     }
 }
@@ -133,10 +136,10 @@ mod tests {
         let now = Instant::now();
         let held = Snapshot {
             body: Bytes::from_static(b"{}"),
-            fetched_at: now - Duration::from_secs(2),
+            fetched_at: now.checked_sub(Duration::from_secs(2)).unwrap_or(now),
             next_poll_at: Some(now + Duration::from_secs(3)),
         };
-        let back = from_shared(to_shared(&held, now), now);
+        let back = from_shared(to_shared(&held, now), Some(Duration::from_secs(3)), now);
         let close = |a: Instant, b: Instant| {
             let gap = if a > b { a - b } else { b - a };
             gap < Duration::from_millis(50)

@@ -4,6 +4,11 @@
 //! to the answer's own next poll (or a failure's pause), and nobody ever deletes it: the floor
 //! expires. The poller stores the answer, already serialised, or the failure, and publishes the
 //! key's tag; replicas waiting on that key wake within milliseconds and read it.
+//!
+//! An answer is stored tagged with the floor it answers: while that floor holds, the answer is the
+//! key's latest, fresh for the floor's time to live as Redis counts it, so replicas whose clocks
+//! disagree still agree on freshness. A new floor (a poll under way) makes it stale. A finished
+//! task's answer never changes, and is served whatever the floor.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -27,7 +32,7 @@ pub struct FleetKey {
 pub struct Lease(String);
 
 /// An answer as the fleet stores it: when it was fetched and is next due (wall clock, ms since the
-/// epoch: data only, never what a floor is timed by), and the body served.
+/// epoch: data only, never what freshness is timed by), and the body served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedAnswer {
     /// When Anaplan was asked.
@@ -42,30 +47,30 @@ pub struct SharedAnswer {
 pub enum Claim {
     /// Poll Anaplan: holding the floor, or alone while Redis does not answer.
     Poll(Option<Lease>),
-    /// Serve this answer another replica fetched.
-    Answer(SharedAnswer),
+    /// Serve this answer another replica fetched, fresh for this long (`None`: finished).
+    Answer(SharedAnswer, Option<Duration>),
     /// Another replica's call failed: its failure (as the cache stored it) and the time left of
     /// its pause.
     Failure(Bytes, Duration),
 }
 
 impl SharedAnswer {
-    /// Whether it may be served at `now_ms`: finished, or not yet due.
-    fn usable(&self, now_ms: i64) -> bool {
-        self.next_poll_ms.is_none_or(|due| due > now_ms)
-    }
-
-    /// `fetched next|- body`: a header of two numbers, then the body as it is served.
+    /// `fetched next|- body`: a header of two numbers, then the body as it is served. The store
+    /// script puts the id of the floor it answers in front.
     fn encode(&self) -> Vec<u8> {
-        let next = self
-            .next_poll_ms
-            .map_or("-".to_owned(), |ms| ms.to_string());
+        let next = (self.next_poll_ms).map_or("-".to_owned(), |ms| ms.to_string());
         let mut bytes = format!("{} {next} ", self.fetched_ms).into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
     }
 
-    fn decode(bytes: Vec<u8>) -> Option<Self> {
+    /// Reads an answer as stored, its floor's id in front.
+    fn decode_stored(stored: &[u8]) -> Option<Self> {
+        let space = stored.iter().position(|b| *b == b' ')?;
+        Self::decode(&stored[space + 1..])
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
         let mut parts = bytes.splitn(3, |b| *b == b' ');
         let number = |part: Option<&[u8]>| std::str::from_utf8(part?).ok()?.parse::<i64>().ok();
         let fetched_ms = number(parts.next())?;
@@ -83,6 +88,52 @@ impl SharedAnswer {
         })
     }
 }
+
+/// Takes the key's floor when it is free, and tells what the fleet holds, in one round trip so
+/// no other replica's write falls between the looks. Keys: floor, answer, failure; arguments: a
+/// new floor's id and its lease.
+const CLAIM: &str = "\
+local answer = redis.call('GET', KEYS[2]) \
+if answer and string.match(answer, '^%S+ %S+ %- ') then return {'finished', answer} end \
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'poll'} end \
+local floor = redis.call('GET', KEYS[1]) \
+local floor_ttl = redis.call('PTTL', KEYS[1]) \
+if answer and floor and string.sub(answer, 1, #floor + 1) == floor .. ' ' then \
+  return {'fresh', answer, floor_ttl} end \
+local failure = redis.call('GET', KEYS[3]) \
+if failure then return {'failed', failure, redis.call('PTTL', KEYS[3])} end \
+return {'wait', '', floor_ttl}";
+
+/// Stores an answer tagged with the floor it answers. The floor's holder (`ARGV[1]`) lets its
+/// floor run until the next poll (`ARGV[4]` ms); anyone else (a cancel's answer) tags it with the
+/// floor in force, or sets one (`ARGV[5]`) where none holds. `ARGV[2]` is the answer, kept
+/// `ARGV[3]` ms.
+const STORE_ANSWER: &str = "\
+local id = ARGV[1] \
+if id ~= '' then \
+  if redis.call('GET', KEYS[1]) == id then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+else \
+  id = redis.call('GET', KEYS[1]) \
+  if not id then id = ARGV[5] redis.call('SET', KEYS[1], id, 'PX', ARGV[4]) end \
+end \
+redis.call('SET', KEYS[2], id .. ' ' .. ARGV[2], 'PX', ARGV[3]) \
+redis.call('DEL', KEYS[3]) \
+return 1";
+
+/// Stores a failure (`ARGV[2]`) for its pause (`ARGV[3]` ms); the floor's holder holds its floor
+/// as long, and without a lease a floor (`ARGV[4]`) is set where none holds.
+const STORE_FAILURE: &str = "\
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) \
+if ARGV[1] ~= '' then \
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end \
+else \
+  redis.call('SET', KEYS[1], ARGV[4], 'NX', 'PX', ARGV[3]) \
+end \
+return 1";
+
+/// The longest a replica waits for a wake-up before it looks again: a lost one (the subscription
+/// remade) costs at most this.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// Wall-clock milliseconds since the epoch.
 pub fn now_ms() -> i64 {
@@ -113,48 +164,43 @@ impl SharedState {
         let mut wakes = self.wakes();
         loop {
             let id = random_id();
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(&key.floor)
-                .arg(&id)
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(lease));
-            pipe.cmd("GET").arg(&key.answer);
-            pipe.cmd("GET").arg(&key.failure);
-            pipe.cmd("PTTL").arg(&key.failure);
-            pipe.cmd("PTTL").arg(&key.floor);
-            type Looked = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>, i64, i64);
-            let Some((won, answer, failure, failure_ttl, floor_ttl)) =
-                self.run::<Looked>(pipe).await
-            else {
+            let command = key.script(CLAIM).arg(&id).arg(millis(lease)).clone();
+            let Some(found) = self.run::<Vec<redis::Value>>(command).await else {
                 return Claim::Poll(None);
             };
-            if won.is_some() {
-                return Claim::Poll(Some(Lease(id)));
-            }
-            if let Some(answer) = answer
-                .and_then(SharedAnswer::decode)
-                .filter(|answer| answer.usable(now_ms()))
-            {
-                return Claim::Answer(answer);
-            }
-            if let (Some(failure), Some(pause)) = (failure, left(failure_ttl)) {
-                return Claim::Failure(failure.into(), pause);
+            let mut found = found.into_iter();
+            let what: String = found.next().and_then(value).unwrap_or_default();
+            let bytes: Option<Vec<u8>> = found.next().and_then(value);
+            let ttl: Option<i64> = found.next().and_then(value);
+            let answer = || bytes.as_deref().and_then(SharedAnswer::decode_stored);
+            let time_left = ttl.and_then(left);
+            match (what.as_str(), time_left) {
+                ("poll", _) => return Claim::Poll(Some(Lease(id))),
+                ("finished", _) if let Some(answer) = answer() => {
+                    return Claim::Answer(answer, None);
+                }
+                ("fresh", Some(fresh_for)) if let Some(answer) = answer() => {
+                    return Claim::Answer(answer, Some(fresh_for));
+                }
+                ("failed", Some(pause)) if let Some(failure) = bytes => {
+                    return Claim::Failure(failure.into(), pause);
+                }
+                _ => {}
             }
             // Another replica is polling: wait for its outcome, or for its floor to lapse.
             let now = Instant::now();
             if now >= deadline {
                 return Claim::Poll(None);
             }
-            let floor_left = left(floor_ttl).unwrap_or(Duration::from_millis(1));
-            wait_for(&mut wakes, &key.tag, floor_left.min(deadline - now)).await;
+            let floor_left = time_left.unwrap_or(Duration::from_millis(1));
+            let wait = floor_left.min(LOOK_AGAIN).min(deadline - now);
+            wait_for(&mut wakes, &key.tag, wait).await;
         }
     }
 
-    /// Stores what this replica's poll brought, lets the floor run until the answer's next poll
-    /// (`floor_for` from now), and wakes the replicas waiting for it. Runs apart, so no caller
-    /// waits for Redis.
+    /// Stores what this replica's poll brought (or a cancel's answer, with no lease), lets the
+    /// floor run until the answer's next poll (`floor_for` from now), and wakes the replicas
+    /// waiting for it. Runs apart, so no caller waits for Redis.
     pub fn share_answer(
         self: &Arc<Self>,
         key: &FleetKey,
@@ -163,15 +209,14 @@ impl SharedState {
         floor_for: Duration,
         keep_for: Duration,
     ) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&key.answer)
+        let mut store = key.script(STORE_ANSWER);
+        store
+            .arg(lease.map_or(String::new(), |Lease(id)| id))
             .arg(answer.encode())
-            .arg("PX")
             .arg(millis(keep_for))
-            .ignore();
-        pipe.cmd("DEL").arg(&key.failure).ignore();
-        self.send_outcome(key, lease, pipe, floor_for);
+            .arg(millis(floor_for))
+            .arg(random_id());
+        self.send_outcome(key, store);
     }
 
     /// Stores a failure (serialised by the cache) for `pause`, holds the floor as long, and wakes
@@ -183,46 +228,19 @@ impl SharedState {
         failure: Vec<u8>,
         pause: Duration,
     ) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&key.failure)
+        let mut store = key.script(STORE_FAILURE);
+        store
+            .arg(lease.map_or(String::new(), |Lease(id)| id))
             .arg(failure)
-            .arg("PX")
             .arg(millis(pause))
-            .ignore();
-        self.send_outcome(key, lease, pipe, pause);
+            .arg(random_id());
+        self.send_outcome(key, store);
     }
 
-    /// Sets the floor to `floor_for` (the lease holder's own floor only; without a lease, only
-    /// where no floor holds), then publishes the key's tag after `pipe`'s writes.
-    fn send_outcome(
-        self: &Arc<Self>,
-        key: &FleetKey,
-        lease: Option<Lease>,
-        mut pipe: redis::Pipeline,
-        floor_for: Duration,
-    ) {
-        let floor_ms = millis(floor_for);
-        match lease {
-            Some(Lease(id)) => {
-                pipe.cmd("EVAL")
-                    .arg(SHORTEN_OWN_FLOOR)
-                    .arg(1)
-                    .arg(&key.floor)
-                    .arg(id)
-                    .arg(floor_ms)
-                    .ignore();
-            }
-            None => {
-                pipe.cmd("SET")
-                    .arg(&key.floor)
-                    .arg("alone")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(floor_ms)
-                    .ignore();
-            }
-        }
+    /// Runs `store`, then publishes the key's tag, apart from any caller.
+    fn send_outcome(self: &Arc<Self>, key: &FleetKey, store: redis::Cmd) {
+        let mut pipe = redis::pipe();
+        pipe.add_command(store).ignore();
         pipe.cmd("PUBLISH")
             .arg(self.key("fleet", "answers"))
             .arg(&*key.tag)
@@ -246,9 +264,24 @@ impl SharedState {
     }
 }
 
-/// Sets the floor's expiry only if this replica still holds it.
-const SHORTEN_OWN_FLOOR: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-     return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+impl FleetKey {
+    /// `script` run on this key's floor, answer and failure; its arguments follow.
+    fn script(&self, script: &str) -> redis::Cmd {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(script)
+            .arg(3)
+            .arg(&self.floor)
+            .arg(&self.answer)
+            .arg(&self.failure);
+        command
+    }
+}
+
+/// One element of a script's answer, read as `T`.
+fn value<T: redis::FromRedisValue>(found: redis::Value) -> Option<T> {
+    redis::from_redis_value(found).ok()
+}
 
 /// Waits until `tag` (or every key, `*`) is woken, or `at_most`.
 async fn wait_for(wakes: &mut broadcast::Receiver<Arc<str>>, tag: &str, at_most: Duration) {
@@ -288,6 +321,8 @@ async fn listen(state: Weak<SharedState>, client: redis::Client, channel: String
                     let _ = wakes.send(tag.into());
                 }
             }
+            // The subscription dropped: waiters look again rather than wait out their floors.
+            let _ = wakes.send("*".into());
         }
         if state.strong_count() == 0 {
             return;
@@ -308,25 +343,11 @@ mod tests {
                 next_poll_ms,
                 body: Bytes::from_static(b"{\"a\": \"b c\"}"),
             };
-            assert_eq!(SharedAnswer::decode(answer.encode()), Some(answer));
+            let stored = [b"floor-id ".as_slice(), &answer.encode()].concat();
+            assert_eq!(SharedAnswer::decode_stored(&stored), Some(answer));
         }
-        assert_eq!(SharedAnswer::decode(b"garbage".to_vec()), None);
-        assert_eq!(SharedAnswer::decode(b"1 x {}".to_vec()), None);
-    }
-
-    #[test]
-    fn a_finished_answer_is_always_usable_and_a_running_one_until_due() {
-        let running = SharedAnswer {
-            fetched_ms: 0,
-            next_poll_ms: Some(100),
-            body: Bytes::new(),
-        };
-        assert!(running.usable(99));
-        assert!(!running.usable(100));
-        let finished = SharedAnswer {
-            next_poll_ms: None,
-            ..running
-        };
-        assert!(finished.usable(i64::MAX));
+        assert_eq!(SharedAnswer::decode_stored(b"id garbage"), None);
+        assert_eq!(SharedAnswer::decode_stored(b"id 1 x {}"), None);
+        assert_eq!(SharedAnswer::decode_stored(b"no-space"), None);
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use answers::{Claim, FleetKey, Lease, SharedAnswer, now_ms};
-pub use token::{FleetToken, RenewalLease, Written};
+pub use token::{FleetLook, FleetToken, Renewal, RenewalLease, Written};
 
 use crate::config::SharedSettings;
 use crate::secret_file;

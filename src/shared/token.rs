@@ -1,11 +1,12 @@
 //! The fleet's one token, as opaque sealed bytes with a generation: read by every replica,
 //! renewed by the one replica holding the renewal lease, and replaced only by a writer that saw
 //! the generation it replaces (a Lua script swaps it atomically), so a replica that saw an older
-//! token can never overwrite a newer one.
+//! token can never overwrite a newer one. A failed login is kept for its pause, so the other
+//! replicas do not try the same credentials at once (repeated bad logins can lock the account).
 
 use std::time::Duration;
 
-use super::{SharedState, millis, random_id};
+use super::{SharedState, left, millis, random_id};
 
 /// The token as stored: its generation and its sealed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,15 @@ pub struct FleetToken {
     pub generation: u64,
     /// The token, sealed by the token manager.
     pub sealed: Vec<u8>,
+}
+
+/// What the fleet holds of its token.
+#[derive(Debug, Default)]
+pub struct FleetLook {
+    /// The token, if one is stored.
+    pub token: Option<FleetToken>,
+    /// The last failed login (as the token manager stored it) and the time left of its pause.
+    pub login_failure: Option<(Vec<u8>, Duration)>,
 }
 
 /// The outcome of offering a new token to the fleet.
@@ -25,41 +35,68 @@ pub enum Written {
     Newer(FleetToken),
 }
 
-/// Stores the token if the generation is still the one the writer saw; else returns the newer.
+/// Whether this replica may renew for the fleet.
+pub enum Renewal {
+    /// It holds the lease until it releases it (or the lease runs out).
+    Taken(RenewalLease),
+    /// Another replica renews.
+    Held,
+}
+
+/// Proof that this replica is the fleet's one renewer for now.
+pub struct RenewalLease(String);
+
+/// Stores the token if the generation is still the one the writer saw, and forgets a failed
+/// login; else returns the newer token.
 const SWAP_TOKEN: &str = "\
 local generation = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0') \
 if generation ~= tonumber(ARGV[1]) then \
   return {generation, redis.call('HGET', KEYS[1], 'sealed') or ''} end \
 redis.call('HSET', KEYS[1], 'generation', generation + 1, 'sealed', ARGV[2]) \
 redis.call('PEXPIRE', KEYS[1], ARGV[3]) \
+redis.call('DEL', KEYS[2]) \
 return {generation + 1}";
 
 /// Deletes a lease only if this replica still holds it.
 const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
      return redis.call('DEL', KEYS[1]) end return 0";
 
-/// Proof that this replica is the fleet's one renewer for now.
-pub struct RenewalLease(String);
-
 impl SharedState {
-    /// The fleet's token: `Some(None)` when there is none, `None` when Redis did not answer.
-    pub async fn fleet_token(&self) -> Option<Option<FleetToken>> {
-        let mut command = redis::cmd("HMGET");
-        command
+    /// What the fleet holds of its token; `None` when Redis did not answer.
+    pub async fn fleet_token(&self) -> Option<FleetLook> {
+        let failure = self.key("fleet", "login-failure");
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
             .arg(self.key("fleet", "token"))
             .arg("generation")
             .arg("sealed");
-        let (generation, sealed): (Option<u64>, Option<Vec<u8>>) = self.run(command).await?;
-        Some(
-            generation
-                .zip(sealed)
-                .map(|(generation, sealed)| FleetToken { generation, sealed }),
-        )
+        pipe.cmd("GET").arg(&failure);
+        pipe.cmd("PTTL").arg(&failure);
+        type Found = ((Option<u64>, Option<Vec<u8>>), Option<Vec<u8>>, i64);
+        let ((generation, sealed), failure, failure_ttl): Found = self.run(pipe).await?;
+        let token = generation
+            .zip(sealed)
+            .map(|(generation, sealed)| FleetToken { generation, sealed });
+        Some(FleetLook {
+            token,
+            login_failure: failure.zip(left(failure_ttl)),
+        })
     }
 
-    /// Takes the renewal lease for `lease` unless another replica holds it: `Some(None)` then,
-    /// `None` when Redis did not answer.
-    pub async fn take_renewal(&self, lease: Duration) -> Option<Option<RenewalLease>> {
+    /// Keeps a failed login (serialised by the token manager) for `pause`.
+    pub async fn fail_login(&self, failure: Vec<u8>, pause: Duration) {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key("fleet", "login-failure"))
+            .arg(failure)
+            .arg("PX")
+            .arg(millis(pause));
+        let _: Option<()> = self.run(command).await;
+    }
+
+    /// Takes the renewal lease for `lease` unless another replica holds it; `None` when Redis did
+    /// not answer.
+    pub async fn take_renewal(&self, lease: Duration) -> Option<Renewal> {
         let id = random_id();
         let mut command = redis::cmd("SET");
         command
@@ -69,7 +106,10 @@ impl SharedState {
             .arg("PX")
             .arg(millis(lease));
         let taken: Option<String> = self.run(command).await?;
-        Some(taken.map(|_| RenewalLease(id)))
+        Some(match taken {
+            Some(_) => Renewal::Taken(RenewalLease(id)),
+            None => Renewal::Held,
+        })
     }
 
     /// Ends a renewal: the next one may start at once (a 401 must not wait out the lease).
@@ -84,8 +124,23 @@ impl SharedState {
     }
 
     /// Stores `sealed` as the generation after `seen`, kept for `keep_for`, unless another
-    /// replica stored one since; `None` when Redis did not answer.
+    /// replica stored one since; tried three times, since a lost write may lose a rotated refresh
+    /// token for the fleet. `None` when Redis did not answer.
     pub async fn write_token(
+        &self,
+        seen: u64,
+        sealed: &[u8],
+        keep_for: Duration,
+    ) -> Option<Written> {
+        for _ in 0..2 {
+            if let Some(written) = self.write_token_once(seen, sealed, keep_for).await {
+                return Some(written);
+            }
+        }
+        self.write_token_once(seen, sealed, keep_for).await
+    }
+
+    async fn write_token_once(
         &self,
         seen: u64,
         sealed: &[u8],
@@ -94,8 +149,9 @@ impl SharedState {
         let mut command = redis::cmd("EVAL");
         command
             .arg(SWAP_TOKEN)
-            .arg(1)
+            .arg(2)
             .arg(self.key("fleet", "token"))
+            .arg(self.key("fleet", "login-failure"))
             .arg(seen)
             .arg(sealed)
             .arg(millis(keep_for));

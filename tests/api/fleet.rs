@@ -343,20 +343,59 @@ async fn a_429_seen_by_one_replica_pauses_every_replica() {
 
 #[tokio::test]
 async fn without_its_redis_a_replica_goes_on_alone() {
-    // Nothing listens on this port: every call to Redis fails, and callers see nothing of it.
+    // Nothing listens on this port: every call to Redis fails at once.
     let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    // This one takes connections and never answers: every call to Redis runs out its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("redis://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept() {
+            held.push(connection);
+        }
+    });
+    for redis in [nowhere, hanging] {
+        let anaplan = start_anaplan().await;
+        let app = replica(&anaplan, &redis, &prefix("alone")).await;
+        anaplan.on(
+            &import_path(TASK),
+            Reply::ok(fixture("task_in_progress.json")),
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(app.get(&import_route(TASK)).await.status(), 200, "{redis}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bounded by the Redis timeout, not hanging on it"
+        );
+        let ready = reqwest::get(format!("http://{}/readyz", app.admin_address)).await;
+        assert_eq!(
+            ready.unwrap().status(),
+            200,
+            "/readyz does not depend on Redis"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_login_is_not_tried_again_by_every_replica() {
+    let Some(redis) = redis() else { return };
     let anaplan = start_anaplan().await;
-    let app = replica(&anaplan, &nowhere, &prefix("alone")).await;
-    anaplan.on(
-        &import_path(TASK),
-        Reply::ok(fixture("task_in_progress.json")),
-    );
-    let started = std::time::Instant::now();
-    assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "bounded by the Redis timeout, not hanging on it"
-    );
+    let prefix = prefix("login");
+    let mut fleet = Vec::new();
+    for _ in 0..3 {
+        fleet.push(replica(&anaplan, &redis.url, &prefix).await);
+    }
+    anaplan.fail_auth(Some(Reply::status(401)));
+    for (n, app) in fleet.iter().enumerate() {
+        anaplan.on(
+            &import_path(&task_id(n)),
+            Reply::ok(fixture("task_in_progress.json")),
+        );
+        let response = app.get(&import_route(&task_id(n))).await;
+        assert!(!response.status().is_success());
+    }
+    // Repeated bad logins can lock the account: one for the fleet while its pause lasts.
+    assert_eq!(anaplan.authentications(), 1);
 }
 
 #[tokio::test]

@@ -53,6 +53,11 @@ impl AuthApi {
         }
     }
 
+    /// The bound on one call to the auth API.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// `POST /token/authenticate`, with the credentials `sign` puts on the request.
     pub async fn authenticate(
         &self,

@@ -38,16 +38,12 @@ pub use oauth::OAuth;
 pub use token::{Issued, REFRESH_MARGIN, TOKEN_LIFETIME, Token};
 
 use crate::backoff::{Backoff, FailureStreak};
-use crate::shared::{SharedState, Written};
+use crate::shared::SharedState;
 use crate::upstream::error::UpstreamError;
-use fleet::{FleetTokens, Opened};
+use fleet::FleetTokens;
 
 /// Pauses between failed logins: 5 s, doubling while failures repeat, up to 5 minutes.
 const LOGIN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(5 * 60));
-/// How long one replica may hold the fleet's renewal; released as soon as the renewal ends.
-const RENEWAL_LEASE: Duration = Duration::from_secs(30);
-/// How often a replica waiting on another's renewal looks for its token.
-const RENEWAL_LOOK: Duration = Duration::from_millis(100);
 
 /// Whom the gateway acts as, after one login.
 #[derive(Debug)]
@@ -84,7 +80,7 @@ impl TokenManager {
         shared: Option<Arc<SharedState>>,
     ) -> Self {
         let fleet = shared.and_then(|state| match credential.fleet_secret() {
-            Some(secret) => Some(FleetTokens::new(state, &secret)),
+            Some(secret) => Some(FleetTokens::new(state, &secret, auth.timeout())),
             None => {
                 tracing::warn!("the credentials could not be read to seal a shared token: this replica keeps a token of its own");
                 None
@@ -119,7 +115,7 @@ impl TokenManager {
             }
             _ => {
                 let generation = self.renewal.clone().lock_owned().await;
-                self.renew(generation, None).await
+                self.renew_detached(generation, None).await
             }
         }
     }
@@ -145,21 +141,40 @@ impl TokenManager {
 
     /// Replaces `rejected` after Anaplan answered 401 to it; if another request already replaced
     /// it, that newer token is returned without calling Anaplan again.
-    pub async fn replace_rejected(&self, rejected: &Token) -> Result<Arc<Token>, UpstreamError> {
+    pub async fn replace_rejected(
+        self: &Arc<Self>,
+        rejected: &Arc<Token>,
+    ) -> Result<Arc<Token>, UpstreamError> {
         let generation = self.renewal.clone().lock_owned().await;
-        self.renew(generation, Some(rejected.generation)).await
+        self.renew_detached(generation, Some(rejected.clone()))
+            .await
+    }
+
+    /// Renews apart from the caller: a caller that gives up (its request timed out) must not cut
+    /// a renewal short, which could leave a fleet's renewal lease held or a rotated refresh token
+    /// unshared.
+    async fn renew_detached(
+        self: &Arc<Self>,
+        generation: OwnedMutexGuard<u64>,
+        rejected: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, UpstreamError> {
+        let manager = self.clone();
+        let renewal = async move { manager.renew(generation, rejected.as_deref()).await };
+        tokio::spawn(renewal.in_current_span())
+            .await
+            .unwrap_or_else(|_| Err(UpstreamError::Unreachable("the gateway is stopping".into())))
     }
 
     async fn renew(
         &self,
         mut generation: OwnedMutexGuard<u64>,
-        rejected: Option<u64>,
+        rejected: Option<&Token>,
     ) -> Result<Arc<Token>, UpstreamError> {
         let now = Instant::now();
         let current = self.current();
         // Another task may have renewed while this one waited for the lock.
         if let Some(token) = &current {
-            let replaced = rejected.is_some_and(|old| old != token.generation);
+            let replaced = rejected.is_some_and(|old| old.generation != token.generation);
             let fresh = rejected.is_none() && !token.needs_renewal(now);
             if replaced || fresh {
                 return Ok(token.clone());
@@ -176,19 +191,7 @@ impl TokenManager {
             .as_ref()
             .filter(|token| rejected.is_none() && token.is_usable(now));
         let issued = self.obtain(renewable.map(|token| &**token)).await?;
-        // A token is one generation while its value stays (a refresh keeps it), so a 401 to that
-        // value still leads to a new login; a new value is a new generation.
-        let same_value = current
-            .as_ref()
-            .is_some_and(|token| token.value.expose_secret() == issued.value.expose_secret());
-        if !same_value {
-            *generation += 1;
-        }
-        Ok(self.hold(Token {
-            value: issued.value,
-            expires_at: issued.expires_at,
-            generation: *generation,
-        }))
+        Ok(self.hold(&mut generation, issued))
     }
 
     /// A new token: `renewable` renewed, or a login.
@@ -206,130 +209,26 @@ impl TokenManager {
         })
     }
 
-    /// Makes `token` the one in use.
-    fn hold(&self, token: Token) -> Arc<Token> {
-        let token = Arc::new(token);
+    /// Makes `issued` the token in use. A token is one generation while its value stays (a
+    /// refresh may keep it), so a 401 to that value still leads to a new login; a new value is a
+    /// new generation.
+    fn hold(&self, generation: &mut u64, issued: Issued) -> Arc<Token> {
+        let same_value = self
+            .current()
+            .is_some_and(|token| token.value.expose_secret() == issued.value.expose_secret());
+        if !same_value {
+            *generation += 1;
+        }
+        let token = Arc::new(Token {
+            value: issued.value,
+            expires_at: issued.expires_at,
+            generation: *generation,
+        });
         *self
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(token.clone());
         token
-    }
-
-    /// The fleet's token when it is good, else a new one obtained by this replica while it holds
-    /// the fleet's renewal lease; while another replica renews, the valid token in use goes on.
-    /// `None` when Redis does not answer (or another renewal takes too long): renew alone.
-    async fn renew_with_fleet(
-        &self,
-        fleet: &FleetTokens,
-        generation: &mut u64,
-        current: Option<&Arc<Token>>,
-        rejected: Option<u64>,
-    ) -> Result<Option<Arc<Token>>, UpstreamError> {
-        let give_up_at = Instant::now() + RENEWAL_LEASE;
-        loop {
-            let Some(stored) = fleet.state.fleet_token().await else {
-                return Ok(None);
-            };
-            let now = Instant::now();
-            let seen = stored.as_ref().map_or(0, |stored| stored.generation);
-            let opened = stored.as_ref().and_then(|stored| fleet.open(stored));
-            if let Some(found) = &opened
-                && !found.token.needs_renewal(now)
-                && rejected != Some(found.token.generation)
-            {
-                return Ok(Some(self.adopt(generation, opened.expect("found"))));
-            }
-            match fleet.state.take_renewal(RENEWAL_LEASE).await {
-                None => return Ok(None),
-                Some(Some(lease)) => {
-                    let renewed = self
-                        .renew_for_fleet(fleet, generation, opened, seen, rejected)
-                        .await;
-                    fleet.state.release_renewal(lease).await;
-                    return renewed.map(Some);
-                }
-                Some(None) => {}
-            }
-            // Another replica renews.
-            if rejected.is_none()
-                && let Some(token) = current.filter(|token| token.is_usable(now))
-            {
-                return Ok(Some(token.clone()));
-            }
-            if now >= give_up_at {
-                return Ok(None);
-            }
-            tokio::time::sleep(RENEWAL_LOOK).await;
-        }
-    }
-
-    /// Obtains a new token for the fleet, renewing the fleet's own when it is still valid, and
-    /// stores it over generation `seen` only.
-    async fn renew_for_fleet(
-        &self,
-        fleet: &FleetTokens,
-        generation: &mut u64,
-        opened: Option<Opened>,
-        seen: u64,
-        rejected: Option<u64>,
-    ) -> Result<Arc<Token>, UpstreamError> {
-        let now = Instant::now();
-        let fleet_token = opened.map(|opened| {
-            // The newest refresh token is the fleet's: an older one may be spent already.
-            if let Some(refresh_token) = opened.refresh_token {
-                self.credential.adopt_refresh_token(refresh_token);
-            }
-            opened.token
-        });
-        let own = self.current();
-        let renewable = fleet_token
-            .as_ref()
-            .or(own.as_deref())
-            .filter(|token| rejected.is_none() && token.is_usable(now));
-        let issued = self.obtain(renewable).await?;
-        let token = Token {
-            value: issued.value,
-            expires_at: issued.expires_at,
-            generation: *generation + 1,
-        };
-        let sealed = fleet.seal(&token, self.credential.refresh_token().as_ref());
-        let keep_for = token.expires_at.saturating_duration_since(Instant::now());
-        match fleet.state.write_token(seen, &sealed, keep_for).await {
-            Some(Written::Stored(stored)) => {
-                *generation = (*generation).max(stored);
-                Ok(self.hold(Token {
-                    generation: stored,
-                    ..token
-                }))
-            }
-            // Another replica stored a newer token first: that one is the fleet's.
-            Some(Written::Newer(newer)) => match fleet.open(&newer) {
-                Some(opened) if opened.token.is_usable(Instant::now()) => {
-                    Ok(self.adopt(generation, opened))
-                }
-                _ => Ok(self.hold_own(generation, token)),
-            },
-            None => Ok(self.hold_own(generation, token)),
-        }
-    }
-
-    /// Makes the fleet's token the one in use, with its refresh token.
-    fn adopt(&self, generation: &mut u64, opened: Opened) -> Arc<Token> {
-        if let Some(refresh_token) = opened.refresh_token {
-            self.credential.adopt_refresh_token(refresh_token);
-        }
-        *generation = (*generation).max(opened.token.generation);
-        self.hold(opened.token)
-    }
-
-    /// Makes a token the fleet did not take the one in use, as a generation of this replica's.
-    fn hold_own(&self, generation: &mut u64, token: Token) -> Arc<Token> {
-        *generation += 1;
-        self.hold(Token {
-            generation: *generation,
-            ..token
-        })
     }
 
     async fn login(&self) -> Result<Issued, UpstreamError> {
@@ -364,6 +263,13 @@ impl TokenManager {
             user,
             expires_at: std::time::SystemTime::now() + left,
         })
+    }
+
+    /// What is left of the last failed login's pause.
+    fn login_pause_left(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        Some(failures.in_force(now)?.until - now)
     }
 
     /// The last failed login's error while its pause lasts.
