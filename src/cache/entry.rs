@@ -256,7 +256,10 @@ impl Keys {
         let (inner, entry) = (self.clone(), entry.clone());
         let task = tokio::spawn(
             async move {
-                tokio::time::sleep_until(call_at).await;
+                // A timer rounds up to the next millisecond: a call due now does not wait for one.
+                if call_at > Instant::now() {
+                    tokio::time::sleep_until(call_at).await;
+                }
                 let fleet_claim = match &inner.fleet {
                     Some(fleet) => {
                         let fleet_key = fleet.key(&key);
@@ -342,6 +345,11 @@ impl Keys {
     fn complete_from_fleet(&self, key: PollKey, entry: &Arc<Entry>, answer: Snapshot) -> Fetched {
         let mut control = entry.control();
         control.inflight = None;
+        // This replica did not poll: its next turn comes when the fleet's floor lapses, not an
+        // interval after this look.
+        if answer.next_poll_at.is_some() {
+            control.not_before = answer.next_poll_at;
+        }
         let (_, held) = self.store(key, entry, control, Arc::new(answer));
         Fetched {
             snapshot: held,
@@ -361,7 +369,8 @@ impl Keys {
         let now = Instant::now();
         let fixed = Backoff::new(pause, pause);
         let until = control.failures.record(error.clone(), fixed, pause, now);
-        control.not_before = control.not_before.max(Some(until));
+        // As for an answer: the fleet's pause, not an interval after this look.
+        control.not_before = Some(until);
         error.with_remaining(until - now)
     }
 

@@ -77,7 +77,7 @@ pub struct Settings {
 pub struct SharedSettings {
     /// `redis://` or `rediss://` (TLS), with no password in it.
     pub url: Url,
-    /// The password, read from this file at each connection.
+    /// The password, read from this file once, at start.
     pub password_file: Option<std::path::PathBuf>,
     /// Prefix of every key.
     pub prefix: String,

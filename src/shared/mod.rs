@@ -17,7 +17,7 @@ mod answers;
 mod token;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -35,6 +35,9 @@ use crate::secret_file;
 
 /// The bound on one call to Redis: past it the replica goes on alone for that call.
 const TIMEOUT: Duration = Duration::from_millis(250);
+/// While Redis is unreachable, one call this often goes to it to find it back; the others go on
+/// alone at once, rather than each waiting out the timeout.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 const UNKNOWN: u8 = 0;
 const UP: u8 = 1;
 const DOWN: u8 = 2;
@@ -49,6 +52,10 @@ pub struct SharedState {
     pause_key: String,
     /// Whether the last call reached Redis, so a change is logged once, not per call.
     reachable: AtomicU8,
+    /// When this state was made, and when a call last went to Redis while it was unreachable
+    /// (ms since then).
+    started: std::time::Instant,
+    last_probe_ms: AtomicU64,
     /// Tags of keys whose answer or failure another replica just stored; `*` after the
     /// subscription was remade, when any may have been missed.
     wakes: broadcast::Sender<Arc<str>>,
@@ -81,6 +88,8 @@ impl SharedState {
             prefix: settings.prefix.clone(),
             pause_key: format!("{}:{{fleet}}:pause", settings.prefix),
             reachable: AtomicU8::new(UNKNOWN),
+            started: std::time::Instant::now(),
+            last_probe_ms: AtomicU64::new(0),
             wakes: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),
         })
@@ -119,11 +128,29 @@ impl SharedState {
 
     /// Sends a command or pipeline within the timeout; `None` when Redis did not answer.
     async fn run<T: FromRedisValue>(&self, command: impl Query) -> Option<T> {
+        if !self.may_call() {
+            return None;
+        }
         let mut connection = self.connection.clone();
         let answered = tokio::time::timeout(TIMEOUT, command.send(&mut connection)).await;
         let value = answered.ok().flatten();
         self.mark(value.is_some());
         value
+    }
+
+    /// Whether a call may go to Redis now: always while it answers; while it does not, one call
+    /// per [`PROBE_EVERY`].
+    fn may_call(&self) -> bool {
+        if self.reachable.load(Ordering::Acquire) != DOWN {
+            return true;
+        }
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_probe_ms.load(Ordering::Acquire);
+        let due = last.saturating_add(PROBE_EVERY.as_millis() as u64);
+        now >= due
+            && (self.last_probe_ms)
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     fn mark(&self, reached: bool) {
