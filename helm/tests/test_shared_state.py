@@ -104,3 +104,19 @@ def test_notes_warn_a_fleet_without_redis():
 )
 def test_notes_do_not_warn_with_redis_or_one_replica(values):
     assert "WARNING" not in notes(values)
+
+
+def test_sidecars_of_many_host_pods_share_one_redis():
+    # Every pod of a host Deployment, however many, carries a sidecar pointing at the same Redis.
+    values = {**ci_values("sidecar-native"), "sharedState": ci_values("fleet")["sharedState"]}
+    docs = docs_for(values)
+    pod, where, container = gateway(docs)
+    assert where == "initContainers"
+    variables = env(container)
+    assert variables["GATEWAY_REDIS_URL"] == "rediss://redis.example.svc:6379"
+    assert variables["GATEWAY_REDIS_PASSWORD_FILE"].startswith(
+        mounts(container)["anaplan-gateway-redis"]["mountPath"]
+    )
+    assert "anaplan-gateway-redis" in volumes(pod)
+    # Sidecars are no standalone fleet: no PodDisruptionBudget of the chart's own.
+    assert not of_kind(docs, "PodDisruptionBudget")

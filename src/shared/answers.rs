@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::{SharedState, TIMEOUT, left, millis, random_id};
+use super::state::{SharedState, TIMEOUT, left, millis, random_id};
 
 /// The Redis keys of one cache key, all under its hash tag.
 pub struct FleetKey {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{SharedState, left, millis, random_id};
+use super::state::{SharedState, left, millis, random_id};
 
 /// The token as stored: its generation and its sealed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
