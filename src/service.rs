@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use tokio::time::Instant;
 
@@ -165,9 +166,24 @@ fn serialise(answer: &impl serde::Serialize) -> Bytes {
     Bytes::from(serde_json::to_vec(answer).unwrap_or_default())
 }
 
+/// A weak `ETag` over `status` as serialised (without the poll times): the first 16 bytes of
+/// its SHA-256, so every replica tags an equal answer alike.
+fn etag(status: &impl serde::Serialize) -> HeaderValue {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &serialise(status));
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex digits")
+}
+
 impl Cacheable for TaskStatus {
     fn is_terminal(&self) -> bool {
         self.terminal
+    }
+
+    fn etag(&self) -> HeaderValue {
+        etag(self)
     }
 
     fn into_body(self, poll: PollTimes) -> Bytes {
@@ -178,6 +194,10 @@ impl Cacheable for TaskStatus {
 impl Cacheable for ModelReport {
     fn is_terminal(&self) -> bool {
         false
+    }
+
+    fn etag(&self) -> HeaderValue {
+        etag(self)
     }
 
     fn into_body(self, poll: PollTimes) -> Bytes {

@@ -22,7 +22,8 @@ use crate::upstream::UpstreamError;
         description = "One API for the status of every Anaplan Integration API v2 task kind and of models. \
 The gateway holds the one shared Anaplan token, asks Anaplan at most once per task or model per poll \
 interval however many callers ask, and answers every task kind in one normalised shape.\n\n\
-Every answer carries `Age`, `Cache-Control: max-age` (until the next upstream poll; \
+Every answer carries a weak `ETag` (over the answer without its poll times: `If-None-Match` with it \
+answers `304 Not Modified` while the answer is unchanged), `Age`, `Cache-Control: max-age` (until the next upstream poll; \
 `max-age=86400, immutable` once the task is finished) and an RFC 9211 `Cache-Status` header: \
 `hit` (fresh), `hit; detail=stale` (past its poll time: a refresh is under way or Anaplan is failing), \
 `fwd=miss; stored` (this request asked Anaplan), `fwd=miss; collapsed` (this request waited on \

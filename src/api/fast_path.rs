@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use futures_util::future::{Either, Ready, ready};
@@ -68,7 +68,11 @@ impl Api {
         }
         let task = params::task_request_as_given(uri, hits.service.default_model()).ok()?;
         let hit = hits.service.fresh_task(&task, now)?;
-        Some(respond(&hit, now))
+        Some(respond(
+            &hit,
+            now,
+            request.headers().get(header::IF_NONE_MATCH),
+        ))
     }
 }
 

@@ -1,9 +1,10 @@
-//! The headers of a status answer, built in one place: `Age`, `Cache-Control` and the RFC 9211
-//! `Cache-Status`. Values are precomputed so the hit path formats nothing.
+//! The headers of a status answer, built in one place: `ETag`, `Age`, `Cache-Control` and the
+//! RFC 9211 `Cache-Status`, and `304 Not Modified` for a matching `If-None-Match`. Values are
+//! precomputed so the hit path formats nothing.
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
@@ -81,8 +82,9 @@ fn count_answer(status: CacheStatus) {
     counters[index].increment(1);
 }
 
-/// The cached JSON as it is, with headers telling its age at `now` and when it goes stale.
-pub fn respond(served: &Served, now: Instant) -> Response {
+/// The cached JSON as it is, with headers telling its age at `now`, when it goes stale and its
+/// `ETag`; `304 Not Modified` with the same headers when `if_none_match` names the answer.
+pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue>) -> Response {
     let snapshot = &served.snapshot;
     let cache_control = match snapshot.next_poll_at {
         None => HeaderValue::from_static(TERMINAL_MAX_AGE),
@@ -92,10 +94,7 @@ pub fn respond(served: &Served, now: Instant) -> Response {
         }
     };
     let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ),
+        (header::ETAG, snapshot.etag.clone()),
         (
             header::AGE,
             age(now.saturating_duration_since(snapshot.fetched_at).as_secs()),
@@ -107,5 +106,24 @@ pub fn respond(served: &Served, now: Instant) -> Response {
         ),
     ];
     count_answer(served.status);
-    (headers, snapshot.body.clone()).into_response()
+    if if_none_match.is_some_and(|tags| names(tags, &snapshot.etag)) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    (headers, json, snapshot.body.clone()).into_response()
+}
+
+/// Whether an `If-None-Match` value names `etag`: `*`, or one of its tags, compared weakly (a
+/// `W/` prefix on either side is ignored, RFC 9110 section 13.1.2).
+pub fn names(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let opaque = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
+    let ours = opaque(etag.as_bytes());
+    if_none_match
+        .as_bytes()
+        .split(|byte| *byte == b',')
+        .map(|tag| tag.trim_ascii())
+        .any(|tag| tag == b"*" || opaque(tag) == ours)
 }

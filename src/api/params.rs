@@ -76,6 +76,19 @@ pub struct ModelQuery {
     workspace_id: Option<String>,
 }
 
+/// The conditional header of a status request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // As above.
+pub struct IfNoneMatch {
+    /// An `ETag` from an earlier answer: `304 Not Modified` while the answer is unchanged.
+    #[param(
+        rename = "If-None-Match",
+        example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
+    )]
+    if_none_match: Option<String>,
+}
+
 /// Reads and checks `/tasks/{kind}/{taskId}?modelId=&objectId=[&workspaceId=]`;
 /// `default_model` stands in for a missing `modelId`. The task id is read in Anaplan's case.
 pub fn task_request(uri: &Uri, default_model: Option<ModelId>) -> Result<TaskRequest, IdError> {

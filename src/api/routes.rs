@@ -2,13 +2,14 @@
 //! [`params`](super::params), asks the [`StatusService`], and answers with [`respond`].
 
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::response::Response;
 use tokio::time::Instant;
 
 use super::docs::ProblemResponses;
 use super::error::ApiError;
 use super::headers::respond;
-use super::params::{self, ModelPath, ModelQuery, TaskPath, TaskQuery};
+use super::params::{self, IfNoneMatch, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::schema::{ModelStatus, Task};
 use crate::service::StatusService;
 
@@ -17,10 +18,13 @@ use crate::service::StatusService;
     get,
     path = "/tasks/{kind}/{taskId}",
     tag = "tasks",
-    params(TaskPath, TaskQuery),
+    params(TaskPath, TaskQuery, IfNoneMatch),
     responses(
         (status = 200, description = "The task's status", body = Task,
-            headers(("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+            headers(("ETag" = String, description = "Weak tag of the answer without its poll times"),
+                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag",
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
         ProblemResponses,
     )
 )]
@@ -30,7 +34,8 @@ pub async fn get_task(
 ) -> Result<Response, ApiError> {
     let task = params::task_request(request.uri(), service.default_model())?;
     let served = service.task(task).await?;
-    Ok(respond(&served, Instant::now()))
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
+    Ok(respond(&served, Instant::now(), if_none_match))
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it (usually
@@ -53,7 +58,7 @@ pub async fn cancel_task(
 ) -> Result<Response, ApiError> {
     let task = params::task_request(request.uri(), service.default_model())?;
     let served = service.cancel(task).await?;
-    Ok(respond(&served, Instant::now()))
+    Ok(respond(&served, Instant::now(), None))
 }
 
 /// The model's normalised status.
@@ -61,10 +66,13 @@ pub async fn cancel_task(
     get,
     path = "/models/{modelId}/status",
     tag = "models",
-    params(ModelPath, ModelQuery),
+    params(ModelPath, ModelQuery, IfNoneMatch),
     responses(
         (status = 200, description = "The model's status", body = ModelStatus,
-            headers(("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+            headers(("ETag" = String, description = "Weak tag of the answer without its poll times"),
+                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag",
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
         ProblemResponses,
     )
 )]
@@ -74,5 +82,6 @@ pub async fn get_model_status(
 ) -> Result<Response, ApiError> {
     let model = params::model_request(request.uri())?;
     let served = service.model_status(model).await?;
-    Ok(respond(&served, Instant::now()))
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
+    Ok(respond(&served, Instant::now(), if_none_match))
 }

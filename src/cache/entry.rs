@@ -405,6 +405,7 @@ impl Keys {
             called_at + self.interval(key, called_at.saturating_duration_since(control.first_seen))
         });
         Arc::new(Snapshot {
+            etag: answer.etag(),
             body: answer.into_body(poll_times(called_at, next_poll_at)),
             fetched_at: called_at,
             next_poll_at,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use tokio::time::Instant;
 
 use super::snapshot::{PollKey, Snapshot};
@@ -99,6 +100,7 @@ fn to_shared(held: &Snapshot, now: Instant) -> SharedAnswer {
     SharedAnswer {
         fetched_ms: wall_now - since(held.fetched_at),
         next_poll_ms: held.next_poll_at.map(|due| wall_now + until(due)),
+        etag: held.etag.to_str().unwrap_or_default().to_owned(),
         body: held.body.clone(),
     }
 }
@@ -115,6 +117,7 @@ pub(super) fn from_shared(
     Snapshot {
         fetched_at: now.checked_sub(since_fetched).unwrap_or(now),
         next_poll_at: fresh_for.map(|fresh_for| now + fresh_for),
+        etag: HeaderValue::from_str(&answer.etag).unwrap_or(HeaderValue::from_static("W/\"\"")),
         body: answer.body,
     }
 }
@@ -136,6 +139,7 @@ mod tests {
         let now = Instant::now();
         let held = Snapshot {
             body: Bytes::from_static(b"{}"),
+            etag: HeaderValue::from_static("W/\"1a2b\""),
             fetched_at: now.checked_sub(Duration::from_secs(2)).unwrap_or(now),
             next_poll_at: Some(now + Duration::from_secs(3)),
         };
@@ -150,6 +154,7 @@ mod tests {
             held.next_poll_at.unwrap()
         ));
         assert_eq!(back.body, held.body);
+        assert_eq!(back.etag, held.etag);
     }
 
     #[test]

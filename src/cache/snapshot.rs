@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use tokio::time::Instant;
 
@@ -29,6 +30,9 @@ pub enum PollKey {
 pub trait Cacheable: Send + 'static {
     /// A finished answer never changes, and is never fetched again.
     fn is_terminal(&self) -> bool;
+    /// The weak `ETag` of what a caller cares about (not the poll times): equal answers, on any
+    /// replica, have equal tags.
+    fn etag(&self) -> HeaderValue;
     /// The JSON every reader of this answer gets.
     fn into_body(self, poll: PollTimes) -> Bytes;
 }
@@ -38,6 +42,8 @@ pub trait Cacheable: Send + 'static {
 pub struct Snapshot {
     /// The normalised JSON, serialised once.
     pub body: Bytes,
+    /// Its weak `ETag`, computed once.
+    pub etag: HeaderValue,
     /// When the upstream call that produced it was made: a later call's answer is newer.
     pub fetched_at: Instant,
     /// When the next upstream call is due; `None` for finished tasks, which never change.

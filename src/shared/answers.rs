@@ -39,6 +39,8 @@ pub struct SharedAnswer {
     pub fetched_ms: i64,
     /// When the next poll is due; `None` once the task finished.
     pub next_poll_ms: Option<i64>,
+    /// Its `ETag`, with no space in it.
+    pub etag: String,
     /// The serialised answer.
     pub body: Bytes,
 }
@@ -55,11 +57,11 @@ pub enum Claim {
 }
 
 impl SharedAnswer {
-    /// `fetched next|- body`: a header of two numbers, then the body as it is served. The store
-    /// script puts the id of the floor it answers in front.
+    /// `fetched next|- etag body`: a header of two numbers and the tag, then the body as it is
+    /// served. The store script puts the id of the floor it answers in front.
     fn encode(&self) -> Vec<u8> {
         let next = (self.next_poll_ms).map_or("-".to_owned(), |ms| ms.to_string());
-        let mut bytes = format!("{} {next} ", self.fetched_ms).into_bytes();
+        let mut bytes = format!("{} {next} {} ", self.fetched_ms, self.etag).into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
     }
@@ -71,7 +73,7 @@ impl SharedAnswer {
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut parts = bytes.splitn(3, |b| *b == b' ');
+        let mut parts = bytes.splitn(4, |b| *b == b' ');
         let number = |part: Option<&[u8]>| std::str::from_utf8(part?).ok()?.parse::<i64>().ok();
         let fetched_ms = number(parts.next())?;
         let next = parts.next()?;
@@ -80,10 +82,12 @@ impl SharedAnswer {
         } else {
             Some(number(Some(next))?)
         };
+        let etag = String::from_utf8(parts.next()?.to_vec()).ok()?;
         let body = Bytes::copy_from_slice(parts.next()?);
         Some(Self {
             fetched_ms,
             next_poll_ms,
+            etag,
             body,
         })
     }
@@ -341,13 +345,14 @@ mod tests {
             let answer = SharedAnswer {
                 fetched_ms: 1_700_000_000_000,
                 next_poll_ms,
+                etag: "W/\"0123abcd\"".into(),
                 body: Bytes::from_static(b"{\"a\": \"b c\"}"),
             };
             let stored = [b"floor-id ".as_slice(), &answer.encode()].concat();
             assert_eq!(SharedAnswer::decode_stored(&stored), Some(answer));
         }
         assert_eq!(SharedAnswer::decode_stored(b"id garbage"), None);
-        assert_eq!(SharedAnswer::decode_stored(b"id 1 x {}"), None);
+        assert_eq!(SharedAnswer::decode_stored(b"id 1 x W/\"a\" {}"), None);
         assert_eq!(SharedAnswer::decode_stored(b"no-space"), None);
     }
 }

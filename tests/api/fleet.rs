@@ -282,6 +282,11 @@ async fn a_replica_waiting_on_anothers_poll_is_answered_by_it() {
         ]
     );
     assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 1);
+    assert_eq!(
+        from_first.headers()["etag"],
+        from_second.headers()["etag"],
+        "every replica tags an answer alike"
+    );
     let (first_body, second_body) = (
         from_first.text().await.unwrap(),
         from_second.text().await.unwrap(),

@@ -4,6 +4,7 @@
 
 mod cancel;
 mod cli;
+mod conditional;
 mod credentials;
 mod demo;
 mod faults;
