@@ -112,8 +112,14 @@ fn print_examples(settings: &Settings) {
         list_read.kind, list_read.task_id, list_read.object_id
     );
     println!(
-        "\nSee the headers (Age, Cache-Control, Cache-Status):\n\n  curl -si '{base}{}'",
+        "\nSee the headers (ETag, Age, Cache-Control, Cache-Status):\n\n  curl -si '{base}{}'",
         example_paths()[0]
+    );
+    println!(
+        "\nWait for it to change instead of asking again (held until it does, up to 20 s):\n\n  \
+         tag=$(curl -s -o /dev/null -D - '{base}{path}' | tr -d '\\r' | sed -n 's/^etag: //p'); \
+         curl -si -H \"If-None-Match: $tag\" -H 'Prefer: wait=20' '{base}{path}'",
+        path = example_paths()[0]
     );
     println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",

@@ -3,7 +3,7 @@
 //!
 //! The layers, outside in: [`api`] (HTTP: parameters, the fast path, routes, headers,
 //! problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
-//! workspace a model lives in) → [`cache`] (polling etiquette, coalescing, stale answers) →
+//! workspace a model lives in) and [`waiting`] (requests held until an answer changes) → [`cache`] (polling etiquette, coalescing, stale answers) →
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
 //! shares through [`shared`]). [`normalise`] turns Anaplan's shapes into [`schema`]; [`ids`]
 //! checks every id first. [`server`] runs the listeners, [`admin`] serves health and metrics,
@@ -27,4 +27,5 @@ pub mod shared;
 pub mod simulator;
 pub mod telemetry;
 pub mod upstream;
+pub mod waiting;
 pub mod workspaces;

@@ -110,9 +110,12 @@ pub async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let upkeep = telemetry::spawn_metrics_upkeep();
     let readiness = app.readiness.clone();
+    let service = app.service.clone();
     tokio::spawn(async move {
         shutdown.await;
         readiness.set(false);
+        // Held requests are answered at once with what is known, so the drain does not wait.
+        service.stop_waiting();
         tracing::info!("shutting down: draining requests in flight");
         let _ = stop.send(true);
     });

@@ -13,6 +13,7 @@ use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ModelReport, ModelStatus, PollTimes, Task, TaskStatus};
 use crate::shared::SharedState;
 use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
+use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
 
 /// A task request whose ids all passed the checks; the workspace may still be unknown.
@@ -61,6 +62,7 @@ pub struct StatusService {
 struct Parts {
     client: AnaplanClient,
     cache: StatusCache,
+    waiting: Waiting,
     workspaces: Workspaces,
     default_model: Option<ModelId>,
 }
@@ -84,6 +86,7 @@ impl StatusService {
         let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
             cache,
+            waiting: Waiting::new(settings.waiting, settings.polling.interval),
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
             client,
             default_model: settings.anaplan.default_model,
@@ -119,9 +122,33 @@ impl StatusService {
     /// The task's normalised status, from the cache or Anaplan.
     pub async fn task(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
         let at = self.locate(request).await?;
+        self.task_at(at).await
+    }
+
+    async fn task_at(&self, at: TaskLocator) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
         let fetch = move || fetch_task(client, at);
         self.inner.cache.get(PollKey::Task(at), fetch).await
+    }
+
+    /// The task's status once it differs from the one the caller has, or as it is when the wait
+    /// ends (see [`Waiting`]).
+    pub async fn task_when_changed(
+        &self,
+        request: TaskRequest,
+        wait_for: WaitFor<'_>,
+    ) -> Result<Waited, UpstreamError> {
+        let at = self.locate(request).await?;
+        let ask = || self.task_at(at);
+        let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
+        waiting
+            .until_changed(cache, PollKey::Task(at), ask, wait_for)
+            .await
+    }
+
+    /// Answers every request held for a change at once: the gateway is stopping.
+    pub fn stop_waiting(&self) {
+        self.inner.waiting.stop();
     }
 
     /// Cancels the task upstream and answers with its status as Anaplan then reports it. A task
@@ -144,6 +171,29 @@ impl StatusService {
     pub async fn model_status(&self, request: ModelRequest) -> Result<Served, UpstreamError> {
         let ModelRequest { model, workspace } = request;
         let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        self.model_status_in(workspace, model).await
+    }
+
+    /// The model's status once it differs from the one the caller has, or as it is when the
+    /// wait ends (see [`Waiting`]).
+    pub async fn model_status_when_changed(
+        &self,
+        request: ModelRequest,
+        wait_for: WaitFor<'_>,
+    ) -> Result<Waited, UpstreamError> {
+        let ModelRequest { model, workspace } = request;
+        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        let ask = || self.model_status_in(workspace, model);
+        let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
+        let key = PollKey::Model { workspace, model };
+        waiting.until_changed(cache, key, ask, wait_for).await
+    }
+
+    async fn model_status_in(
+        &self,
+        workspace: WorkspaceId,
+        model: ModelId,
+    ) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
         let fetch = move || async move {
             let wire = client.model_status(workspace, model).await?;

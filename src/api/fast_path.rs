@@ -66,6 +66,10 @@ impl Api {
         if request.method() != Method::GET || !uri.path().starts_with(hits.task_prefix) {
             return None;
         }
+        // A request that asks to be held until the answer changes is the router's.
+        if request.headers().contains_key("prefer") {
+            return None;
+        }
         let task = params::task_request_as_given(uri, hits.service.default_model()).ok()?;
         let hit = hits.service.fresh_task(&task, now)?;
         Some(respond(

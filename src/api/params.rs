@@ -3,8 +3,9 @@
 //! fast path alike), so the document, the router and the fast path cannot disagree.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use utoipa::IntoParams;
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
@@ -76,17 +77,40 @@ pub struct ModelQuery {
     workspace_id: Option<String>,
 }
 
-/// The conditional header of a status request, as documented.
+/// The conditional headers of a status request, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // As above.
-pub struct IfNoneMatch {
+pub struct Conditional {
     /// An `ETag` from an earlier answer: `304 Not Modified` while the answer is unchanged.
     #[param(
         rename = "If-None-Match",
         example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
     )]
     if_none_match: Option<String>,
+    /// `wait=N` (RFC 7240), with `If-None-Match`: holds the request until the answer changes
+    /// (200) or N seconds pass (304), at most `GATEWAY_MAX_WAIT`; the answer says the wait
+    /// applied in `Preference-Applied`.
+    #[param(rename = "Prefer", example = "wait=20")]
+    prefer: Option<String>,
+}
+
+/// The `wait=N` preference of a `Prefer` header (RFC 7240), in seconds; other preferences, and
+/// a wait that is not a number, are ignored, as the RFC asks.
+pub fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|preference| {
+            let preference = preference.split(';').next()?.trim();
+            let (name, value) = preference.split_once('=')?;
+            let seconds = value.trim().trim_matches('"').parse::<u64>().ok()?;
+            name.trim().eq_ignore_ascii_case("wait").then_some(seconds)
+        })
+        .next()
+        .map(Duration::from_secs)
 }
 
 /// Reads and checks `/tasks/{kind}/{taskId}?modelId=&objectId=[&workspaceId=]`;

@@ -2,29 +2,35 @@
 //! [`params`](super::params), asks the [`StatusService`], and answers with [`respond`].
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, header};
+use std::time::Duration;
+
 use axum::response::Response;
 use tokio::time::Instant;
 
 use super::docs::ProblemResponses;
 use super::error::ApiError;
-use super::headers::respond;
-use super::params::{self, IfNoneMatch, ModelPath, ModelQuery, TaskPath, TaskQuery};
+use super::headers::{names, respond, seconds_up};
+use super::params::{self, Conditional, ModelPath, ModelQuery, TaskPath, TaskQuery};
+use crate::cache::Snapshot;
 use crate::schema::{ModelStatus, Task};
 use crate::service::StatusService;
+use crate::waiting::WaitFor;
 
 /// The task's normalised status.
 #[utoipa::path(
     get,
     path = "/tasks/{kind}/{taskId}",
     tag = "tasks",
-    params(TaskPath, TaskQuery, IfNoneMatch),
+    params(TaskPath, TaskQuery, Conditional),
     responses(
         (status = 200, description = "The task's status", body = Task,
             headers(("ETag" = String, description = "Weak tag of the answer without its poll times"),
-                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
-        (status = 304, description = "Unchanged since the `If-None-Match` tag",
-            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String),
+                    ("Preference-Applied" = String, description = "`wait=N` when the request was held"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag (when held: for the whole wait)",
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String),
+                    ("Preference-Applied" = String, description = "`wait=N` when the request was held"))),
         ProblemResponses,
     )
 )]
@@ -33,9 +39,23 @@ pub async fn get_task(
     request: Request,
 ) -> Result<Response, ApiError> {
     let task = params::task_request(request.uri(), service.default_model())?;
-    let served = service.task(task).await?;
-    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
-    Ok(respond(&served, Instant::now(), if_none_match))
+    let headers = request.headers();
+    let if_none_match = headers.get(header::IF_NONE_MATCH);
+    let (served, waited) = match held(headers) {
+        Some((wait, tags)) => {
+            let unchanged = |snapshot: &Snapshot| names(tags, &snapshot.etag);
+            let wait_for = WaitFor {
+                wait,
+                unchanged: &unchanged,
+            };
+            service.task_when_changed(task, wait_for).await?
+        }
+        None => (service.task(task).await?, None),
+    };
+    Ok(with_wait_applied(
+        respond(&served, Instant::now(), if_none_match),
+        waited,
+    ))
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it (usually
@@ -66,13 +86,15 @@ pub async fn cancel_task(
     get,
     path = "/models/{modelId}/status",
     tag = "models",
-    params(ModelPath, ModelQuery, IfNoneMatch),
+    params(ModelPath, ModelQuery, Conditional),
     responses(
         (status = 200, description = "The model's status", body = ModelStatus,
             headers(("ETag" = String, description = "Weak tag of the answer without its poll times"),
-                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
-        (status = 304, description = "Unchanged since the `If-None-Match` tag",
-            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+                    ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String),
+                    ("Preference-Applied" = String, description = "`wait=N` when the request was held"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag (when held: for the whole wait)",
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String),
+                    ("Preference-Applied" = String, description = "`wait=N` when the request was held"))),
         ProblemResponses,
     )
 )]
@@ -81,7 +103,40 @@ pub async fn get_model_status(
     request: Request,
 ) -> Result<Response, ApiError> {
     let model = params::model_request(request.uri())?;
-    let served = service.model_status(model).await?;
-    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
-    Ok(respond(&served, Instant::now(), if_none_match))
+    let headers = request.headers();
+    let if_none_match = headers.get(header::IF_NONE_MATCH);
+    let (served, waited) = match held(headers) {
+        Some((wait, tags)) => {
+            let unchanged = |snapshot: &Snapshot| names(tags, &snapshot.etag);
+            let wait_for = WaitFor {
+                wait,
+                unchanged: &unchanged,
+            };
+            service.model_status_when_changed(model, wait_for).await?
+        }
+        None => (service.model_status(model).await?, None),
+    };
+    Ok(with_wait_applied(
+        respond(&served, Instant::now(), if_none_match),
+        waited,
+    ))
+}
+
+/// The wait a request asks for and the tags it has, when it asks to be held: `Prefer: wait=N`
+/// with `If-None-Match`.
+fn held(headers: &HeaderMap) -> Option<(Duration, &HeaderValue)> {
+    Some((
+        params::prefer_wait(headers)?,
+        headers.get(header::IF_NONE_MATCH)?,
+    ))
+}
+
+/// `Preference-Applied: wait=N` on the answer to a request that was held.
+fn with_wait_applied(mut response: Response, waited: Option<Duration>) -> Response {
+    if let Some(wait) = waited {
+        let applied = format!("wait={}", seconds_up(wait));
+        let value = HeaderValue::from_str(&applied).expect("ASCII digits");
+        response.headers_mut().insert("preference-applied", value);
+    }
+    response
 }

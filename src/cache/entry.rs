@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use chrono::Utc;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -39,6 +40,8 @@ pub(super) struct Entry {
     snapshot: ArcSwapOption<Snapshot>,
     /// Taken briefly to start a call or store its outcome; never across an await.
     control: Mutex<Control>,
+    /// Signalled whenever a new answer is stored, for requests held until it changes.
+    changes: Arc<Notify>,
 }
 
 struct Control {
@@ -63,7 +66,13 @@ impl Entry {
                 inflight: None,
                 failures: FailureStreak::default(),
             }),
+            changes: Arc::default(),
         }
+    }
+
+    /// Signalled whenever a new answer is stored.
+    pub(super) fn changes(&self) -> Arc<Notify> {
+        self.changes.clone()
     }
 
     /// The answer held, if any.
@@ -431,6 +440,7 @@ impl Keys {
             control.not_before = control.not_before.max(Some(due));
         }
         entry.snapshot.store(Some(answered.clone()));
+        entry.changes.notify_waiters();
         // No cache call under the entry's lock: the cache may run its eviction listener, which
         // locks entries.
         drop(control);

@@ -142,6 +142,12 @@ impl StatusCache {
         }
     }
 
+    /// Signalled whenever a new answer for `key` is stored: what a request held until the answer
+    /// changes waits on (registered before it looks, so no answer slips between).
+    pub fn changes(&self, key: PollKey) -> Arc<tokio::sync::Notify> {
+        self.keys.entry(key, Instant::now()).changes()
+    }
+
     /// Number of keys held, after the cache's pending housekeeping.
     pub fn len(&self) -> u64 {
         self.keys.entries.run_pending_tasks();

@@ -75,6 +75,17 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
+    /// Longest a request with `Prefer: wait=N` and `If-None-Match` is held for a change.
+    #[arg(long, env = "GATEWAY_MAX_WAIT", default_value = "25s", global = true)]
+    pub max_wait: String,
+    /// Most requests held for a change at once; past it a waiting request is answered at once.
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_WAITING",
+        default_value = "10000",
+        global = true
+    )]
+    pub max_waiting: String,
     /// Most upstream requests in flight at once, across all tasks and models.
     #[arg(
         long,

@@ -17,4 +17,6 @@ pub use credentials::{
     CertificateFiles, CredentialMethod, Credentials, OAuthSettings, PasswordSource,
 };
 pub use problems::setting_name;
-pub use settings::{AnaplanSettings, CacheLimits, PollPolicy, Settings, SharedSettings};
+pub use settings::{
+    AnaplanSettings, CacheLimits, PollPolicy, Settings, SharedSettings, WaitLimits,
+};

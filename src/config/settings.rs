@@ -42,6 +42,15 @@ pub struct PollPolicy {
     pub max_stale: Duration,
 }
 
+/// Bounds on requests held for a change (`Prefer: wait`).
+#[derive(Debug, Clone, Copy)]
+pub struct WaitLimits {
+    /// The longest a request is held.
+    pub max_wait: Duration,
+    /// The most requests held at once.
+    pub max_waiting: usize,
+}
+
 /// Bounds on the cache.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheLimits {
@@ -66,6 +75,8 @@ pub struct Settings {
     pub polling: PollPolicy,
     /// Cache bounds.
     pub cache: CacheLimits,
+    /// How long, and how many, requests may be held for a change.
+    pub waiting: WaitLimits,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
     /// The Redis or Valkey server a fleet shares, if any.
@@ -136,6 +147,8 @@ impl Settings {
         let max_entries = problems.check("cache_max_entries", positive(&raw.cache_max_entries));
         let max_mib = problems.check("cache_max_mib", positive(&raw.cache_max_mib));
         let shutdown_timeout = problems.check("shutdown_timeout", duration(&raw.shutdown_timeout));
+        let max_wait = problems.check("max_wait", duration(&raw.max_wait));
+        let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
         let timeout = problems.check("timeout", duration(&raw.timeout));
@@ -163,6 +176,10 @@ impl Settings {
             cache: CacheLimits {
                 max_entries: max_entries?,
                 max_bytes: max_mib?.saturating_mul(1024 * 1024),
+            },
+            waiting: WaitLimits {
+                max_wait: max_wait?,
+                max_waiting: usize::try_from(max_waiting?).ok()?,
             },
             shutdown_timeout: shutdown_timeout?,
             shared: shared?,

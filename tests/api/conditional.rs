@@ -111,3 +111,138 @@ async fn model_status_is_conditional_too() {
     let tag = etag(&app.get(&route).await);
     assert_eq!(get_if_none_match(&app, &route, &tag).await.status(), 304);
 }
+
+/// Asks with `If-None-Match: tag` and `Prefer: wait=seconds`, from a task of its own.
+fn held(
+    app: &TestApp,
+    route: &str,
+    tag: &str,
+    seconds: u64,
+) -> tokio::task::JoinHandle<(reqwest::Response, tokio::time::Instant)> {
+    let request = (app.http.get(app.url(route)))
+        .header(IF_NONE_MATCH, tag)
+        .header("prefer", format!("wait={seconds}"));
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        (response, tokio::time::Instant::now())
+    })
+}
+
+fn preference_applied(response: &reqwest::Response) -> &str {
+    response.headers()["preference-applied"].to_str().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_request_is_answered_by_the_poll_that_brings_a_change() {
+    let app = spawn_app().await;
+    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    let tag = etag(&app.get(&import_route(TASK)).await);
+    let asked = tokio::time::Instant::now();
+    // Many callers hold; Anaplan's answer moves before the next poll.
+    let waiters: Vec<_> = (0..50)
+        .map(|_| held(&app, &import_route(TASK), &tag, 20))
+        .collect();
+    app.anaplan.on(&import_path(TASK), in_progress(0.6));
+    for waiter in waiters {
+        let (response, answered_at) = waiter.await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(preference_applied(&response), "wait=20");
+        assert_ne!(etag(&response), tag);
+        // At the next poll (5 s after the first), not at the end of the wait.
+        let waited = answered_at - asked;
+        assert!(
+            waited >= Duration::from_secs(4) && waited < Duration::from_secs(6),
+            "{waited:?}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["progress"], json!(0.6));
+    }
+    // Waiting is asking, once per interval however many wait.
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_answer_is_304_when_the_wait_ends_and_the_task_is_polled_meanwhile() {
+    let app = spawn_app().await;
+    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    let tag = etag(&app.get(&import_route(TASK)).await);
+    let asked = tokio::time::Instant::now();
+    let (response, answered_at) = held(&app, &import_route(TASK), &tag, 12).await.unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(preference_applied(&response), "wait=12");
+    assert!(answered_at - asked >= Duration::from_secs(12));
+    // Polled at 5 and 10 s while it waited: a waiter keeps its task polled.
+    assert_eq!(app.anaplan.calls(Method::GET, &import_path(TASK)), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_is_capped_and_a_finished_task_is_answered_at_once() {
+    let app = spawn_app_with(&["--max-wait", "2s"]).await;
+    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    let tag = etag(&app.get(&import_route(TASK)).await);
+    let (response, _) = held(&app, &import_route(TASK), &tag, 600).await.unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(preference_applied(&response), "wait=2");
+
+    let finished = task_id(2);
+    app.anaplan.on(
+        &import_path(&finished),
+        Reply::ok(fixture("import_complete.json")),
+    );
+    let tag = etag(&app.get(&import_route(&finished)).await);
+    let asked = tokio::time::Instant::now();
+    let (response, answered_at) = held(&app, &import_route(&finished), &tag, 20)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(answered_at, asked, "a finished task never changes: no wait");
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_bound_a_waiting_request_is_answered_at_once() {
+    let app = spawn_app_with(&["--max-waiting", "1"]).await;
+    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    let tag = etag(&app.get(&import_route(TASK)).await);
+    let first = held(&app, &import_route(TASK), &tag, 20);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (second, _) = held(&app, &import_route(TASK), &tag, 20).await.unwrap();
+    assert_eq!(second.status(), 304);
+    assert!(!second.headers().contains_key("preference-applied"));
+    let (first, _) = first.await.unwrap();
+    assert_eq!(preference_applied(&first), "wait=20");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutting_down_answers_every_held_request_at_once() {
+    let mut app = spawn_app().await;
+    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    let tag = etag(&app.get(&import_route(TASK)).await);
+    let waiters: Vec<_> = (0..5)
+        .map(|_| held(&app, &import_route(TASK), &tag, 20))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped_at = tokio::time::Instant::now();
+    app.shut_down();
+    for waiter in waiters {
+        let (response, answered_at) = waiter.await.unwrap();
+        assert_eq!(response.status(), 304);
+        assert!(answered_at - stopped_at < Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn model_status_can_be_held_too() {
+    let app = spawn_app().await;
+    let status_path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/status");
+    let route = format!("/models/{MODEL}/status?workspaceId={WORKSPACE}");
+    app.anaplan
+        .on(&status_path, Reply::ok(fixture("model_status_open.json")));
+    let tag = etag(&app.get(&route).await);
+    app.anaplan.on(
+        &status_path,
+        Reply::ok(fixture("model_status_updating.json")),
+    );
+    let (response, _) = held(&app, &route, &tag, 20).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_ne!(etag(&response), tag);
+}

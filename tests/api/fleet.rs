@@ -477,3 +477,35 @@ async fn sharing_resumes_when_redis_comes_back() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn requests_held_on_two_replicas_are_answered_by_one_poll() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("held");
+    let (first, second) = (
+        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
+        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
+    );
+    let mut running = fixture("task_in_progress.json");
+    anaplan.on(&import_path(TASK), Reply::ok(running.clone()));
+    let tag = first.get(&import_route(TASK)).await.headers()["etag"].clone();
+    assert_eq!(second.get(&import_route(TASK)).await.headers()["etag"], tag);
+    running["task"]["progress"] = serde_json::json!(0.9);
+    anaplan.on(&import_path(TASK), Reply::ok(running));
+
+    let hold = |app: &TestApp| {
+        let request = (app.http.get(app.url(&import_route(TASK))))
+            .header("if-none-match", tag.clone())
+            .header("prefer", "wait=10");
+        async move { request.send().await.unwrap() }
+    };
+    let (on_first, on_second) = tokio::join!(hold(&first), hold(&second));
+    for response in [&on_first, &on_second] {
+        assert_eq!(response.status(), 200);
+        assert_ne!(response.headers()["etag"], tag);
+    }
+    assert_eq!(on_first.headers()["etag"], on_second.headers()["etag"]);
+    // The first answer, then one poll for both replicas' waiters.
+    assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 2);
+}

@@ -34,10 +34,13 @@ fn the_document_describes_every_route_and_error() {
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
-        let conditional = (method == "get").then_some("If-None-Match");
+        let conditional: &[&str] = match method {
+            "get" => &["If-None-Match", "Prefer"],
+            _ => &[],
+        };
         let expected: Vec<&str> = ["kind", "taskId", "modelId", "objectId", "workspaceId"]
             .into_iter()
-            .chain(conditional)
+            .chain(conditional.iter().copied())
             .collect();
         assert_eq!(params, expected);
     }

@@ -1,0 +1,103 @@
+//! Requests held until an answer changes (`Prefer: wait=N` with `If-None-Match`), instead of
+//! callers polling the gateway in a loop.
+//!
+//! Waiting is asking: a held request asks the cache again when the answer falls due, as a caller
+//! polling would, so a task someone waits on keeps being polled at its interval, and however many
+//! wait, the cache makes one upstream call per interval. When an answer is stored, every request
+//! held on its key looks at once, so waiters are answered within milliseconds of the poll that
+//! brought a change (in a fleet, the replica that did not poll learns it through the shared tier).
+//! The number held is bounded, and on shutdown every held request is answered at once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use crate::cache::{PollKey, Served, Snapshot, StatusCache};
+use crate::config::WaitLimits;
+use crate::upstream::UpstreamError;
+
+/// How a caller asked to wait: while `unchanged` holds for the answer, for at most `wait`.
+pub struct WaitFor<'a> {
+    /// The wait the caller asked for; capped at `GATEWAY_MAX_WAIT`.
+    pub wait: Duration,
+    /// Whether an answer is still the one the caller has (its `If-None-Match` names it).
+    pub unchanged: &'a (dyn Fn(&Snapshot) -> bool + Sync),
+}
+
+/// The answer a held request gets, and the wait applied (`None`: not held, too many were).
+pub type Waited = (Served, Option<Duration>);
+
+/// The bounds on held requests, and the signal that ends them all.
+pub struct Waiting {
+    max_wait: Duration,
+    /// One permit per request that may be held at once.
+    held: Semaphore,
+    /// How long a request holding a stale answer (a refresh under way, or Anaplan failing) waits
+    /// before it asks again, when no new answer lands first.
+    recheck: Duration,
+    stopping: watch::Sender<bool>,
+}
+
+impl Waiting {
+    /// Bounds from `limits`; a stale answer is looked at again after `recheck`.
+    pub fn new(limits: WaitLimits, recheck: Duration) -> Self {
+        Self {
+            max_wait: limits.max_wait,
+            held: Semaphore::new(limits.max_waiting),
+            recheck,
+            stopping: watch::channel(false).0,
+        }
+    }
+
+    /// Answers every held request at once, and holds no more: the gateway is stopping.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// The answer for `key` (from `ask`, which asks the cache) once it changes, or what it is
+    /// when the wait ends; at once when too many requests are held already.
+    pub async fn until_changed<F, Fut>(
+        &self,
+        cache: &StatusCache,
+        key: PollKey,
+        mut ask: F,
+        wait_for: WaitFor<'_>,
+    ) -> Result<Waited, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Served, UpstreamError>>,
+    {
+        let wait = wait_for.wait.min(self.max_wait);
+        let mut stopping = self.stopping.subscribe();
+        let Ok(_held) = self.held.try_acquire() else {
+            return Ok((ask().await?, None));
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before looking, so an answer stored in between still wakes this wait.
+            let changes = cache.changes(key);
+            let stored = changes.notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            let served = ask().await?;
+            let now = Instant::now();
+            let snapshot = &served.snapshot;
+            let finished = snapshot.next_poll_at.is_none();
+            if finished || !(wait_for.unchanged)(snapshot) || now >= deadline || *stopping.borrow()
+            {
+                return Ok((served, Some(wait)));
+            }
+            let ask_again = match snapshot.next_poll_at {
+                Some(due) if due > now => due,
+                _ => now + self.recheck,
+            };
+            tokio::select! {
+                () = stored => {}
+                () = tokio::time::sleep_until(ask_again.min(deadline)) => {}
+                _ = stopping.wait_for(|stop| *stop) => {}
+            }
+        }
+    }
+}
