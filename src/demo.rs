@@ -122,6 +122,11 @@ fn print_examples(settings: &Settings) {
         path = example_paths()[0]
     );
     println!(
+        "\nOr be told each change as it comes, until it finishes (Server-Sent Events):\n\n  \
+         curl -sN '{base}{}'",
+        example_paths()[0].replacen('?', "/events?", 1)
+    );
+    println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",
         settings.admin_listen, settings.admin_listen
     );

@@ -165,6 +165,9 @@ pub struct TaskResult {
     pub successful: Option<bool>,
     /// Whether a dump of failed rows can be downloaded (for a process: in any of its actions).
     pub failure_dump_available: bool,
+    /// Anaplan's "completed with warnings": the task worked, but rows failed, were ignored or
+    /// warned (in its details, or a process's actions'), or it left a failure dump.
+    pub warnings: bool,
     /// Debug information and row counts.
     pub details: Vec<Detail>,
     /// A process's per-action results; empty for other kinds.

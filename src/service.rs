@@ -151,6 +151,11 @@ impl StatusService {
         self.inner.waiting.stop();
     }
 
+    /// Whether the gateway is stopping, so event streams end.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.waiting.is_stopping()
+    }
+
     /// Cancels the task upstream and answers with its status as Anaplan then reports it. A task
     /// known to be finished is answered as it is, with no call: a cancel is idempotent.
     pub async fn cancel(&self, request: TaskRequest) -> Result<Served, UpstreamError> {

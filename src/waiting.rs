@@ -56,6 +56,11 @@ impl Waiting {
         self.stopping.send_replace(true);
     }
 
+    /// Whether the gateway is stopping: event streams end.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     /// The answer for `key` (from `ask`, which asks the cache) once it changes, or what it is
     /// when the wait ends; at once when too many requests are held already.
     pub async fn until_changed<F, Fut>(

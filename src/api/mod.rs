@@ -3,10 +3,12 @@
 //!
 //! [`Api`] (in [`fast_path`]) answers fresh cached task answers itself and hands everything else
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
-//! [`headers`] built in one place, and fail with an [`error`]; [`docs`] describes them.
+//! [`headers`] built in one place, and fail with an [`error`]; [`events`] streams a task's
+//! changes; [`docs`] describes them.
 
 pub mod docs;
 pub mod error;
+pub mod events;
 pub mod fast_path;
 pub mod headers;
 pub mod params;
@@ -26,6 +28,7 @@ use crate::service::StatusService;
 fn documented_routes() -> OpenApiRouter<StatusService> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(routes::get_task, routes::cancel_task))
+        .routes(routes!(events::task_events))
         .routes(routes!(routes::get_model_status))
 }
 

@@ -128,9 +128,29 @@ pub fn task_request_as_given(
     uri: &Uri,
     default_model: Option<ModelId>,
 ) -> Result<TaskRequest, IdError> {
-    let rest = uri.path().strip_prefix("/tasks/").unwrap_or_default();
+    task_request_in(uri.path(), uri.query(), default_model)
+}
+
+/// Reads and checks `/tasks/{kind}/{taskId}/events?modelId=&objectId=[&workspaceId=]`, as
+/// [`task_request`] does the task's own route.
+pub fn task_events_request(
+    uri: &Uri,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
+    let path = uri.path().strip_suffix("/events").unwrap_or_default();
+    let mut request = task_request_in(path, uri.query(), default_model)?;
+    request.task = request.task.in_anaplan_case();
+    Ok(request)
+}
+
+fn task_request_in(
+    path: &str,
+    query: Option<&str>,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
+    let rest = path.strip_prefix("/tasks/").unwrap_or_default();
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
-    let query = QueryIds::parse(uri.query());
+    let query = QueryIds::parse(query);
     let model = match query.model_id.as_deref() {
         Some(text) => ModelId::parse("modelId", text)?,
         None => default_model.ok_or(IdError::Missing { param: "modelId" })?,

@@ -93,11 +93,12 @@ impl From<WireResult> for NestedResult {
 
 impl From<WireResult> for TaskResult {
     fn from(wire: WireResult) -> Self {
-        TaskResult {
+        let mut result = TaskResult {
             object_id: wire.object_id,
             object_name: wire.object_name,
             successful: wire.successful,
             failure_dump_available: wire.failure_dump_available.unwrap_or(false),
+            warnings: false,
             details: details(wire.details),
             nested_results: wire
                 .nested_results
@@ -105,8 +106,28 @@ impl From<WireResult> for TaskResult {
                 .into_iter()
                 .map(NestedResult::from)
                 .collect(),
-        }
+        };
+        let nested_warned = result.nested_results.iter().any(|nested| {
+            nested.failure_dump_available || nested.details.iter().any(counts_trouble)
+        });
+        let warned = result.failure_dump_available
+            || result.details.iter().any(counts_trouble)
+            || nested_warned;
+        result.warnings = result.successful == Some(true) && warned;
+        result
     }
+}
+
+/// Whether a detail counts rows that failed, were ignored or warned (`failedCount`,
+/// `ignoredCount`, `warningsRowCount` and the like, above zero).
+fn counts_trouble(detail: &Detail) -> bool {
+    detail.values.iter().any(|(key, value)| {
+        let key = key.to_ascii_lowercase();
+        let troubled = ["fail", "ignor", "warn"]
+            .iter()
+            .any(|word| key.contains(word));
+        troubled && key.ends_with("count") && value.as_f64().is_some_and(|count| count > 0.0)
+    })
 }
 
 /// The parts every kind shares, from the locator the caller asked with.
@@ -231,6 +252,29 @@ mod tests {
         assert!(failed.terminal);
         assert_eq!(failed.successful, Some(false));
         assert_eq!(failed.current_step.as_deref(), Some("Failed."));
+    }
+
+    #[test]
+    fn completed_with_warnings_is_told_from_a_clean_run() {
+        let warnings = |name: &str, kind| {
+            let task = task_fixture(kind, name);
+            task.result.is_some_and(|result| result.warnings)
+        };
+        // Warned rows and a dump; ignored rows; a process whose action left a dump.
+        assert!(warnings(&fixture("import_warnings.json"), TaskKind::Import));
+        assert!(warnings(&fixture("import_complete.json"), TaskKind::Import));
+        assert!(warnings(
+            &fixture("process_complete.json"),
+            TaskKind::Process
+        ));
+        // A clean run, counts of zero, and a failure (not a success with warnings).
+        assert!(!warnings(
+            &fixture("export_complete.json"),
+            TaskKind::Export
+        ));
+        let zeros = r#"{"task":{"taskState":"COMPLETE","result":{"successful":true,"details":[{"values":["failedCount","0","ignoredCount","0","warningsRowCount","0","successRowCount","9"]}]}}}"#;
+        assert!(!warnings(zeros, TaskKind::Import));
+        assert!(!warnings(&fixture("import_failed.json"), TaskKind::Import));
     }
 
     #[test]

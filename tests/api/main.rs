@@ -7,6 +7,7 @@ mod cli;
 mod conditional;
 mod credentials;
 mod demo;
+mod events;
 mod faults;
 mod fleet;
 mod helpers;

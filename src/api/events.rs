@@ -1,0 +1,176 @@
+//! Server-Sent Events for one task: an event `status` each time its answer changes, with the
+//! answer's `ETag` as the event id, ending after a finished state. A client that reconnects with
+//! `Last-Event-ID` is not sent the answer it has again. Between changes the stream is held as a
+//! long-poll is (see [`crate::waiting`]): the task keeps its interval, one poll for every
+//! listener; comments keep proxies from closing a quiet stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+
+use super::docs::ProblemResponses;
+use super::error::ApiError;
+use super::headers::names;
+use super::params::{self, TaskPath, TaskQuery};
+use crate::cache::{Served, Snapshot};
+use crate::service::{StatusService, TaskRequest};
+use crate::waiting::WaitFor;
+
+/// How often a quiet stream sends a comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a stream waits before it looks again when too many requests are held already.
+const HELD_ELSEWHERE: Duration = Duration::from_secs(1);
+
+/// The task's status as a stream of events, one per change, until it finishes.
+#[utoipa::path(
+    get,
+    path = "/tasks/{kind}/{taskId}/events",
+    tag = "tasks",
+    params(TaskPath, TaskQuery, LastEventId),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: status`, `id:` the answer's ETag, \
+`data:` the task as `GET /tasks/{kind}/{taskId}` answers it; one per change, the last one finished",
+            content_type = "text/event-stream", body = TaskEvent),
+        ProblemResponses,
+    )
+)]
+pub async fn task_events(
+    State(service): State<StatusService>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let task = params::task_events_request(request.uri(), service.default_model())?;
+    let last = request.headers().get("last-event-id").cloned();
+    // The first answer before the stream starts: a task that cannot be read is a problem+json
+    // error, not an event.
+    let first = service.task(task).await?;
+    let watch = Watch {
+        service,
+        task,
+        last,
+        first: Some(first),
+        done: false,
+    };
+    let stream = events(watch);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// One event of the stream, as the document describes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: events are built with axum's `Event`.
+pub struct TaskEvent {
+    /// `status`, or `error` (after which the stream ends).
+    #[schema(pattern = "^(status|error)$", example = "status")]
+    event: String,
+    /// The answer's `ETag`, on `status` events: send it back as `Last-Event-ID` to resume.
+    id: Option<String>,
+    /// JSON: the task as `GET /tasks/{kind}/{taskId}` answers it (`status`), or a problem
+    /// (`error`).
+    data: String,
+}
+
+/// The header a reconnecting client sends, as documented.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Documentation only: the handler reads the header itself.
+pub struct LastEventId {
+    /// The id of the last event received: the stream starts with the next change.
+    #[param(
+        rename = "Last-Event-ID",
+        example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
+    )]
+    last_event_id: Option<String>,
+}
+
+/// One stream's state: the task, the tag of the last answer sent, and the first answer.
+struct Watch {
+    service: StatusService,
+    task: TaskRequest,
+    last: Option<HeaderValue>,
+    first: Option<Served>,
+    done: bool,
+}
+
+fn events(watch: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(watch, |mut watch| async move {
+        let event = watch.next_event().await?;
+        Some((Ok(event), watch))
+    })
+}
+
+impl Watch {
+    /// The next event: the answer once it differs from the last one sent; `None` once the task
+    /// finished, or the gateway is stopping.
+    async fn next_event(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let served = match self.first.take() {
+                Some(first) => first,
+                None => match self.changed().await {
+                    Ok(served) => served?,
+                    Err(problem) => {
+                        self.done = true;
+                        return Some(problem);
+                    }
+                },
+            };
+            let snapshot = &served.snapshot;
+            let finished = snapshot.next_poll_at.is_none();
+            if !self.has(snapshot) {
+                self.last = Some(snapshot.etag.clone());
+                self.done = finished;
+                return Some(status_event(snapshot));
+            }
+            if finished {
+                return None;
+            }
+        }
+    }
+
+    /// Whether the last answer sent was this one.
+    fn has(&self, snapshot: &Snapshot) -> bool {
+        (self.last.as_ref()).is_some_and(|tag| names(tag, &snapshot.etag))
+    }
+
+    /// The answer once it changes, or as it is when the wait ends; `Ok(None)` when the gateway
+    /// is stopping, and an `error` event when Anaplan cannot answer.
+    async fn changed(&self) -> Result<Option<Served>, Event> {
+        if self.service.is_stopping() {
+            return Ok(None);
+        }
+        let unchanged = |snapshot: &Snapshot| self.has(snapshot);
+        let wait_for = WaitFor {
+            wait: Duration::MAX,
+            unchanged: &unchanged,
+        };
+        match self.service.task_when_changed(self.task, wait_for).await {
+            Ok((served, Some(_))) => Ok(Some(served)),
+            Ok((served, None)) => {
+                // Too many requests are held: look again in a while rather than at once.
+                tokio::time::sleep(HELD_ELSEWHERE).await;
+                Ok(Some(served))
+            }
+            Err(error) => Err(error_event(ApiError::from(error))),
+        }
+    }
+}
+
+fn status_event(snapshot: &Snapshot) -> Event {
+    let data = std::str::from_utf8(&snapshot.body).unwrap_or_default();
+    let id = snapshot.etag.to_str().unwrap_or_default();
+    Event::default().event("status").id(id).data(data)
+}
+
+/// The problem+json an error would have answered, as an `error` event that ends the stream.
+fn error_event(error: ApiError) -> Event {
+    let problem = serde_json::to_string(&error.problem()).unwrap_or_default();
+    Event::default().event("error").data(problem)
+}
