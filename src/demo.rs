@@ -127,6 +127,11 @@ fn print_examples(settings: &Settings) {
         example_paths()[0].replacen('?', "/events?", 1)
     );
     println!(
+        "\nAn import's runs, newest first, and the rows its failed run rejected (its failure \
+         dump, read with the gateway's token):\n\n  curl -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
+         curl -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
+    );
+    println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",
         settings.admin_listen, settings.admin_listen
     );

@@ -322,3 +322,33 @@ pub struct ModelStatus {
     #[serde(flatten)]
     pub poll: PollTimes,
 }
+
+/// The tasks filed under one import, export, action or process, newest first: how a caller that
+/// lost a task id finds it again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskList {
+    /// The tasks, newest first.
+    pub tasks: Vec<ListedTask>,
+    /// When the gateway last asked Anaplan, and the earliest it will ask again.
+    #[serde(flatten)]
+    pub poll: PollTimes,
+}
+
+/// One task of a list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedTask {
+    /// The task id.
+    pub task_id: String,
+    /// As for a task; a finished task whose verdict Anaplan leaves out of its list is `unknown`
+    /// with `upstreamState` `COMPLETE`: its status has the verdict.
+    pub state: TaskState,
+    /// Anaplan's own state.
+    #[schema(required = true)]
+    pub upstream_state: Option<String>,
+    /// When the task was created (RFC 3339, UTC, milliseconds).
+    #[serde(serialize_with = "millis_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub created_at: Option<DateTime<Utc>>,
+}

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::cache::{Cacheable, PollKey, Served, StatusCache};
 use crate::config::Settings;
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::schema::{ModelReport, ModelStatus, PollTimes, Task, TaskStatus};
+use crate::schema::{ListedTask, ModelReport, ModelStatus, PollTimes, Task, TaskList, TaskStatus};
 use crate::shared::SharedState;
 use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
 use crate::waiting::{WaitFor, Waited, Waiting};
@@ -42,6 +42,19 @@ impl TaskRequest {
             task: self.task,
         }
     }
+}
+
+/// A task-list request whose ids passed the checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest {
+    /// The kind of the tasks: import, export, action or process.
+    pub kind: TaskKind,
+    /// The model.
+    pub model: ModelId,
+    /// The import, export, action or process.
+    pub object: ObjectId,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
 }
 
 /// A model-status request whose ids passed the checks.
@@ -208,6 +221,100 @@ impl StatusService {
             .cache
             .get(PollKey::Model { workspace, model }, fetch)
             .await
+    }
+}
+
+/// An object's tasks, newest first, as the cache holds them.
+struct TaskListing(Vec<ListedTask>);
+
+impl Cacheable for TaskListing {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+
+    fn etag(&self) -> HeaderValue {
+        etag(&self.0)
+    }
+
+    fn into_body(self, poll: PollTimes) -> Bytes {
+        serialise(&TaskList {
+            tasks: self.0,
+            poll,
+        })
+    }
+}
+
+impl StatusService {
+    /// The tasks filed under an import, export, action or process, newest first; cached as a
+    /// status is, one upstream call per interval.
+    pub async fn task_list(&self, request: ListRequest) -> Result<Served, UpstreamError> {
+        let ListRequest {
+            kind,
+            model,
+            object,
+            workspace,
+        } = request;
+        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        let client = self.inner.client.clone();
+        let fetch = move || async move {
+            let wire = client.task_list(kind, workspace, model, object).await?;
+            Ok(TaskListing(ListedTask::newest_first(wire)))
+        };
+        let key = PollKey::Tasks {
+            kind,
+            workspace,
+            model,
+            object,
+        };
+        self.inner.cache.get(key, fetch).await
+    }
+}
+
+/// A failure dump as it streams: its chunks in order, each read as it comes.
+pub type DumpStream = futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+impl StatusService {
+    /// The failure dump of an import task, or (with `action`) of one import inside a process
+    /// task, streamed chunk by chunk; `NotFound` when Anaplan has none. The first chunk is opened
+    /// before this returns, so a dump that cannot be read is an error, not a cut-off body.
+    pub async fn dump(
+        &self,
+        request: TaskRequest,
+        action: Option<ObjectId>,
+    ) -> Result<DumpStream, UpstreamError> {
+        let at = self.locate(request).await?;
+        let client = self.inner.client.clone();
+        let mut chunks: std::collections::VecDeque<String> =
+            client.dump_chunks(&at, action).await?.into();
+        let first = chunks.pop_front().ok_or(UpstreamError::NotFound)?;
+        let current = client.dump_chunk(&at, action, &first).await?;
+        let state = (client, at, action, chunks, Some(current));
+        let stream = futures_util::stream::unfold(state, |mut state| async move {
+            let (client, at, action, chunks, current) = &mut state;
+            loop {
+                if let Some(body) = current {
+                    match body.next().await {
+                        Ok(Some(piece)) => return Some((Ok(piece), state)),
+                        Ok(None) => *current = None,
+                        Err(error) => {
+                            // The body is cut short: the caller sees a broken transfer.
+                            chunks.clear();
+                            *current = None;
+                            return Some((Err(std::io::Error::other(error)), state));
+                        }
+                    }
+                }
+                let next = chunks.pop_front()?;
+                match client.dump_chunk(at, *action, &next).await {
+                    Ok(body) => *current = Some(body),
+                    Err(error) => {
+                        chunks.clear();
+                        return Some((Err(std::io::Error::other(error)), state));
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(stream))
     }
 }
 

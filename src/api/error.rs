@@ -45,6 +45,9 @@ pub enum ApiError {
     /// The route exists but not with this method.
     #[error("this route does not take that method; see /docs for the API")]
     MethodNotAllowed,
+    /// Anaplan has no failure dump for the task.
+    #[error("Anaplan has no failure dump for this task")]
+    NoDump,
     /// Anaplan failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -57,6 +60,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "bad-request", "Bad request")
             }
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "no-route", "Not found"),
+            ApiError::NoDump => (StatusCode::NOT_FOUND, "no-dump", "No failure dump"),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -95,6 +99,10 @@ impl ApiError {
             ApiError::Upstream(UpstreamError::Unauthorized) => {
                 "Anaplan refused the gateway's credentials; an operator must check them".into()
             }
+            ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
+                48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
+                import replaces it"
+                .into(),
             ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
                 "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()
             }

@@ -4,9 +4,10 @@
 //! [`Api`] (in [`fast_path`]) answers fresh cached task answers itself and hands everything else
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
 //! [`headers`] built in one place, and fail with an [`error`]; [`events`] streams a task's
-//! changes; [`docs`] describes them.
+//! changes and [`dumps`] its failure dump; [`docs`] describes them.
 
 pub mod docs;
+pub mod dumps;
 pub mod error;
 pub mod events;
 pub mod fast_path;
@@ -29,6 +30,9 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(routes::get_task, routes::cancel_task))
         .routes(routes!(events::task_events))
+        .routes(routes!(routes::list_tasks))
+        .routes(routes!(dumps::import_dump))
+        .routes(routes!(dumps::process_dump))
         .routes(routes!(routes::get_model_status))
 }
 

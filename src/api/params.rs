@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Uri};
 use utoipa::IntoParams;
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::service::{ModelRequest, TaskRequest};
+use crate::service::{ListRequest, ModelRequest, TaskRequest};
 
 /// The path of `/tasks/{kind}/{taskId}`, as documented.
 #[derive(IntoParams)]
@@ -143,6 +143,109 @@ pub fn task_events_request(
     Ok(request)
 }
 
+/// Reads and checks `/tasks/import/{taskId}/dump` and `/tasks/process/{taskId}/dumps/{actionId}`
+/// (with `?modelId=&objectId=[&workspaceId=]`): the task, and the action for a process's dump.
+pub fn dump_request(
+    uri: &Uri,
+    default_model: Option<ModelId>,
+) -> Result<(TaskRequest, Option<ObjectId>), IdError> {
+    let path = uri.path();
+    let (task_path, action) = match path.strip_suffix("/dump") {
+        Some(task_path) => (task_path, None),
+        None => {
+            let (task_path, action) = path.rsplit_once("/dumps/").unwrap_or((path, ""));
+            let action = ObjectId::parse("actionId", &decoded(action))?;
+            (task_path, Some(action))
+        }
+    };
+    let mut request = task_request_in(task_path, uri.query(), default_model)?;
+    request.task = request.task.in_anaplan_case();
+    Ok((request, action))
+}
+
+/// Reads and checks `/tasks/{kind}?modelId=&objectId=[&workspaceId=]`: imports, exports,
+/// actions and processes keep task lists; read requests do not.
+pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListRequest, IdError> {
+    let kind = uri.path().strip_prefix("/tasks/").unwrap_or_default();
+    let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    if kind.is_read_request() {
+        return Err(IdError::Malformed {
+            param: "kind",
+            expected: "one of import, export, action, process (read requests keep no task list)",
+        });
+    }
+    let (model, object, workspace) = query_ids(uri.query(), default_model)?;
+    Ok(ListRequest {
+        kind,
+        model,
+        object,
+        workspace,
+    })
+}
+
+/// The path of `/tasks/{kind}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("kind"))]
+#[allow(dead_code)] // As above.
+pub struct ListPath(
+    /// The kind of the tasks: import, export, action or process.
+    #[param(pattern = "^(import|export|action|process)$", example = "import")]
+    String,
+);
+
+/// The path of `/tasks/import/{taskId}/dump`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId"))]
+#[allow(dead_code)] // As above.
+pub struct ImportDumpPath(
+    /// The import task id (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "3D3D84DDD53847BAA621810B593C3FC3"
+    )]
+    String,
+);
+
+/// The path of `/tasks/process/{taskId}/dumps/{actionId}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId", "actionId"))]
+#[allow(dead_code)] // As above.
+pub struct ProcessDumpPath(
+    /// The process task id (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "6E6E84DDD53847BAA621810B593C3FC6"
+    )]
+    String,
+    /// The import inside the process, as `result.nestedResults[].objectId` names it (1 to 20
+    /// digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "112000000011")]
+    String,
+);
+
+/// The query of a process dump request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // As above.
+pub struct ProcessQuery {
+    /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
+    #[param(
+        required = true,
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    model_id: Option<String>,
+    /// The process id (1 to 20 digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "118000000007")]
+    object_id: String,
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    workspace_id: Option<String>,
+}
+
 fn task_request_in(
     path: &str,
     query: Option<&str>,
@@ -150,6 +253,25 @@ fn task_request_in(
 ) -> Result<TaskRequest, IdError> {
     let rest = path.strip_prefix("/tasks/").unwrap_or_default();
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
+    let (model, object, workspace) = query_ids(query, default_model)?;
+    // Valid segments need no decoding, so they are read as they are first.
+    let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    let task =
+        TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
+    Ok(TaskRequest {
+        kind,
+        task,
+        model,
+        object,
+        workspace,
+    })
+}
+
+/// The model (or `default_model`), object and workspace a task query names, checked.
+fn query_ids(
+    query: Option<&str>,
+    default_model: Option<ModelId>,
+) -> Result<(ModelId, ObjectId, Option<WorkspaceId>), IdError> {
     let query = QueryIds::parse(query);
     let model = match query.model_id.as_deref() {
         Some(text) => ModelId::parse("modelId", text)?,
@@ -159,17 +281,8 @@ fn task_request_in(
         .object_id
         .as_deref()
         .ok_or(IdError::Missing { param: "objectId" })?;
-    // Valid segments need no decoding, so they are read as they are first.
-    let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
-    let task =
-        TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
-    Ok(TaskRequest {
-        kind,
-        task,
-        model,
-        object: ObjectId::parse("objectId", object)?,
-        workspace: workspace(&query)?,
-    })
+    let object = ObjectId::parse("objectId", object)?;
+    Ok((model, object, workspace(&query)?))
 }
 
 /// Reads and checks `/models/{modelId}/status[?workspaceId=]`.

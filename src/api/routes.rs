@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::docs::ProblemResponses;
 use super::error::ApiError;
 use super::headers::{names, respond, seconds_up};
-use super::params::{self, Conditional, ModelPath, ModelQuery, TaskPath, TaskQuery};
+use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::cache::Snapshot;
-use crate::schema::{ModelStatus, Task};
+use crate::schema::{ModelStatus, Task, TaskList};
 use crate::service::StatusService;
 use crate::waiting::WaitFor;
 
@@ -120,6 +120,31 @@ pub async fn get_model_status(
         respond(&served, Instant::now(), if_none_match),
         waited,
     ))
+}
+
+/// The tasks filed under an import, export, action or process, newest first: how a caller that
+/// lost a task id finds it again. Cached as a status is: one upstream call per interval.
+#[utoipa::path(
+    get,
+    path = "/tasks/{kind}",
+    tag = "tasks",
+    params(ListPath, TaskQuery),
+    responses(
+        (status = 200, description = "The object's tasks, newest first", body = TaskList,
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag",
+            headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
+        ProblemResponses,
+    )
+)]
+pub async fn list_tasks(
+    State(service): State<StatusService>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let list = params::list_request(request.uri(), service.default_model())?;
+    let served = service.task_list(list).await?;
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
+    Ok(respond(&served, Instant::now(), if_none_match))
 }
 
 /// The wait a request asks for and the tags it has, when it asks to be held: `Prefer: wait=N`

@@ -458,10 +458,11 @@ impl Keys {
     }
 
     /// The poll interval for a key whose task has been running for `age`: the greater of the
-    /// base interval and a tenth of the age, capped at the maximum. Models use the base.
+    /// base interval and a tenth of the age, capped at the maximum. Models and task lists use the
+    /// base.
     fn interval(&self, key: PollKey, age: std::time::Duration) -> std::time::Duration {
         match key {
-            PollKey::Model { .. } => self.policy.interval,
+            PollKey::Model { .. } | PollKey::Tasks { .. } => self.policy.interval,
             PollKey::Task(_) => (age / 10).clamp(self.policy.interval, self.policy.max_interval),
         }
     }

@@ -86,6 +86,12 @@ fn tag(key: &PollKey) -> String {
             "task:{}:{}:{}:{}:{}",
             at.kind, at.workspace, at.model, at.object, at.task
         ),
+        PollKey::Tasks {
+            kind,
+            workspace,
+            model,
+            object,
+        } => format!("tasks:{kind}:{workspace}:{model}:{object}"),
         PollKey::Model { workspace, model } => format!("model:{workspace}:{model}"),
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use super::progress;
-use crate::schema::{Detail, NestedResult, TaskResult, TaskState, TaskStatus};
+use crate::schema::{Detail, ListedTask, NestedResult, TaskResult, TaskState, TaskStatus};
 use crate::upstream::wire::{WireDetail, WireReadRequest, WireResult, WireTask};
 use crate::upstream::{TaskLocator, WireTaskStatus};
 
@@ -168,6 +168,26 @@ fn from_read_request(at: &TaskLocator, wire: WireReadRequest) -> TaskStatus {
     TaskStatus {
         available_pages: wire.available_pages,
         ..task_frame(at, state, wire.request_state)
+    }
+}
+
+impl ListedTask {
+    /// A task as an object's task list shows it.
+    fn from_wire(wire: WireTask) -> Self {
+        let successful = wire.result.as_ref().and_then(|result| result.successful);
+        ListedTask {
+            task_id: wire.task_id.unwrap_or_default(),
+            state: task_state(wire.task_state.as_deref(), successful),
+            upstream_state: wire.task_state,
+            created_at: millis_to_time(wire.creation_time),
+        }
+    }
+
+    /// An object's tasks, newest first (undated ones last).
+    pub fn newest_first(wire: Vec<WireTask>) -> Vec<Self> {
+        let mut tasks: Vec<Self> = wire.into_iter().map(Self::from_wire).collect();
+        tasks.sort_by_key(|task| std::cmp::Reverse(task.created_at));
+        tasks
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Reply {
     Reset,
     /// Waits, then replies.
     After(Duration, Box<Reply>),
+    /// 200 with a text body, as a dump chunk comes.
+    Text(String),
 }
 
 impl Reply {
@@ -53,6 +55,9 @@ impl Reply {
                 Reply::After(delay, reply) => {
                     tokio::time::sleep(delay).await;
                     reply.play(path).await
+                }
+                Reply::Text(text) => {
+                    ([(axum::http::header::CONTENT_TYPE, "text/plain")], text).into_response()
                 }
             }
         })

@@ -100,7 +100,33 @@ pub const TASKS: &[DemoTask] = &[
         runs_for: 120.0,
         outcome: Outcome::Succeeds,
     },
+    // Earlier runs, finished before the demo starts: their failure dumps can be read at once.
+    DemoTask {
+        kind: "import",
+        object_id: "112000000009",
+        task_id: "3D3D84DDD53847BAA621810B593C3FC3",
+        queued_for: 0.0,
+        runs_for: FINISHED,
+        outcome: Outcome::Fails,
+    },
+    DemoTask {
+        kind: "process",
+        object_id: "118000000007",
+        task_id: "6E6E84DDD53847BAA621810B593C3FC6",
+        queued_for: 0.0,
+        runs_for: FINISHED,
+        outcome: Outcome::Fails,
+    },
 ];
+
+/// How long a task "finished before the demo started" runs: no time worth seeing.
+const FINISHED: f64 = 0.001;
+/// The import inside the failing process whose rows were rejected.
+const FAILING_ACTION: &str = "112000000011";
+/// A failure dump's rows, as Anaplan writes them.
+const DUMP_ROWS: &str = "_Status_,Employees,Salary,_Line_,_Error_1_\n\
+E,Ann Example,not a number,2,Invalid number\n\
+E,Bob Example,-,3,Invalid number\n";
 
 /// The scenario's clock and the cancels it was asked for.
 pub struct Scenario {
@@ -126,6 +152,33 @@ impl Scenario {
             ["models", model] => Some(model_reply(model)),
             ["workspaces", workspace, "models", model, "status"] => {
                 Some(model_status_reply(workspace, model, t))
+            }
+            [
+                "workspaces",
+                workspace,
+                "models",
+                model,
+                collection,
+                object,
+                "tasks",
+            ] if *workspace == WORKSPACE && *model == BUSY_MODEL => {
+                Some(self.task_list(collection, object, t))
+            }
+            [
+                "workspaces",
+                workspace,
+                "models",
+                model,
+                collection,
+                object,
+                "tasks",
+                task,
+                dump @ ..,
+            ] if *workspace == WORKSPACE && *model == BUSY_MODEL && !dump.is_empty() => {
+                let found = find_task(collection, "tasks", object, task);
+                Some(found.map_or_else(Reply::not_found, |scenario| {
+                    self.dump_reply(scenario, dump, t)
+                }))
             }
             [
                 "workspaces",
@@ -161,6 +214,47 @@ impl Scenario {
         }
         let cancelled_at = self.cancelled.get(scenario.task_id).copied();
         Reply::ok(scenario.body(t, cancelled_at))
+    }
+}
+
+impl Scenario {
+    /// The tasks filed under `object`, as Anaplan lists them (200 and none for an unknown one).
+    fn task_list(&self, collection: &str, object: &str, t: f64) -> Reply {
+        let tasks: Vec<Value> = TASKS
+            .iter()
+            .filter(|task| find_task(collection, "tasks", object, task.task_id).is_some())
+            .map(|task| {
+                let cancelled_at = self.cancelled.get(task.task_id).copied();
+                let (state, _) = task.state_at(t, cancelled_at);
+                json!({"taskId": task.task_id, "taskState": state,
+                       "creationTime": 1_571_258_347_545_i64 + (task.queued_for * 1000.0) as i64})
+            })
+            .collect();
+        Reply::ok(
+            json!({"meta": {"paging": {"currentPageSize": tasks.len(), "offset": 0,
+                                  "totalSize": tasks.len()}}, "tasks": tasks}),
+        )
+    }
+
+    /// A failed import's dump (`dump/chunks[/0]`), or that of the failing import inside a
+    /// failed process (`dumps/{action}/chunks[/0]`), once the task has finished; else 404.
+    fn dump_reply(&self, scenario: &DemoTask, dump: &[&str], t: f64) -> Reply {
+        let cancelled_at = self.cancelled.get(scenario.task_id).copied();
+        let (state, _) = scenario.state_at(t, cancelled_at);
+        let failed = state == "COMPLETE" && matches!(scenario.outcome, Outcome::Fails);
+        let chunks = match (scenario.kind, dump) {
+            ("import", ["dump", chunks @ ..]) => chunks,
+            ("process", ["dumps", FAILING_ACTION, chunks @ ..]) => chunks,
+            _ => return Reply::not_found(),
+        };
+        match chunks {
+            _ if !failed => Reply::not_found(),
+            ["chunks"] => {
+                Reply::ok(json!({"meta": {}, "chunks": [{"id": "0", "name": "Chunk 0"}]}))
+            }
+            ["chunks", "0"] => Reply::Text(DUMP_ROWS.to_owned()),
+            _ => Reply::not_found(),
+        }
     }
 }
 
@@ -284,6 +378,12 @@ impl DemoTask {
         match (self.kind, complete) {
             ("import", true) if successful => result["details"] = json!([rows(90, 0)]),
             ("import", true) => result["details"] = json!([rows(0, 90)]),
+            ("process", true) if !successful => {
+                result["nestedResults"] = json!([
+                    {"objectId": "112000000009", "successful": true, "failureDumpAvailable": false, "details": [rows(90, 0)]},
+                    {"objectId": FAILING_ACTION, "successful": false, "failureDumpAvailable": true, "details": [rows(0, 90)]}
+                ])
+            }
             ("process", true) => {
                 result["nestedResults"] = json!([
                     {"objectId": "112000000009", "successful": true, "failureDumpAvailable": false, "details": [rows(90, 0)]},

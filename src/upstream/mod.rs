@@ -6,6 +6,7 @@
 //! with jittered backoff, classification of the answer, metrics and tracing.
 
 pub mod auth;
+pub mod dump;
 pub mod error;
 mod gate;
 mod response;
@@ -30,7 +31,9 @@ use crate::shared::SharedState;
 use auth::{AuthApi, Basic, Certificate, Credential, Identity, OAuth, Token, TokenManager};
 use gate::RateLimitGate;
 use response::{classify, read_bounded, transport_error};
-use wire::{ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
+use wire::{
+    ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope, TaskListEnvelope,
+};
 
 /// Retries of a transiently failed GET, after the first attempt.
 const MAX_RETRIES: u32 = 2;
@@ -49,6 +52,9 @@ enum Endpoint {
     TaskStatus,
     ModelStatus,
     Cancel,
+    DumpChunks,
+    DumpChunk,
+    TaskList,
 }
 
 impl Endpoint {
@@ -58,6 +64,9 @@ impl Endpoint {
             Endpoint::TaskStatus => "task_status",
             Endpoint::ModelStatus => "model_status",
             Endpoint::Cancel => "cancel",
+            Endpoint::DumpChunks => "dump_chunks",
+            Endpoint::DumpChunk => "dump_chunk",
+            Endpoint::TaskList => "task_list",
         }
     }
 }
@@ -97,7 +106,7 @@ struct Inner {
     api_url: Url,
     tokens: Arc<TokenManager>,
     /// Bounds the Integration API requests in flight at once.
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// Shared with the token's auth API calls: a 429 from either pauses both.
     gate: Arc<RateLimitGate>,
     timeout: Duration,
@@ -129,7 +138,7 @@ impl AnaplanClient {
                 http,
                 api_url: settings.api_url.clone(),
                 tokens,
-                permits: Semaphore::new(settings.concurrency),
+                permits: Arc::new(Semaphore::new(settings.concurrency)),
                 gate,
                 timeout: settings.timeout,
             }),
@@ -174,6 +183,29 @@ impl AnaplanClient {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// The tasks filed under an import, export, action or process, as Anaplan lists them
+    /// (`GET …/{collection}/{id}/tasks`).
+    pub async fn task_list(
+        &self,
+        kind: TaskKind,
+        workspace: WorkspaceId,
+        model: ModelId,
+        object: ObjectId,
+    ) -> Result<Vec<wire::WireTask>, UpstreamError> {
+        let (collection, tasks) = kind.upstream_collection();
+        let path = [
+            "workspaces",
+            workspace.as_str(),
+            "models",
+            model.as_str(),
+            collection,
+            object.as_str(),
+            tasks,
+        ];
+        let envelope: TaskListEnvelope = self.call(Method::GET, &path, Endpoint::TaskList).await?;
+        Ok(envelope.tasks)
     }
 
     /// The model's status (`GET /workspaces/{ws}/models/{m}/status`).
@@ -223,6 +255,16 @@ impl AnaplanClient {
         }
     }
 
+    /// The Integration API's URL for `path`, built from validated ids only.
+    fn url(&self, path: &[&str]) -> Url {
+        let mut url = self.inner.api_url.clone();
+        url.path_segments_mut()
+            .expect("validated as an http(s) URL")
+            .pop_if_empty()
+            .extend(path);
+        url
+    }
+
     /// Sends one logical request, bounded as a whole by `ANAPLAN_TIMEOUT`.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -230,11 +272,7 @@ impl AnaplanClient {
         path: &[&str],
         endpoint: Endpoint,
     ) -> Result<T, UpstreamError> {
-        let mut url = self.inner.api_url.clone();
-        url.path_segments_mut()
-            .expect("validated as an http(s) URL")
-            .pop_if_empty()
-            .extend(path);
+        let url = self.url(path);
         let deadline = Instant::now() + self.inner.timeout;
         let started = Instant::now();
         let result = tokio::time::timeout_at(deadline, self.attempts(&method, &url, deadline))

@@ -47,6 +47,14 @@ pub struct TaskEnvelope {
     pub task: WireTask,
 }
 
+/// An object's tasks, as `GET …/{imports|exports|actions|processes}/{id}/tasks` lists them.
+#[derive(Debug, Default, Deserialize)]
+pub struct TaskListEnvelope {
+    /// The tasks, in Anaplan's order; absent when there are none.
+    #[serde(default)]
+    pub tasks: Vec<WireTask>,
+}
+
 /// A task as Anaplan reports it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,86 @@
+//! Task lists: `GET /tasks/{kind}` finds an object's tasks again, newest first, cached as a
+//! status is.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn list_path() -> String {
+    format!("/workspaces/{WORKSPACE}/models/{MODEL}/imports/{IMPORT}/tasks")
+}
+
+fn list_route() -> String {
+    format!("/tasks/import?modelId={MODEL}&objectId={IMPORT}&workspaceId={WORKSPACE}")
+}
+
+fn anaplan_list() -> Reply {
+    Reply::ok(json!({
+        "meta": {"paging": {"currentPageSize": 3, "totalSize": 3, "offset": 0}},
+        "tasks": [
+            {"taskId": task_id(1), "taskState": "COMPLETE", "creationTime": 1_700_000_000_000_i64},
+            {"taskId": task_id(3), "taskState": "IN_PROGRESS", "creationTime": 1_700_000_200_000_i64},
+            {"taskId": task_id(2), "taskState": "CANCELLED", "creationTime": 1_700_000_100_000_i64}
+        ]
+    }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_objects_tasks_come_newest_first_and_normalised() {
+    let app = spawn_app().await;
+    app.anaplan.on(&list_path(), anaplan_list());
+    let response = app.get(&list_route()).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("etag"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    let tasks = body["tasks"].as_array().unwrap();
+    let ids: Vec<_> = tasks.iter().map(|task| task["taskId"].clone()).collect();
+    assert_eq!(
+        ids,
+        [json!(task_id(3)), json!(task_id(2)), json!(task_id(1))]
+    );
+    assert_eq!(tasks[0]["state"], "running");
+    assert_eq!(tasks[1]["state"], "cancelled");
+    // Anaplan lists no verdict: the state says so, and the status route has it.
+    assert_eq!(tasks[2]["state"], "unknown");
+    assert_eq!(tasks[2]["upstreamState"], "COMPLETE");
+    assert_eq!(tasks[0]["createdAt"], "2023-11-14T22:16:40.000Z");
+    assert!(body["fetchedAt"].is_string() && body["nextPollAt"].is_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_costs_one_call_per_interval() {
+    let app = spawn_app().await;
+    app.anaplan.on(&list_path(), anaplan_list());
+    for _ in 0..20 {
+        assert_eq!(app.get(&list_route()).await.status(), 200);
+    }
+    assert_eq!(app.anaplan.calls(Method::GET, &list_path()), 1);
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(app.get(&list_route()).await.status(), 200);
+    until("the refresh", || {
+        app.anaplan.calls(Method::GET, &list_path()) == 2
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_requests_and_bad_ids_get_a_400_and_no_call() {
+    let app = spawn_app().await;
+    for route in [
+        format!("/tasks/view-read?modelId={MODEL}&objectId={IMPORT}"),
+        format!("/tasks/import?modelId={MODEL}"),
+        format!("/tasks/nonsense?modelId={MODEL}&objectId={IMPORT}"),
+        format!("/tasks/import?modelId=short&objectId={IMPORT}"),
+    ] {
+        let response = app.get(&route).await;
+        assert_eq!(response.status(), 400, "{route}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    assert_eq!(app.anaplan.total_calls(), 0);
+}
