@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmarks in one command: installs wrk and redis-server if they are missing, builds the
-# release gateway and runs bench/gateway.rs (one process) and bench/fleet.rs (replicas sharing
-# Redis), which print tables of figures against the targets; `bench/run.sh gateway` or
-# `bench/run.sh fleet` runs one. Not a test: it never fails on the machine's speed.
+# release gateway and runs bench/gateway.rs (one process), bench/fleet.rs (replicas sharing
+# Redis) and bench/waiting.rs (held long-polls, a streamed dump), which print tables of figures
+# against the targets; `bench/run.sh gateway` (or fleet, waiting) runs one. Not a test: it never
+# fails on the machine's speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_or_not=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
@@ -13,7 +14,7 @@ for tool in wrk redis-server; do
   fi
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sm)" >&2
-for bench in "${@:-gateway fleet}"; do
+for bench in "${@:-gateway fleet waiting}"; do
   for name in $bench; do
     cargo bench --locked --bench "$name"
   done

@@ -1,0 +1,216 @@
+//! The long-poll benchmark, on loopback: 10 000 requests held with `Prefer: wait` on 100 running
+//! tasks of the simulated Anaplan, then every task moves.
+//!
+//! Measures the gateway's memory per held request (RSS while held, less RSS before), the upstream
+//! calls per task while they are held (one per poll interval is the target), and the time from the
+//! poll that brought each task's change to each of its waiters' answers (p99 under 5 ms is the
+//! target). Then a 50 MB failure dump (five 10 MB chunks) read by a slow reader: the gateway's RSS
+//! while it streams, against before. Run it with `bench/run.sh waiting`. It reports figures; it
+//! never fails on the machine's speed.
+
+// Not every benchmark uses every shared helper.
+#[allow(dead_code)]
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anaplan_gateway::simulator::{Reply, Simulator};
+use common::*;
+use serde_json::json;
+
+const TASKS: usize = 100;
+const WAITERS_PER_TASK: usize = 100;
+/// The dump: this many chunks of `CHUNK_MIB` MiB.
+const DUMP_CHUNKS: usize = 5;
+const CHUNK_MIB: usize = 10;
+
+fn running(progress: f64) -> Reply {
+    Reply::ok(json!({
+        "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
+        "status": {"code": 200, "message": "Success"},
+        "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
+                 "progress": progress, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
+    }))
+}
+
+fn task(n: usize) -> String {
+    format!("7A17{n:028X}")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the held requests cost and how fast they were answered.
+struct Held {
+    rss_before_kib: u64,
+    rss_held_kib: u64,
+    calls_per_task: f64,
+    intervals: f64,
+    waits_after_poll: Vec<Duration>,
+}
+
+async fn hold_and_move(anaplan: &Simulator, api: SocketAddr, pid: u32) -> Held {
+    // One connection per held request, as callers on many pods would have.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    anaplan.answer_any_task(running(0.35));
+    // First asked 50 ms apart, as tasks started at different times are: each task is polled at
+    // a phase of its own, and a poll's waiters are answered together.
+    let mut tags = Vec::new();
+    for n in 0..TASKS {
+        let response = http.get(task_route(api, &task(n))).send().await.unwrap();
+        tags.push(response.headers()["etag"].clone());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_before_kib = rss_kib(pid);
+    let calls_before = anaplan.api_calls();
+    let held_from = Instant::now();
+    let mut waiters = Vec::new();
+    for (n, tag) in tags.iter().enumerate() {
+        for _ in 0..WAITERS_PER_TASK {
+            let request = (http.get(task_route(api, &task(n))))
+                .header("if-none-match", tag.clone())
+                .header("prefer", "wait=60");
+            waiters.push(tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let answered = Instant::now();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap();
+                (n, answered)
+            }));
+        }
+    }
+    // All held (none can be answered before the tasks move), then memory; then every task
+    // moves, and each task's next poll brings the change to its waiters.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_held_kib = rss_kib(pid);
+    anaplan.answer_any_task(running(0.6));
+    let mut answered = Vec::new();
+    for waiter in waiters {
+        answered.push(waiter.await.unwrap());
+    }
+    let intervals = held_from.elapsed().as_secs_f64() / 5.0;
+    let calls = anaplan.api_calls() - calls_before;
+    let mut waits_after_poll: Vec<Duration> = answered
+        .into_iter()
+        .map(|(n, at)| {
+            let polled = anaplan.answered_at(&import_path(&task(n))).expect("polled");
+            at.saturating_duration_since(polled.into_std())
+        })
+        .collect();
+    waits_after_poll.sort();
+    Held {
+        rss_before_kib,
+        rss_held_kib,
+        calls_per_task: calls as f64 / TASKS as f64,
+        intervals,
+        waits_after_poll,
+    }
+}
+
+/// A 50 MB dump read at about 5 MB/s: the gateway's highest RSS while it streams, and before.
+async fn slow_dump(anaplan: &Simulator, api: SocketAddr, pid: u32) -> (u64, u64, usize) {
+    let dump_task = task(999);
+    let dump = format!("{}/dump", import_path(&dump_task));
+    let chunks: Vec<_> = (0..DUMP_CHUNKS)
+        .map(|n| json!({"id": n.to_string(), "name": format!("Chunk {n}")}))
+        .collect();
+    anaplan.on(
+        &format!("{dump}/chunks"),
+        Reply::ok(json!({"chunks": chunks})),
+    );
+    let row = "E,Example row,with a value that did not fit,123456,Invalid number\n";
+    let chunk_text = row.repeat(CHUNK_MIB * 1024 * 1024 / row.len());
+    for n in 0..DUMP_CHUNKS {
+        anaplan.on(
+            &format!("{dump}/chunks/{n}"),
+            Reply::Text(chunk_text.clone()),
+        );
+    }
+    let rss_before = rss_kib(pid);
+    let url = task_route(api, &dump_task).replacen('?', "/dump?", 1);
+    let mut response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (mut read, mut highest) = (0, rss_before);
+    while let Some(piece) = response.chunk().await.unwrap() {
+        read += piece.len();
+        highest = highest.max(rss_kib(pid));
+        // A slow reader: the gateway must not buffer what it cannot pass on.
+        tokio::time::sleep(Duration::from_micros(piece.len() as u64 / 5)).await;
+    }
+    (rss_before, highest, read)
+}
+
+#[tokio::main]
+async fn main() {
+    let (anaplan, http) = simulated_anaplan().await;
+    let settings = [
+        ("GATEWAY_MAX_WAIT", "60s".to_owned()),
+        ("GATEWAY_MAX_WAITING", "20000".to_owned()),
+    ];
+    // Each part in a gateway of its own, so one's memory does not stand in the other's.
+    let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
+    let (dump_before, dump_highest, dump_bytes) =
+        slow_dump(&anaplan, api, gateway.id().unwrap()).await;
+    drop(gateway);
+    let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
+    let held = hold_and_move(&anaplan, api, gateway.id().unwrap()).await;
+    drop(gateway);
+
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    let waits = &held.waits_after_poll;
+    let at = |q: f64| waits[((waits.len() as f64 * q) as usize).min(waits.len() - 1)];
+    let held_count = TASKS * WAITERS_PER_TASK;
+    let per_held =
+        (held.rss_held_kib.saturating_sub(held.rss_before_kib)) as f64 * 1024.0 / held_count as f64;
+    println!(
+        "anaplan-gateway long-poll benchmark ({} cores; {held_count} requests held on {TASKS} running tasks)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| memory per held request (RSS held {:.1} MiB, before {:.1} MiB) | {per_held:.0} bytes | |",
+        held.rss_held_kib as f64 / 1024.0,
+        held.rss_before_kib as f64 / 1024.0
+    );
+    println!(
+        "| upstream calls per task while held | {:.2} in {:.1} intervals of 5 s | one per interval: {} |",
+        held.calls_per_task,
+        held.intervals,
+        if held.calls_per_task <= held.intervals.ceil() {
+            "meets"
+        } else {
+            "MISSES"
+        }
+    );
+    println!(
+        "| answer after the poll that brought the change, all {held_count} waiters ({WAITERS_PER_TASK} per poll) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms | p99 under 5 ms: {} |",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0)),
+        if at(0.99) < Duration::from_millis(5) {
+            "meets"
+        } else {
+            "MISSES"
+        }
+    );
+    println!(
+        "| {} MB dump to a slow reader: highest RSS while streaming | {:.1} MiB (before {:.1} MiB) | flat |",
+        dump_bytes / 1_000_000,
+        dump_highest as f64 / 1024.0,
+        dump_before as f64 / 1024.0
+    );
+}
