@@ -14,7 +14,7 @@ use super::headers::{names, respond, seconds_up};
 use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::cache::Snapshot;
 use crate::schema::{ModelStatus, Task, TaskList};
-use crate::service::StatusService;
+use crate::service::{ModelRequest, StatusService, TaskRequest};
 use crate::waiting::WaitFor;
 
 /// The task's normalised status.
@@ -39,23 +39,7 @@ pub async fn get_task(
     request: Request,
 ) -> Result<Response, ApiError> {
     let task = params::task_request(request.uri(), service.default_model())?;
-    let headers = request.headers();
-    let if_none_match = headers.get(header::IF_NONE_MATCH);
-    let (served, waited) = match held(headers) {
-        Some((wait, tags)) => {
-            let unchanged = |snapshot: &Snapshot| names(tags, &snapshot.etag);
-            let wait_for = WaitFor {
-                wait,
-                unchanged: &unchanged,
-            };
-            service.task_when_changed(task, wait_for).await?
-        }
-        None => (service.task(task).await?, None),
-    };
-    Ok(with_wait_applied(
-        respond(&served, Instant::now(), if_none_match),
-        waited,
-    ))
+    answer(&service, Asked::Task(task), request.headers()).await
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it (usually
@@ -103,7 +87,22 @@ pub async fn get_model_status(
     request: Request,
 ) -> Result<Response, ApiError> {
     let model = params::model_request(request.uri())?;
-    let headers = request.headers();
+    answer(&service, Asked::Model(model), request.headers()).await
+}
+
+/// A status a caller asked for.
+enum Asked {
+    Task(TaskRequest),
+    Model(ModelRequest),
+}
+
+/// The answer to a status request: at once, or held until it changes when the request asks to
+/// be (`Prefer: wait=N` with `If-None-Match`); 304 while it is the one the caller has.
+async fn answer(
+    service: &StatusService,
+    asked: Asked,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let if_none_match = headers.get(header::IF_NONE_MATCH);
     let (served, waited) = match held(headers) {
         Some((wait, tags)) => {
@@ -112,14 +111,18 @@ pub async fn get_model_status(
                 wait,
                 unchanged: &unchanged,
             };
-            service.model_status_when_changed(model, wait_for).await?
+            match asked {
+                Asked::Task(task) => service.task_when_changed(task, wait_for).await?,
+                Asked::Model(model) => service.model_status_when_changed(model, wait_for).await?,
+            }
         }
-        None => (service.model_status(model).await?, None),
+        None => match asked {
+            Asked::Task(task) => (service.task(task).await?, None),
+            Asked::Model(model) => (service.model_status(model).await?, None),
+        },
     };
-    Ok(with_wait_applied(
-        respond(&served, Instant::now(), if_none_match),
-        waited,
-    ))
+    let response = respond(&served, Instant::now(), if_none_match);
+    Ok(with_wait_applied(response, waited))
 }
 
 /// The tasks filed under an import, export, action or process, newest first: how a caller that
