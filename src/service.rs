@@ -76,6 +76,8 @@ struct Parts {
     client: AnaplanClient,
     cache: StatusCache,
     waiting: Waiting,
+    /// How long a dump's reader may take for one piece before the dump is cut off.
+    dump_reader_deadline: std::time::Duration,
     workspaces: Workspaces,
     default_model: Option<ModelId>,
 }
@@ -100,6 +102,7 @@ impl StatusService {
         let parts = Parts {
             cache,
             waiting: Waiting::new(settings.waiting, settings.polling.interval),
+            dump_reader_deadline: settings.anaplan.timeout,
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
             client,
             default_model: settings.anaplan.default_model,
@@ -270,6 +273,25 @@ impl StatusService {
     }
 }
 
+/// `stream` read apart from the response that carries it, one piece ahead: a reader that takes
+/// longer than `deadline` for a piece loses the rest, so a stalled client never holds an
+/// upstream permit (the chunk being read holds one) for longer than that.
+fn paced_by_reader(stream: DumpStream, deadline: std::time::Duration) -> DumpStream {
+    use futures_util::StreamExt;
+    let (pieces, mut received) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut stream = stream;
+        while let Some(piece) = stream.next().await {
+            if pieces.send_timeout(piece, deadline).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::poll_fn(move |context| {
+        received.poll_recv(context)
+    }))
+}
+
 /// A failure dump as it streams: its chunks in order, each read as it comes.
 pub type DumpStream = futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
 
@@ -288,6 +310,7 @@ impl StatusService {
             client.dump_chunks(&at, action).await?.into();
         let first = chunks.pop_front().ok_or(UpstreamError::NotFound)?;
         let current = client.dump_chunk(&at, action, &first).await?;
+        let reader_deadline = self.inner.dump_reader_deadline;
         let state = (client, at, action, chunks, Some(current));
         let stream = futures_util::stream::unfold(state, |mut state| async move {
             let (client, at, action, chunks, current) = &mut state;
@@ -314,7 +337,7 @@ impl StatusService {
                 }
             }
         });
-        Ok(Box::pin(stream))
+        Ok(paced_by_reader(Box::pin(stream), reader_deadline))
     }
 }
 

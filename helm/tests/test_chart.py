@@ -31,6 +31,8 @@ GATEWAY_ENV = [
     "GATEWAY_POLL_INTERVAL",
     "GATEWAY_POLL_MAX_INTERVAL",
     "GATEWAY_MAX_STALE",
+    "GATEWAY_MAX_WAIT",
+    "GATEWAY_MAX_WAITING",
     "GATEWAY_UPSTREAM_CONCURRENCY",
     "GATEWAY_CACHE_MAX_ENTRIES",
     "GATEWAY_CACHE_MAX_MIB",
@@ -116,6 +118,8 @@ def test_values_reach_the_env_unchanged():
             "pollInterval": "1500ms",
             "pollMaxInterval": "2m",
             "maxStale": "10m",
+            "maxWait": "55s",
+            "maxWaiting": 50000,
             "upstreamConcurrency": 3,
             "cacheMaxEntries": 2000000,
             "shutdownTimeout": "25s",
@@ -133,6 +137,8 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_POLL_INTERVAL"] == "1500ms"
     assert variables["GATEWAY_POLL_MAX_INTERVAL"] == "2m"
     assert variables["GATEWAY_MAX_STALE"] == "10m"
+    assert variables["GATEWAY_MAX_WAIT"] == "55s"
+    assert variables["GATEWAY_MAX_WAITING"] == "50000"
     assert variables["GATEWAY_UPSTREAM_CONCURRENCY"] == "3"
     # Helm holds numbers as floats; a large one must not come out as 2e+06.
     assert variables["GATEWAY_CACHE_MAX_ENTRIES"] == "2000000"

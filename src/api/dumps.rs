@@ -54,8 +54,9 @@ async fn dump(
     request: Request,
     kind: TaskKind,
 ) -> Result<Response, ApiError> {
-    let (task, action) = params::dump_request(request.uri(), service.default_model())?;
-    debug_assert_eq!(task.kind, kind, "the route fixes the kind");
+    let (mut task, action) = params::dump_request(request.uri(), service.default_model())?;
+    // The route fixes the kind.
+    task.kind = kind;
     let stream = service
         .dump(task, action)
         .await

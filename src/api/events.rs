@@ -8,14 +8,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 
 use super::docs::ProblemResponses;
 use super::error::ApiError;
-use super::headers::names;
 use super::params::{self, TaskPath, TaskQuery};
 use crate::cache::{Served, Snapshot};
 use crate::service::{StatusService, TaskRequest};
@@ -23,6 +22,8 @@ use crate::waiting::WaitFor;
 
 /// How often a quiet stream sends a comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The reconnection delay sent with a finished task's last event.
+const FINISHED_RETRY: Duration = Duration::from_secs(3600);
 /// How long a stream waits before it looks again when too many requests are held already.
 const HELD_ELSEWHERE: Duration = Duration::from_secs(1);
 
@@ -36,6 +37,7 @@ const HELD_ELSEWHERE: Duration = Duration::from_secs(1);
         (status = 200, description = "Server-Sent Events: `event: status`, `id:` the answer's ETag, \
 `data:` the task as `GET /tasks/{kind}/{taskId}` answers it; one per change, the last one finished",
             content_type = "text/event-stream", body = TaskEvent),
+        (status = 204, description = "The task is finished and `Last-Event-ID` names its final answer: nothing more will come"),
         ProblemResponses,
     )
 )]
@@ -48,6 +50,12 @@ pub async fn task_events(
     // The first answer before the stream starts: a task that cannot be read is a problem+json
     // error, not an event.
     let first = service.task(task).await?;
+    // A client that has the finished answer already (a browser reconnecting after the last
+    // event) gets 204, which tells `EventSource` to stop reconnecting.
+    let snapshot = &first.snapshot;
+    if snapshot.next_poll_at.is_none() && last.as_ref() == Some(&snapshot.etag) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let watch = Watch {
         service,
         task,
@@ -115,7 +123,9 @@ impl Watch {
             let served = match self.first.take() {
                 Some(first) => first,
                 None => match self.changed().await {
-                    Ok(served) => served?,
+                    Ok(Some(served)) => served,
+                    // The gateway is stopping: the stream ends.
+                    Ok(None) => return None,
                     Err(problem) => {
                         self.done = true;
                         return Some(problem);
@@ -127,7 +137,14 @@ impl Watch {
             if !self.has(snapshot) {
                 self.last = Some(snapshot.etag.clone());
                 self.done = finished;
-                return Some(status_event(snapshot));
+                let event = status_event(snapshot);
+                // After the last event, a reconnecting client is told to wait long (and then gets
+                // 204).
+                return Some(if finished {
+                    event.retry(FINISHED_RETRY)
+                } else {
+                    event
+                });
             }
             if finished {
                 return None;
@@ -135,9 +152,9 @@ impl Watch {
         }
     }
 
-    /// Whether the last answer sent was this one.
+    /// Whether the last answer sent was this one (an event id is compared exactly).
     fn has(&self, snapshot: &Snapshot) -> bool {
-        (self.last.as_ref()).is_some_and(|tag| names(tag, &snapshot.etag))
+        self.last.as_ref() == Some(&snapshot.etag)
     }
 
     /// The answer once it changes, or as it is when the wait ends; `Ok(None)` when the gateway

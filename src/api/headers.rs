@@ -119,7 +119,9 @@ pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue
 /// Whether an `If-None-Match` value names `etag`: `*`, or one of its tags, compared weakly (a
 /// `W/` prefix on either side is ignored, RFC 9110 section 13.1.2).
 pub fn names(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
-    let opaque = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
+    fn opaque(tag: &[u8]) -> &[u8] {
+        tag.strip_prefix(b"W/").unwrap_or(tag)
+    }
     let ours = opaque(etag.as_bytes());
     if_none_match
         .as_bytes()

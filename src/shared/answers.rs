@@ -83,6 +83,10 @@ impl SharedAnswer {
             Some(number(Some(next))?)
         };
         let etag = String::from_utf8(parts.next()?.to_vec()).ok()?;
+        // A record in any other layout is no answer: it is fetched again.
+        if !(etag.starts_with("W/\"") && etag.ends_with('"')) {
+            return None;
+        }
         let body = Bytes::copy_from_slice(parts.next()?);
         Some(Self {
             fetched_ms,

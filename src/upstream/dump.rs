@@ -61,7 +61,15 @@ impl AnaplanClient {
             serde_json::Value::String(text) => text,
             other => other.to_string(),
         };
-        Ok(list.chunks.into_iter().map(id).collect())
+        let ids: Vec<String> = list.chunks.into_iter().map(id).collect();
+        // Chunk ids go into a URL: only the numbers Anaplan documents are followed.
+        let numbered = |id: &String| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        if !ids.iter().all(numbered) {
+            return Err(UpstreamError::BadBody(
+                "a dump chunk id is not a number".into(),
+            ));
+        }
+        Ok(ids)
     }
 
     /// One chunk of a dump, to be read as it comes; replayed once after a 401, as every call is.
@@ -89,10 +97,11 @@ impl AnaplanClient {
                 .await
                 .map_err(|_| UpstreamError::Timeout)?
                 .map_err(|err| transport_error(&err))?;
-            metrics::counter!("anaplan_gateway_upstream_requests_total",
-                "endpoint" => Endpoint::DumpChunk.label(), "outcome" => "ok")
-            .increment(1);
             let status = response.status();
+            let outcome = if status.is_success() { "ok" } else { "refused" };
+            metrics::counter!("anaplan_gateway_upstream_requests_total",
+                "endpoint" => Endpoint::DumpChunk.label(), "outcome" => outcome)
+            .increment(1);
             if status.is_success() {
                 return Ok(ChunkBody {
                     response,

@@ -137,3 +137,23 @@ async fn a_streaming_chunk_holds_one_of_the_upstream_permits() {
     assert!(statuses.iter().all(|response| response.status() == 200));
     assert_eq!(app.anaplan.most_in_flight(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reader_that_stalls_loses_the_dump_and_its_upstream_permit() {
+    let app = spawn_app_with(&["--upstream-concurrency", "1", "--timeout", "10s"]).await;
+    let dump = import_dump_path(TASK);
+    app.anaplan.on(&format!("{dump}/chunks"), chunk_list(1));
+    // Far more than the sockets between them hold: the gateway must wait for its reader.
+    let big = "E,a row that was rejected,1\n".repeat(2_000_000);
+    app.anaplan
+        .on(&format!("{dump}/chunks/0"), Reply::Text(big));
+    let stalled = app.get(&import_dump_route(TASK)).await;
+    assert_eq!(stalled.status(), 200);
+    // The reader never reads. Past the deadline the gateway lets go, and the one permit is free
+    // for a status call.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let reply = Reply::ok(fixture("task_in_progress.json"));
+    app.anaplan.on(&import_path(&task_id(1)), reply);
+    assert_eq!(app.get(&import_route(&task_id(1))).await.status(), 200);
+    drop(stalled);
+}

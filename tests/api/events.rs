@@ -160,3 +160,26 @@ async fn a_task_that_cannot_be_read_is_a_problem_not_a_stream() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_has_the_final_answer_is_told_there_is_no_more() {
+    let app = spawn_app().await;
+    app.anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("import_complete.json")),
+    );
+    let mut events = Events::open(&app, TASK, None).await;
+    let last = events.next().await.unwrap();
+    assert!(events.next().await.is_none());
+    // Reconnecting with the final answer's id (as EventSource does): 204, so it stops.
+    let route = import_route(TASK).replacen('?', "/events?", 1);
+    let again = (app.http.get(app.url(&route)))
+        .header("last-event-id", &last.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 204);
+    // An id is compared exactly: `*` names no answer, so the answer is sent.
+    let mut starred = Events::open(&app, TASK, Some("*")).await;
+    assert_eq!(starred.next().await.unwrap().id, last.id);
+}

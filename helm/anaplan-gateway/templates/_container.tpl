@@ -64,6 +64,10 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.pollMaxInterval | quote }}
 - name: GATEWAY_MAX_STALE
   value: {{ .Values.gateway.maxStale | quote }}
+- name: GATEWAY_MAX_WAIT
+  value: {{ .Values.gateway.maxWait | quote }}
+- name: GATEWAY_MAX_WAITING
+  value: {{ .Values.gateway.maxWaiting | int64 | quote }}
 - name: GATEWAY_UPSTREAM_CONCURRENCY
   value: {{ .Values.gateway.upstreamConcurrency | int64 | quote }}
 - name: GATEWAY_CACHE_MAX_ENTRIES
