@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::cache::{Cacheable, PollKey, Served, StatusCache};
-use crate::config::Settings;
+use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ListedTask, ModelReport, ModelStatus, PollTimes, Task, TaskList, TaskStatus};
 use crate::shared::SharedState;
@@ -80,6 +80,7 @@ struct Parts {
     dump_reader_deadline: std::time::Duration,
     workspaces: Workspaces,
     default_model: Option<ModelId>,
+    allowed_models: AllowedModels,
 }
 
 impl StatusService {
@@ -106,6 +107,7 @@ impl StatusService {
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
             client,
             default_model: settings.anaplan.default_model,
+            allowed_models: settings.allowed_models.clone(),
         };
         Ok(Self {
             inner: Arc::new(parts),
@@ -115,6 +117,17 @@ impl StatusService {
     /// The cache, for metrics and tests.
     pub fn cache(&self) -> &StatusCache {
         &self.inner.cache
+    }
+
+    /// Whether `model` may be asked about (`GATEWAY_ALLOWED_MODELS`); a workspace the allow-list
+    /// names for it fills in `workspace` when the caller gave none, so no lookup is needed.
+    pub fn admit(
+        &self,
+        model: ModelId,
+        workspace: &mut Option<WorkspaceId>,
+    ) -> Result<(), NotAllowed> {
+        *workspace = self.inner.allowed_models.admit(model, *workspace)?;
+        Ok(())
     }
 
     /// The model for requests that leave `modelId` out (`ANAPLAN_MODEL_ID`).

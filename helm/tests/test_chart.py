@@ -346,3 +346,16 @@ def test_image_and_chart_agree_on_ports_and_user():
     user = defaults["securityContext"]
     assert f"USER {user['runAsUser']}:{user['runAsGroup']}" in dockerfile
     assert 'CMD ["/usr/local/bin/anaplan-gateway", "healthcheck"]' in dockerfile
+
+
+def test_allowed_models_reach_the_gateway_only_when_given():
+    assert "GATEWAY_ALLOWED_MODELS" not in env(gateway(docs_for(SECRET))[2])
+    models = [MODEL_ID, f"8a8196b15b7dbae6015b8694411d13fe/{MODEL_ID}"]
+    values = {**SECRET, "gateway": {"allowedModels": models}}
+    variables = env(gateway(docs_for(values))[2])
+    assert variables["GATEWAY_ALLOWED_MODELS"] == ",".join(models)
+
+
+def test_schema_refuses_an_allowed_model_that_is_no_model_id():
+    with pytest.raises(helm.HelmValuesError):
+        render({**SECRET, "gateway": {"allowedModels": ["not-a-model"]}})

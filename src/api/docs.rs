@@ -54,6 +54,10 @@ impl IntoResponses for ProblemResponses {
                 "A missing or malformed parameter; nothing was sent to Anaplan",
             ),
             (
+                ApiError::ModelNotAllowed,
+                "The model is not among GATEWAY_ALLOWED_MODELS; nothing was sent to Anaplan",
+            ),
+            (
                 ApiError::Upstream(UpstreamError::NotFound),
                 "Anaplan reports no such object, or the gateway's user has no access to it",
             ),

@@ -55,6 +55,7 @@ async fn dump(
     kind: TaskKind,
 ) -> Result<Response, ApiError> {
     let (mut task, action) = params::dump_request(request.uri(), service.default_model())?;
+    service.admit(task.model, &mut task.workspace)?;
     // The route fixes the kind.
     task.kind = kind;
     let stream = service

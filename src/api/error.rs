@@ -45,12 +45,21 @@ pub enum ApiError {
     /// The route exists but not with this method.
     #[error("this route does not take that method; see /docs for the API")]
     MethodNotAllowed,
+    /// The model is not among `GATEWAY_ALLOWED_MODELS`.
+    #[error("this gateway may not ask about that model")]
+    ModelNotAllowed,
     /// Anaplan has no failure dump for the task.
     #[error("Anaplan has no failure dump for this task")]
     NoDump,
     /// Anaplan failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+}
+
+impl From<crate::config::NotAllowed> for ApiError {
+    fn from(_: crate::config::NotAllowed) -> Self {
+        ApiError::ModelNotAllowed
+    }
 }
 
 impl ApiError {
@@ -61,6 +70,11 @@ impl ApiError {
             }
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "no-route", "Not found"),
             ApiError::NoDump => (StatusCode::NOT_FOUND, "no-dump", "No failure dump"),
+            ApiError::ModelNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "model-not-allowed",
+                "Model not allowed",
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -99,6 +113,9 @@ impl ApiError {
             ApiError::Upstream(UpstreamError::Unauthorized) => {
                 "Anaplan refused the gateway's credentials; an operator must check them".into()
             }
+            ApiError::ModelNotAllowed => "this gateway may not ask about that model (or not in \
+                that workspace): it is not among GATEWAY_ALLOWED_MODELS"
+                .into(),
             ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"

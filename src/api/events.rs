@@ -45,7 +45,8 @@ pub async fn task_events(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let task = params::task_events_request(request.uri(), service.default_model())?;
+    let mut task = params::task_events_request(request.uri(), service.default_model())?;
+    service.admit(task.model, &mut task.workspace)?;
     let last = request.headers().get("last-event-id").cloned();
     // The first answer before the stream starts: a task that cannot be read is a problem+json
     // error, not an event.

@@ -38,7 +38,8 @@ pub async fn get_task(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let task = params::task_request(request.uri(), service.default_model())?;
+    let mut task = params::task_request(request.uri(), service.default_model())?;
+    service.admit(task.model, &mut task.workspace)?;
     answer(&service, Asked::Task(task), request.headers()).await
 }
 
@@ -60,7 +61,8 @@ pub async fn cancel_task(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let task = params::task_request(request.uri(), service.default_model())?;
+    let mut task = params::task_request(request.uri(), service.default_model())?;
+    service.admit(task.model, &mut task.workspace)?;
     let served = service.cancel(task).await?;
     Ok(respond(&served, Instant::now(), None))
 }
@@ -86,7 +88,8 @@ pub async fn get_model_status(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let model = params::model_request(request.uri())?;
+    let mut model = params::model_request(request.uri())?;
+    service.admit(model.model, &mut model.workspace)?;
     answer(&service, Asked::Model(model), request.headers()).await
 }
 
@@ -144,7 +147,8 @@ pub async fn list_tasks(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let list = params::list_request(request.uri(), service.default_model())?;
+    let mut list = params::list_request(request.uri(), service.default_model())?;
+    service.admit(list.model, &mut list.workspace)?;
     let served = service.task_list(list).await?;
     let if_none_match = request.headers().get(header::IF_NONE_MATCH);
     Ok(respond(&served, Instant::now(), if_none_match))

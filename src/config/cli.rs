@@ -75,6 +75,10 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
+    /// The only models the gateway may ask Anaplan about: `modelId` or `workspaceId/modelId`,
+    /// comma-separated. Unset: every model the gateway's Anaplan user can see.
+    #[arg(long, env = "GATEWAY_ALLOWED_MODELS", global = true)]
+    pub allowed_models: Option<String>,
     /// Longest a request with `Prefer: wait=N` and `If-None-Match` is held for a change.
     #[arg(long, env = "GATEWAY_MAX_WAIT", default_value = "25s", global = true)]
     pub max_wait: String,

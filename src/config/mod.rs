@@ -6,12 +6,14 @@
 //! them. Secrets stay in `SecretString` and never reach `--help` (`hide_env_values`), logs or
 //! `Debug`.
 
+mod allowed;
 mod cli;
 mod credentials;
 mod parse;
 mod problems;
 mod settings;
 
+pub use allowed::{AllowedModels, NotAllowed};
 pub use cli::{Cli, Command, LogFormat, RawSettings};
 pub use credentials::{
     CertificateFiles, CredentialMethod, Credentials, OAuthSettings, PasswordSource,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use super::allowed::AllowedModels;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
 use super::parse::{address, base_url, duration, positive};
@@ -77,6 +78,8 @@ pub struct Settings {
     pub cache: CacheLimits,
     /// How long, and how many, requests may be held for a change.
     pub waiting: WaitLimits,
+    /// The models the gateway may ask about.
+    pub allowed_models: AllowedModels,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
     /// The Redis or Valkey server a fleet shares, if any.
@@ -148,6 +151,10 @@ impl Settings {
         let max_mib = problems.check("cache_max_mib", positive(&raw.cache_max_mib));
         let shutdown_timeout = problems.check("shutdown_timeout", duration(&raw.shutdown_timeout));
         let max_wait = problems.check("max_wait", duration(&raw.max_wait));
+        let allowed_models = match raw.allowed_models.as_deref() {
+            None => Some(AllowedModels::default()),
+            Some(text) => problems.check("allowed_models", AllowedModels::parse(text)),
+        };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
@@ -181,6 +188,7 @@ impl Settings {
                 max_wait: max_wait?,
                 max_waiting: usize::try_from(max_waiting?).ok()?,
             },
+            allowed_models: allowed_models?,
             shutdown_timeout: shutdown_timeout?,
             shared: shared?,
         })

@@ -88,7 +88,10 @@ impl AnaplanClient {
             if let Some(retry_after) = inner.gate.pause_left(Instant::now()).await {
                 return Err(UpstreamError::RateLimited { retry_after });
             }
-            let permit = (inner.permits.clone().acquire_owned().await)
+            // Waiting for a permit is bounded as the call itself is.
+            let permit = tokio::time::timeout(inner.timeout, inner.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| UpstreamError::Timeout)?
                 .map_err(|_| UpstreamError::Unreachable("client closed".into()))?;
             let request = (inner.http.get(url.clone()))
                 .header(AUTHORIZATION, token.header_value())

@@ -11,6 +11,7 @@ mod dumps;
 mod events;
 mod faults;
 mod fleet;
+mod guards;
 mod helpers;
 mod lists;
 mod openapi;

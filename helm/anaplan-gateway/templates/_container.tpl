@@ -68,6 +68,10 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.maxWait | quote }}
 - name: GATEWAY_MAX_WAITING
   value: {{ .Values.gateway.maxWaiting | int64 | quote }}
+{{- with .Values.gateway.allowedModels }}
+- name: GATEWAY_ALLOWED_MODELS
+  value: {{ join "," . | quote }}
+{{- end }}
 - name: GATEWAY_UPSTREAM_CONCURRENCY
   value: {{ .Values.gateway.upstreamConcurrency | int64 | quote }}
 - name: GATEWAY_CACHE_MAX_ENTRIES
