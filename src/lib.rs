@@ -6,7 +6,8 @@
 //! workspace a model lives in) and [`waiting`] (requests held until an answer changes) → [`cache`] (polling etiquette, coalescing, stale answers) →
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
 //! shares through [`shared`]). [`normalise`] turns Anaplan's shapes into [`schema`]; [`ids`]
-//! checks every id first. [`server`] runs the listeners, [`admin`] serves health and metrics,
+//! checks every id first. [`server`] runs the listeners (their connections bounded by
+//! [`connections`]), [`admin`] serves health and metrics,
 //! [`telemetry`] logs and counts, [`demo`] runs the gateway in front of the [`simulator`] of
 //! Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, and
 //! [`backoff`] paces retries after failures.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod ids;
 pub mod normalise;

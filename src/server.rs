@@ -7,11 +7,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderName;
 use axum::response::Response;
-use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,10 +20,13 @@ use tower_http::trace::TraceLayer;
 use crate::admin::{self, Readiness};
 use crate::api::Api;
 use crate::config::Settings;
+use crate::connections::{self, ConnectionLimits};
 use crate::service::StatusService;
 use crate::{api, telemetry};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Connections the admin listener keeps open at once: enough for probes and a scraper.
+const ADMIN_CONNECTIONS: usize = 64;
 
 /// The gateway's services and shared state, ready to serve. [`serve`] wraps both services in
 /// request ids and tracing.
@@ -99,13 +102,14 @@ pub async fn bind(settings: &Settings) -> anyhow::Result<(TcpListener, TcpListen
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, reports not ready, and lets requests
-/// in flight finish for at most `drain`.
+/// in flight finish for at most `drain`. Connections are bounded by `limits`.
 pub async fn serve(
     app: App,
     api: TcpListener,
     admin: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
+    limits: ConnectionLimits,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let upkeep = telemetry::spawn_metrics_upkeep();
@@ -122,25 +126,34 @@ pub async fn serve(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let api_server = axum::serve(api, with_request_tracing(app.api).into_make_service())
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
-    let admin_server = axum::serve(admin, with_request_tracing(app.admin).into_make_service())
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    // The admin listener has places of its own, so probes get through however many API
+    // connections are open.
+    let admin_limits = ConnectionLimits {
+        max: ADMIN_CONNECTIONS,
+        ..limits
+    };
+    let api_server =
+        connections::serve(api, with_request_tracing(app.api), limits, stopped.clone());
+    let admin_server = connections::serve(
+        admin,
+        with_request_tracing(app.admin),
+        admin_limits,
+        stopped.clone(),
+    );
     app.readiness.set(true);
-    let both = async { tokio::try_join!(api_server.into_future(), admin_server.into_future()) };
+    let both = async { tokio::join!(api_server, admin_server) };
     let drain_expired = async {
         until_stopped(stopped).await;
         tokio::time::sleep(drain).await;
     };
-    let outcome = tokio::select! {
-        served = both => served.map(|_| ()),
+    tokio::select! {
+        _ = both => {}
         () = drain_expired => {
             tracing::warn!(drain_s = drain.as_secs_f64(), "requests still in flight after the drain bound; exiting");
-            Ok(())
         }
     };
     upkeep.abort();
-    Ok(outcome?)
+    Ok(())
 }
 
 /// Builds, binds, calls `announce` once listening, and serves until SIGTERM or Ctrl-C.
@@ -154,6 +167,7 @@ pub async fn run(settings: &Settings, announce: impl FnOnce()) -> anyhow::Result
         admin,
         shutdown_signal(),
         settings.shutdown_timeout,
+        settings.connections,
     )
     .await
 }

@@ -33,6 +33,8 @@ GATEWAY_ENV = [
     "GATEWAY_MAX_STALE",
     "GATEWAY_MAX_WAIT",
     "GATEWAY_MAX_WAITING",
+    "GATEWAY_HEADER_TIMEOUT",
+    "GATEWAY_MAX_CONNECTIONS",
     "GATEWAY_UPSTREAM_CONCURRENCY",
     "GATEWAY_CACHE_MAX_ENTRIES",
     "GATEWAY_CACHE_MAX_MIB",
@@ -120,6 +122,8 @@ def test_values_reach_the_env_unchanged():
             "maxStale": "10m",
             "maxWait": "55s",
             "maxWaiting": 50000,
+            "headerTimeout": "5s",
+            "maxConnections": 20000,
             "upstreamConcurrency": 3,
             "cacheMaxEntries": 2000000,
             "shutdownTimeout": "25s",
@@ -139,6 +143,8 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_MAX_STALE"] == "10m"
     assert variables["GATEWAY_MAX_WAIT"] == "55s"
     assert variables["GATEWAY_MAX_WAITING"] == "50000"
+    assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
+    assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_UPSTREAM_CONCURRENCY"] == "3"
     # Helm holds numbers as floats; a large one must not come out as 2e+06.
     assert variables["GATEWAY_CACHE_MAX_ENTRIES"] == "2000000"

@@ -79,6 +79,23 @@ pub struct RawSettings {
     /// comma-separated. Unset: every model the gateway's Anaplan user can see.
     #[arg(long, env = "GATEWAY_ALLOWED_MODELS", global = true)]
     pub allowed_models: Option<String>,
+    /// A connection whose request headers have not all arrived by then is closed, and so is a
+    /// keep-alive connection idle that long.
+    #[arg(
+        long,
+        env = "GATEWAY_HEADER_TIMEOUT",
+        default_value = "10s",
+        global = true
+    )]
+    pub header_timeout: String,
+    /// Most open connections on the API listener; past it new ones wait in the listen backlog.
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_CONNECTIONS",
+        default_value = "4096",
+        global = true
+    )]
+    pub max_connections: String,
     /// Longest a request with `Prefer: wait=N` and `If-None-Match` is held for a change.
     #[arg(long, env = "GATEWAY_MAX_WAIT", default_value = "25s", global = true)]
     pub max_wait: String,

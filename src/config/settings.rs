@@ -11,6 +11,7 @@ use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
 use super::parse::{address, base_url, duration, positive};
 use super::problems::{Problems, setting_name};
+use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
 
 /// How the gateway reaches Anaplan.
@@ -80,6 +81,8 @@ pub struct Settings {
     pub waiting: WaitLimits,
     /// The models the gateway may ask about.
     pub allowed_models: AllowedModels,
+    /// Bounds on the API listener's connections.
+    pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
     /// The Redis or Valkey server a fleet shares, if any.
@@ -151,6 +154,8 @@ impl Settings {
         let max_mib = problems.check("cache_max_mib", positive(&raw.cache_max_mib));
         let shutdown_timeout = problems.check("shutdown_timeout", duration(&raw.shutdown_timeout));
         let max_wait = problems.check("max_wait", duration(&raw.max_wait));
+        let header_timeout = problems.check("header_timeout", duration(&raw.header_timeout));
+        let max_connections = problems.check("max_connections", positive(&raw.max_connections));
         let allowed_models = match raw.allowed_models.as_deref() {
             None => Some(AllowedModels::default()),
             Some(text) => problems.check("allowed_models", AllowedModels::parse(text)),
@@ -189,6 +194,10 @@ impl Settings {
                 max_waiting: usize::try_from(max_waiting?).ok()?,
             },
             allowed_models: allowed_models?,
+            connections: ConnectionLimits {
+                header_timeout: header_timeout?,
+                max: usize::try_from(max_connections?).ok()?,
+            },
             shutdown_timeout: shutdown_timeout?,
             shared: shared?,
         })

@@ -51,6 +51,7 @@ pub async fn spawn_demo(extra: &[&str]) -> String {
         admin,
         std::future::pending(),
         settings.shutdown_timeout,
+        settings.connections,
     ));
     base
 }

@@ -67,3 +67,63 @@ fn a_malformed_allow_list_stops_the_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("GATEWAY_ALLOWED_MODELS"), "{stderr}");
 }
+
+/// Opens a connection and sends the start of a request whose headers never finish.
+async fn half_open(address: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /tasks/import HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
+        .await
+        .unwrap();
+    stream
+}
+
+/// Whether the gateway closed `stream` (it reads end of stream, or a reset).
+async fn closed(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 512];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return true,
+            // A 408 or similar before the close is fine: read on to the end.
+            Ok(_) => continue,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn headers_that_never_finish_are_cut_off_after_the_header_timeout() {
+    let app = spawn_app_with(&["--header-timeout", "10s"]).await;
+    let started = tokio::time::Instant::now();
+    let mut slow = half_open(app.address).await;
+    assert!(closed(&mut slow).await);
+    let held_for = started.elapsed();
+    assert!(
+        held_for >= std::time::Duration::from_secs(10)
+            && held_for < std::time::Duration::from_secs(11),
+        "{held_for:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_connection_cap_callers_wait_while_probes_are_answered() {
+    let app = spawn_app_with(&["--max-connections", "2", "--header-timeout", "10s"]).await;
+    app.anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    let _slow = [half_open(app.address).await, half_open(app.address).await];
+    // Both places are taken: a real caller waits (in the listen backlog) ...
+    let caller = {
+        let request = app.http.get(app.url(&import_route(TASK)));
+        tokio::spawn(async move { request.send().await.unwrap().status() })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(!caller.is_finished(), "answered past the cap");
+    // ... while the admin listener, with places of its own, answers the kubelet's probe.
+    let probe = reqwest::get(format!("http://{}/readyz", app.admin_address)).await;
+    assert_eq!(probe.unwrap().status(), 200);
+    // Once the slow connections are cut off, the caller is answered.
+    assert_eq!(caller.await.unwrap(), 200);
+}

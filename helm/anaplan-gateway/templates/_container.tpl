@@ -68,6 +68,10 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.maxWait | quote }}
 - name: GATEWAY_MAX_WAITING
   value: {{ .Values.gateway.maxWaiting | int64 | quote }}
+- name: GATEWAY_HEADER_TIMEOUT
+  value: {{ .Values.gateway.headerTimeout | quote }}
+- name: GATEWAY_MAX_CONNECTIONS
+  value: {{ .Values.gateway.maxConnections | int64 | quote }}
 {{- with .Values.gateway.allowedModels }}
 - name: GATEWAY_ALLOWED_MODELS
   value: {{ join "," . | quote }}

@@ -1,0 +1,92 @@
+//! Serving one listener's connections, with the bounds a gateway reachable by many clients needs:
+//! a connection whose request headers do not all arrive within the header timeout is closed, and
+//! so is a keep-alive connection left idle that long (hyper's own header read timeout covers both;
+//! a long-poll or event stream in progress is not reading headers, so it is not cut); at most
+//! `max` connections are open at once, the next ones waiting in the listen backlog. On stop, each
+//! connection finishes the request it is serving and closes.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::{Service, ServiceExt};
+
+/// How one listener's connections are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// The longest wait for a request's headers, or for the next request on an idle connection.
+    pub header_timeout: Duration,
+    /// The most connections open at once.
+    pub max: usize,
+}
+
+/// Serves `service` on `listener` until `stopped` turns true, then waits for the open
+/// connections to finish their requests.
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    limits: ConnectionLimits,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    let open = Arc::new(Semaphore::new(limits.max));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    loop {
+        // A place for the connection first: past the cap, new ones wait in the backlog.
+        let place = tokio::select! {
+            place = open.clone().acquire_owned() => place.expect("never closed"),
+            () = until_stopped(&mut stopped) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: try again shortly rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = until_stopped(&mut stopped) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service
+            .clone()
+            .map_request(|request: hyper::Request<Incoming>| request.map(Body::new));
+        let connection = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = until_stopped(&mut stopped) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(place);
+        });
+    }
+    // Every place back: every connection closed.
+    let all = u32::try_from(limits.max).unwrap_or(u32::MAX);
+    let _ = open.acquire_many(all).await;
+}
+
+/// Resolves once `stopped` turns true (holding no borrow of it afterwards).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
