@@ -158,6 +158,8 @@ async fn main() {
     let settings = [
         ("GATEWAY_MAX_WAIT", "60s".to_owned()),
         ("GATEWAY_MAX_WAITING", "20000".to_owned()),
+        // Every held request is a connection of its own: room for all of them.
+        ("GATEWAY_MAX_CONNECTIONS", "20000".to_owned()),
     ];
     // Each part in a gateway of its own, so one's memory does not stand in the other's.
     let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
