@@ -140,6 +140,18 @@ fn describe_metrics() {
         "anaplan_gateway_upstream_rate_limited_total",
         "429 answers from Anaplan"
     );
+    describe_counter!(
+        "anaplan_gateway_upstream_budget_calls_total",
+        "Integration API calls the budget (GATEWAY_UPSTREAM_RATE) let through"
+    );
+    describe_counter!(
+        "anaplan_gateway_upstream_budget_waits_total",
+        "Integration API calls that waited for the budget before going out"
+    );
+    describe_counter!(
+        "anaplan_gateway_upstream_budget_refused_total",
+        "Calls refused because the budget had no room within their bound"
+    );
     describe_gauge!(
         "anaplan_gateway_rate_limit_backoff_seconds",
         metrics::Unit::Seconds,

@@ -36,6 +36,7 @@ GATEWAY_ENV = [
     "GATEWAY_HEADER_TIMEOUT",
     "GATEWAY_MAX_CONNECTIONS",
     "GATEWAY_UPSTREAM_CONCURRENCY",
+    "GATEWAY_UPSTREAM_RATE",
     "GATEWAY_CACHE_MAX_ENTRIES",
     "GATEWAY_CACHE_MAX_MIB",
     "GATEWAY_SHUTDOWN_TIMEOUT",
@@ -125,6 +126,7 @@ def test_values_reach_the_env_unchanged():
             "headerTimeout": "5s",
             "maxConnections": 20000,
             "upstreamConcurrency": 3,
+            "upstreamRate": "600/m",
             "cacheMaxEntries": 2000000,
             "shutdownTimeout": "25s",
             "logFormat": "text",
@@ -146,6 +148,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_UPSTREAM_CONCURRENCY"] == "3"
+    assert variables["GATEWAY_UPSTREAM_RATE"] == "600/m"
     # Helm holds numbers as floats; a large one must not come out as 2e+06.
     assert variables["GATEWAY_CACHE_MAX_ENTRIES"] == "2000000"
     assert variables["GATEWAY_SHUTDOWN_TIMEOUT"] == "25s"

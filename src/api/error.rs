@@ -90,6 +90,11 @@ impl ApiError {
                     "unavailable",
                     "Anaplan unavailable",
                 ),
+                UpstreamError::OverBudget { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "over-budget",
+                    "Upstream budget spent",
+                ),
                 UpstreamError::Timeout => (
                     StatusCode::GATEWAY_TIMEOUT,
                     "timeout",
@@ -123,6 +128,11 @@ impl ApiError {
             ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
                 "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()
             }
+            ApiError::Upstream(UpstreamError::OverBudget { .. }) => {
+                "the gateway's budget of Anaplan calls (GATEWAY_UPSTREAM_RATE) is spent for longer than \
+                 this request may wait, and no cached answer exists. Retry after the Retry-After delay"
+                    .into()
+            }
             ApiError::Upstream(UpstreamError::Unreachable(_)) => {
                 "Anaplan could not be reached and no cached answer is available".into()
             }
@@ -138,7 +148,8 @@ impl ApiError {
         match self {
             ApiError::Upstream(
                 UpstreamError::RateLimited { retry_after }
-                | UpstreamError::Unavailable { retry_after },
+                | UpstreamError::Unavailable { retry_after }
+                | UpstreamError::OverBudget { retry_after },
             ) => Some(*retry_after),
             _ => None,
         }

@@ -107,6 +107,10 @@ pub struct RawSettings {
         global = true
     )]
     pub max_waiting: String,
+    /// The most Integration API calls per second (`N/s`) or minute (`N/m`), with a burst of the
+    /// same size. Default: 10/s (the demo: 1000/s, since its Anaplan is simulated).
+    #[arg(long, env = "GATEWAY_UPSTREAM_RATE", global = true)]
+    pub upstream_rate: Option<String>,
     /// Most upstream requests in flight at once, across all tasks and models.
     #[arg(
         long,

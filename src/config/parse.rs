@@ -54,3 +54,15 @@ pub fn base_url(text: &str) -> Result<Url, String> {
     }
     Ok(url)
 }
+
+/// Reads `N/s` or `N/m` (calls per second or per minute, N at least 1).
+pub fn rate(text: &str) -> Result<governor::Quota, String> {
+    let expected = || format!("`{text}` is not a rate such as 10/s or 600/m");
+    let (count, per) = text.trim().split_once('/').ok_or_else(expected)?;
+    let count = count.trim().parse().map_err(|_| expected())?;
+    match per.trim() {
+        "s" => Ok(governor::Quota::per_second(count)),
+        "m" => Ok(governor::Quota::per_minute(count)),
+        _ => Err(expected()),
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::Url;
 use super::allowed::AllowedModels;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
-use super::parse::{address, base_url, duration, positive};
+use super::parse::{address, base_url, duration, positive, rate};
 use super::problems::{Problems, setting_name};
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
@@ -27,6 +27,8 @@ pub struct AnaplanSettings {
     pub timeout: Duration,
     /// Upstream requests in flight at most.
     pub concurrency: usize,
+    /// The budget of Integration API calls (`GATEWAY_UPSTREAM_RATE`).
+    pub rate: governor::Quota,
     /// Default workspace for callers that leave it out.
     pub default_workspace: Option<WorkspaceId>,
     /// Default model for callers that leave it out.
@@ -150,6 +152,14 @@ impl Settings {
         let polling = poll_policy(raw, problems);
         let concurrency =
             problems.check("upstream_concurrency", positive(&raw.upstream_concurrency));
+        let rate_default = match mode {
+            Mode::Serve => "10/s",
+            Mode::Demo => "1000/s",
+        };
+        let rate = problems.check(
+            "upstream_rate",
+            rate(raw.upstream_rate.as_deref().unwrap_or(rate_default)),
+        );
         let max_entries = problems.check("cache_max_entries", positive(&raw.cache_max_entries));
         let max_mib = problems.check("cache_max_mib", positive(&raw.cache_max_mib));
         let shutdown_timeout = problems.check("shutdown_timeout", duration(&raw.shutdown_timeout));
@@ -181,6 +191,7 @@ impl Settings {
                 credentials: credentials?,
                 timeout: timeout?,
                 concurrency: usize::try_from(concurrency?).ok()?,
+                rate: rate?,
                 default_workspace: default_workspace?,
                 default_model: default_model?,
             },

@@ -85,6 +85,9 @@ impl AnaplanClient {
         let mut token = inner.tokens.token().await?;
         let mut replayed = false;
         loop {
+            let deadline = Instant::now() + inner.timeout;
+            (inner.budget.turn(deadline).await)
+                .map_err(|retry_after| UpstreamError::OverBudget { retry_after })?;
             if let Some(retry_after) = inner.gate.pause_left(Instant::now()).await {
                 return Err(UpstreamError::RateLimited { retry_after });
             }

@@ -18,6 +18,13 @@ pub enum UpstreamError {
         /// How long until the gateway may call Anaplan again.
         retry_after: Duration,
     },
+    /// The gateway's own budget of Anaplan calls (`GATEWAY_UPSTREAM_RATE`) is spent for longer
+    /// than the call may wait.
+    #[error("the gateway's budget of Anaplan calls is spent for now")]
+    OverBudget {
+        /// How long until the budget has room.
+        retry_after: Duration,
+    },
     /// 404: the id does not exist, or the gateway's user has no access to it.
     #[error("Anaplan reports no such object, or no access to it")]
     NotFound,
@@ -76,6 +83,7 @@ impl UpstreamError {
         match self {
             UpstreamError::RateLimited { .. } => UpstreamError::RateLimited { retry_after: left },
             UpstreamError::Unavailable { .. } => UpstreamError::Unavailable { retry_after: left },
+            UpstreamError::OverBudget { .. } => UpstreamError::OverBudget { retry_after: left },
             other => other.clone(),
         }
     }
@@ -84,7 +92,8 @@ impl UpstreamError {
     pub fn asked_pause(&self) -> Duration {
         match self {
             UpstreamError::RateLimited { retry_after }
-            | UpstreamError::Unavailable { retry_after } => *retry_after,
+            | UpstreamError::Unavailable { retry_after }
+            | UpstreamError::OverBudget { retry_after } => *retry_after,
             _ => Duration::ZERO,
         }
     }
@@ -100,6 +109,7 @@ impl UpstreamError {
             UpstreamError::Server { .. } | UpstreamError::Unavailable { .. } => "server_error",
             UpstreamError::Rejected { .. } => "rejected",
             UpstreamError::Unauthorized => "unauthorized",
+            UpstreamError::OverBudget { .. } => "over_budget",
             UpstreamError::BadBody(_) => "bad_body",
         }
     }

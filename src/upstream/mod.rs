@@ -6,6 +6,7 @@
 //! with jittered backoff, classification of the answer, metrics and tracing.
 
 pub mod auth;
+mod budget;
 pub mod dump;
 pub mod error;
 mod gate;
@@ -107,6 +108,8 @@ struct Inner {
     tokens: Arc<TokenManager>,
     /// Bounds the Integration API requests in flight at once.
     permits: Arc<Semaphore>,
+    /// Bounds the Integration API calls per second.
+    budget: budget::Budget,
     /// Shared with the token's auth API calls: a 429 from either pauses both.
     gate: Arc<RateLimitGate>,
     timeout: Duration,
@@ -139,6 +142,7 @@ impl AnaplanClient {
                 api_url: settings.api_url.clone(),
                 tokens,
                 permits: Arc::new(Semaphore::new(settings.concurrency)),
+                budget: budget::Budget::new(settings.rate),
                 gate,
                 timeout: settings.timeout,
             }),
@@ -313,7 +317,12 @@ impl AnaplanClient {
             Method::GET => self.inner.timeout / ATTEMPTS_PER_TIMEOUT,
             _ => self.inner.timeout,
         };
+        // A turn in the budget must leave the call time to be made.
+        let turn_by = deadline.checked_sub(per_attempt).unwrap_or(deadline);
         loop {
+            // Each attempt is a call: it waits its turn in the budget, within the whole bound.
+            (self.inner.budget.turn(turn_by).await)
+                .map_err(|retry_after| UpstreamError::OverBudget { retry_after })?;
             let attempt = self.send_once(method, url, &token);
             let outcome = tokio::time::timeout(per_attempt, attempt).await;
             match outcome.unwrap_or(Err(UpstreamError::Timeout)) {

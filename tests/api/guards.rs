@@ -127,3 +127,39 @@ async fn past_the_connection_cap_callers_wait_while_probes_are_answered() {
     // Once the slow connections are cut off, the caller is answered.
     assert_eq!(caller.await.unwrap(), 200);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_made_up_ids_costs_anaplan_no_more_than_the_budget() {
+    let app = spawn_app_with(&["--upstream-rate", "10/s", "--timeout", "10s"]).await;
+    app.anaplan
+        .answer_any_task(Reply::ok(fixture("task_in_progress.json")));
+    let started = tokio::time::Instant::now();
+    let routes: Vec<String> = (0..1000).map(|n| import_route(&task_id(n))).collect();
+    let answers = routes.iter().map(|route| app.get(route));
+    let statuses: Vec<u16> = futures_util::future::join_all(answers)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+    let took = started.elapsed().as_secs_f64();
+    let calls = app.anaplan.api_calls();
+    // The burst of ten at once, then ten a second, however many ask.
+    assert!(
+        calls as f64 <= 10.0 + 10.0 * took + 1.0,
+        "{calls} calls in {took:.1} s"
+    );
+    // Callers whose turn came within their bound were answered; the rest were told to come back.
+    let answered = statuses.iter().filter(|status| **status == 200).count();
+    let refused = statuses.iter().filter(|status| **status == 503).count();
+    assert_eq!(answered + refused, 1000, "{statuses:?}");
+    assert!(
+        answered >= 10 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    let refusal = app.get(&import_route(&task_id(999))).await;
+    if refusal.status() == 503 {
+        assert!(refusal.headers().contains_key("retry-after"));
+        let problem: serde_json::Value = refusal.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:anaplan-gateway:problem:over-budget");
+    }
+}

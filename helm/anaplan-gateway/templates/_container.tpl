@@ -78,6 +78,8 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
 {{- end }}
 - name: GATEWAY_UPSTREAM_CONCURRENCY
   value: {{ .Values.gateway.upstreamConcurrency | int64 | quote }}
+- name: GATEWAY_UPSTREAM_RATE
+  value: {{ .Values.gateway.upstreamRate | quote }}
 - name: GATEWAY_CACHE_MAX_ENTRIES
   value: {{ .Values.gateway.cacheMaxEntries | int64 | quote }}
 - name: GATEWAY_CACHE_MAX_MIB
