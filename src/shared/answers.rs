@@ -180,18 +180,18 @@ impl SharedState {
             let what: String = found.next().and_then(value).unwrap_or_default();
             let bytes: Option<Vec<u8>> = found.next().and_then(value);
             let ttl: Option<i64> = found.next().and_then(value);
-            let answer = || bytes.as_deref().and_then(SharedAnswer::decode_stored);
+            let answer = bytes.as_deref().and_then(SharedAnswer::decode_stored);
             let time_left = ttl.and_then(left);
-            match (what.as_str(), time_left) {
-                ("poll", _) => return Claim::Poll(Some(Lease(id))),
-                ("finished", _) if let Some(answer) = answer() => {
-                    return Claim::Answer(answer, None);
-                }
-                ("fresh", Some(fresh_for)) if let Some(answer) = answer() => {
+            match (what.as_str(), answer, time_left) {
+                ("poll", _, _) => return Claim::Poll(Some(Lease(id))),
+                ("finished", Some(answer), _) => return Claim::Answer(answer, None),
+                ("fresh", Some(answer), Some(fresh_for)) => {
                     return Claim::Answer(answer, Some(fresh_for));
                 }
-                ("failed", Some(pause)) if let Some(failure) = bytes => {
-                    return Claim::Failure(failure.into(), pause);
+                ("failed", _, Some(pause)) => {
+                    if let Some(failure) = bytes {
+                        return Claim::Failure(failure.into(), pause);
+                    }
                 }
                 _ => {}
             }
