@@ -19,16 +19,10 @@ async fn get_if_none_match(app: &TestApp, route: &str, tags: &str) -> reqwest::R
     request.send().await.unwrap()
 }
 
-fn in_progress(progress: f64) -> Reply {
-    let mut body = fixture("task_in_progress.json");
-    body["task"]["progress"] = json!(progress);
-    Reply::ok(body)
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_unchanged_answer_is_304_with_its_tag_and_no_body() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let first = app.get(&import_route(TASK)).await;
     assert_eq!(first.status(), 200);
     let tag = etag(&first);
@@ -65,7 +59,7 @@ async fn an_unchanged_answer_is_304_with_its_tag_and_no_body() {
 #[tokio::test(start_paused = true)]
 async fn the_tag_changes_with_the_task_not_with_the_poll_times() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let first = app.get(&import_route(TASK)).await;
     let tag = etag(&first);
     let first_body: serde_json::Value = first.json().await.unwrap();
@@ -78,7 +72,7 @@ async fn the_tag_changes_with_the_task_not_with_the_poll_times() {
     assert_ne!(body["fetchedAt"], first_body["fetchedAt"]);
 
     // Progress moves: a new tag, and the new answer.
-    app.anaplan.on(&import_path(TASK), in_progress(0.6));
+    app.anaplan.on(&import_path(TASK), running_at(0.6));
     refreshed(&app, 3).await;
     let moved = get_if_none_match(&app, &import_route(TASK), &tag).await;
     assert_eq!(moved.status(), 200);
@@ -99,17 +93,6 @@ async fn refreshed(app: &TestApp, calls: usize) {
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
-}
-
-#[tokio::test(start_paused = true)]
-async fn model_status_is_conditional_too() {
-    let app = spawn_app().await;
-    let status_path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/status");
-    let route = format!("/models/{MODEL}/status?workspaceId={WORKSPACE}");
-    app.anaplan
-        .on(&status_path, Reply::ok(fixture("model_status_open.json")));
-    let tag = etag(&app.get(&route).await);
-    assert_eq!(get_if_none_match(&app, &route, &tag).await.status(), 304);
 }
 
 /// Asks with `If-None-Match: tag` and `Prefer: wait=seconds`, from a task of its own.
@@ -135,14 +118,14 @@ fn preference_applied(response: &reqwest::Response) -> &str {
 #[tokio::test(start_paused = true)]
 async fn a_held_request_is_answered_by_the_poll_that_brings_a_change() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = etag(&app.get(&import_route(TASK)).await);
     let asked = tokio::time::Instant::now();
     // Many callers hold; Anaplan's answer moves before the next poll.
     let waiters: Vec<_> = (0..50)
         .map(|_| held(&app, &import_route(TASK), &tag, 20))
         .collect();
-    app.anaplan.on(&import_path(TASK), in_progress(0.6));
+    app.anaplan.on(&import_path(TASK), running_at(0.6));
     for waiter in waiters {
         let (response, answered_at) = waiter.await.unwrap();
         assert_eq!(response.status(), 200);
@@ -164,7 +147,7 @@ async fn a_held_request_is_answered_by_the_poll_that_brings_a_change() {
 #[tokio::test(start_paused = true)]
 async fn an_unchanged_answer_is_304_when_the_wait_ends_and_the_task_is_polled_meanwhile() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = etag(&app.get(&import_route(TASK)).await);
     let asked = tokio::time::Instant::now();
     let (response, answered_at) = held(&app, &import_route(TASK), &tag, 12).await.unwrap();
@@ -178,7 +161,7 @@ async fn an_unchanged_answer_is_304_when_the_wait_ends_and_the_task_is_polled_me
 #[tokio::test(start_paused = true)]
 async fn a_wait_is_capped_and_a_finished_task_is_answered_at_once() {
     let app = spawn_app_with(&["--max-wait", "2s"]).await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = etag(&app.get(&import_route(TASK)).await);
     let (response, _) = held(&app, &import_route(TASK), &tag, 600).await.unwrap();
     assert_eq!(response.status(), 304);
@@ -201,7 +184,7 @@ async fn a_wait_is_capped_and_a_finished_task_is_answered_at_once() {
 #[tokio::test(start_paused = true)]
 async fn past_the_bound_a_waiting_request_is_answered_at_once() {
     let app = spawn_app_with(&["--max-waiting", "1"]).await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = etag(&app.get(&import_route(TASK)).await);
     let first = held(&app, &import_route(TASK), &tag, 20);
     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -215,7 +198,7 @@ async fn past_the_bound_a_waiting_request_is_answered_at_once() {
 #[tokio::test(start_paused = true)]
 async fn shutting_down_answers_every_held_request_at_once() {
     let mut app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = etag(&app.get(&import_route(TASK)).await);
     let waiters: Vec<_> = (0..5)
         .map(|_| held(&app, &import_route(TASK), &tag, 20))
@@ -231,13 +214,14 @@ async fn shutting_down_answers_every_held_request_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn model_status_can_be_held_too() {
+async fn model_status_is_conditional_and_can_be_held() {
     let app = spawn_app().await;
     let status_path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/status");
     let route = format!("/models/{MODEL}/status?workspaceId={WORKSPACE}");
     app.anaplan
         .on(&status_path, Reply::ok(fixture("model_status_open.json")));
     let tag = etag(&app.get(&route).await);
+    assert_eq!(get_if_none_match(&app, &route, &tag).await.status(), 304);
     app.anaplan.on(
         &status_path,
         Reply::ok(fixture("model_status_updating.json")),

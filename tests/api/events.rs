@@ -64,16 +64,10 @@ impl Events {
     }
 }
 
-fn in_progress(progress: f64) -> Reply {
-    let mut body = fixture("task_in_progress.json");
-    body["task"]["progress"] = json!(progress);
-    Reply::ok(body)
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_stream_sends_each_change_once_and_ends_when_the_task_finishes() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let mut events = Events::open(&app, TASK, None).await;
     let first = events.next().await.unwrap();
     assert_eq!(first.name, "status");
@@ -81,7 +75,7 @@ async fn a_stream_sends_each_change_once_and_ends_when_the_task_finishes() {
     let direct = app.get(&import_route(TASK)).await;
     assert_eq!(first.id, direct.headers()["etag"].to_str().unwrap());
 
-    app.anaplan.on(&import_path(TASK), in_progress(0.6));
+    app.anaplan.on(&import_path(TASK), running_at(0.6));
     let second = events.next().await.unwrap();
     assert_eq!(second.data["progress"], json!(0.6));
     assert_ne!(second.id, first.id);
@@ -103,13 +97,13 @@ async fn a_stream_sends_each_change_once_and_ends_when_the_task_finishes() {
 #[tokio::test(start_paused = true)]
 async fn last_event_id_resumes_without_repeating_the_answer_held() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let tag = app.get(&import_route(TASK)).await.headers()["etag"]
         .to_str()
         .unwrap()
         .to_owned();
     let mut events = Events::open(&app, TASK, Some(&tag)).await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.7));
+    app.anaplan.on(&import_path(TASK), running_at(0.7));
     let next = events.next().await.unwrap();
     assert_eq!(next.data["progress"], json!(0.7), "not the answer it had");
 }
@@ -117,7 +111,7 @@ async fn last_event_id_resumes_without_repeating_the_answer_held() {
 #[tokio::test(start_paused = true)]
 async fn many_listeners_cost_one_poll_per_interval() {
     let app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let mut listeners = Vec::new();
     for _ in 0..20 {
         let mut events = Events::open(&app, TASK, None).await;
@@ -125,7 +119,7 @@ async fn many_listeners_cost_one_poll_per_interval() {
         listeners.push(events);
     }
     tokio::time::sleep(Duration::from_secs(21)).await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.9));
+    app.anaplan.on(&import_path(TASK), running_at(0.9));
     for events in &mut listeners {
         assert_eq!(events.next().await.unwrap().data["progress"], json!(0.9));
     }
@@ -137,7 +131,7 @@ async fn many_listeners_cost_one_poll_per_interval() {
 #[tokio::test(start_paused = true)]
 async fn shutting_down_ends_every_stream() {
     let mut app = spawn_app().await;
-    app.anaplan.on(&import_path(TASK), in_progress(0.35));
+    app.anaplan.on(&import_path(TASK), running_at(0.35));
     let mut events = Events::open(&app, TASK, None).await;
     assert!(events.next().await.is_some());
     app.shut_down();

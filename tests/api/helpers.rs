@@ -187,6 +187,13 @@ pub async fn until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// Anaplan's answer for a running task at `progress` (0..1).
+pub fn running_at(progress: f64) -> Reply {
+    let mut body = fixture("task_in_progress.json");
+    body["task"]["progress"] = serde_json::json!(progress);
+    Reply::ok(body)
+}
+
 /// The upstream path of an import task.
 pub fn import_path(task: &str) -> String {
     format!("/workspaces/{WORKSPACE}/models/{MODEL}/imports/{IMPORT}/tasks/{task}")
