@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::config::{CacheLimits, PollPolicy};
 use crate::shared::SharedState;
-use crate::upstream::UpstreamError;
+use crate::upstream::{self, UpstreamError, Urgency};
 use entry::{Keys, Pending};
 use fleet::FleetTier;
 use policy::{Call, Held, Serve};
@@ -83,6 +83,13 @@ impl StatusCache {
             return Ok(Served::new(held_snapshot.expect("held"), CacheStatus::Hit));
         }
         let fresh_enough = |s: &Snapshot| s.held(now) == Held::Fresh;
+        // A call while an answer can be served stale is a refresh: callers with none go first.
+        let urgency = if policy::servable_stale(held, &self.keys.policy) {
+            Urgency::Refresh
+        } else {
+            Urgency::Caller
+        };
+        let fetch = move || upstream::called_for(urgency, fetch());
         let pending = self.keys.start_fetch(key, &entry, fetch, fresh_enough);
         let call = match &pending {
             Ok(Pending::Landed(_)) => Call::Landed,

@@ -56,11 +56,10 @@ pub enum Serve {
 /// the key is being asked about often); the first caller after a quiet spell of more than an
 /// interval waits for news instead, so an occasional caller is not handed old news.
 pub fn decide(held: Held, call: Call, policy: &PollPolicy) -> Serve {
-    let usable = match held {
-        Held::Fresh => return Serve::Fresh,
-        Held::Nothing => false,
-        Held::Stale { past_due } => past_due <= policy.max_stale,
-    };
+    if held == Held::Fresh {
+        return Serve::Fresh;
+    }
+    let usable = servable_stale(held, policy);
     let quiet_spell = matches!(held, Held::Stale { past_due } if past_due > policy.interval);
     match call {
         Call::Landed => Serve::Fresh,
@@ -73,6 +72,11 @@ pub fn decide(held: Held, call: Call, policy: &PollPolicy) -> Serve {
             stale_on_failure: usable,
         },
     }
+}
+
+/// Whether `held` may stand in, marked stale, while it is refreshed.
+pub fn servable_stale(held: Held, policy: &PollPolicy) -> bool {
+    matches!(held, Held::Stale { past_due } if past_due <= policy.max_stale)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+pub use budget::{Urgency, called_for};
 pub use error::UpstreamError;
 pub use response::{innermost_cause, parse_retry_after};
 
@@ -135,14 +136,14 @@ impl AnaplanClient {
             gate.clone(),
         );
         let credential = credential(&settings.credentials);
-        let tokens = Arc::new(TokenManager::new(auth, credential, shared));
+        let tokens = Arc::new(TokenManager::new(auth, credential, shared.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 api_url: settings.api_url.clone(),
                 tokens,
                 permits: Arc::new(Semaphore::new(settings.concurrency)),
-                budget: budget::Budget::new(settings.rate),
+                budget: budget::Budget::new(settings.rate, shared),
                 gate,
                 timeout: settings.timeout,
             }),

@@ -509,3 +509,33 @@ async fn requests_held_on_two_replicas_are_answered_by_one_poll() {
     // The first answer, then one poll for both replicas' waiters.
     assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 2);
 }
+
+#[tokio::test]
+async fn the_fleet_keeps_one_budget_of_upstream_calls() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    anaplan.answer_any_task(Reply::ok(fixture("task_in_progress.json")));
+    let prefix = prefix("budget");
+    let two_a_second = ["--upstream-rate", "2/s", "--timeout", "30s"];
+    let fleet = [
+        replica_with(&anaplan, &redis.url, &prefix, &two_a_second).await,
+        replica_with(&anaplan, &redis.url, &prefix, &two_a_second).await,
+    ];
+    // Ten made-up ids on each replica at once: alone, each replica would let two go at once
+    // and two a second after; together they share one budget.
+    let started = std::time::Instant::now();
+    let routes: Vec<String> = (0..20).map(|n| import_route(&task_id(n))).collect();
+    let asks = routes
+        .iter()
+        .enumerate()
+        .map(|(n, route)| fleet[n % 2].get(route));
+    let burst = futures_util::future::join_all(asks);
+    let _ = tokio::time::timeout(Duration::from_millis(2500), burst).await;
+    let took = started.elapsed().as_secs_f64();
+    let calls = anaplan.api_calls();
+    assert!(
+        calls as f64 <= 2.0 + 2.0 * took + 1.0,
+        "{calls} calls in {took:.1} s"
+    );
+    assert!(calls >= 4, "the budget let calls through: {calls}");
+}
