@@ -16,6 +16,8 @@ pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod cache;
+pub mod callers;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod demo;

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, Readiness};
 use crate::api::Api;
+use crate::callers::Callers;
 use crate::config::Settings;
 use crate::connections::{self, ConnectionLimits};
 use crate::service::StatusService;
@@ -40,6 +42,8 @@ pub struct App {
     pub service: StatusService,
     /// Readiness, as `/readyz` reports it.
     pub readiness: Readiness,
+    /// Callers with keys, read again while the app serves.
+    pub callers: Option<Arc<Callers>>,
 }
 
 /// Builds the app for `settings`.
@@ -47,12 +51,14 @@ pub fn build(settings: &Settings) -> anyhow::Result<App> {
     telemetry::metrics_handle();
     let service = StatusService::new(settings).context("building the Anaplan client")?;
     let readiness = Readiness::default();
-    let routes = with_route_metrics(api::router(service.clone()));
+    let keys_required = settings.callers.is_some();
+    let routes = with_route_metrics(api::router(service.clone(), keys_required));
     Ok(App {
-        api: Api::new(service.clone(), routes),
+        api: Api::new(service.clone(), routes, settings.callers.clone()),
         admin: with_route_metrics(admin::router(readiness.clone())),
         service,
         readiness,
+        callers: settings.callers.clone(),
     })
 }
 
@@ -113,6 +119,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let upkeep = telemetry::spawn_metrics_upkeep();
+    let reloads = app.callers.as_ref().map(Callers::spawn_reloads);
     let readiness = app.readiness.clone();
     let service = app.service.clone();
     tokio::spawn(async move {
@@ -153,6 +160,9 @@ pub async fn serve(
         }
     };
     upkeep.abort();
+    if let Some(reloads) = reloads {
+        reloads.abort();
+    }
     Ok(())
 }
 

@@ -66,6 +66,60 @@ pub struct ModelRequest {
     pub workspace: Option<WorkspaceId>,
 }
 
+/// A request about one model, as the checks made before any upstream call see it.
+pub trait Lookup {
+    /// The model asked about.
+    fn model(&self) -> ModelId;
+    /// The workspace the caller gave, which the allow-list may fill in.
+    fn workspace(&mut self) -> &mut Option<WorkspaceId>;
+    /// What the cache keeps the answer under, once the workspace is known.
+    fn key_in(&self, workspace: WorkspaceId) -> PollKey;
+}
+
+impl Lookup for TaskRequest {
+    fn model(&self) -> ModelId {
+        self.model
+    }
+    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+        &mut self.workspace
+    }
+    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
+        PollKey::Task(self.at(workspace))
+    }
+}
+
+impl Lookup for ListRequest {
+    fn model(&self) -> ModelId {
+        self.model
+    }
+    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+        &mut self.workspace
+    }
+    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
+        PollKey::Tasks {
+            kind: self.kind,
+            workspace,
+            model: self.model,
+            object: self.object,
+        }
+    }
+}
+
+impl Lookup for ModelRequest {
+    fn model(&self) -> ModelId {
+        self.model
+    }
+    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+        &mut self.workspace
+    }
+    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
+        PollKey::Model {
+            workspace,
+            model: self.model,
+        }
+    }
+}
+
 /// The service's shared state; cloning it (once per request) is one atomic increment.
 #[derive(Clone)]
 pub struct StatusService {
@@ -128,6 +182,13 @@ impl StatusService {
     ) -> Result<(), NotAllowed> {
         *workspace = self.inner.allowed_models.admit(model, *workspace)?;
         Ok(())
+    }
+
+    /// Whether answering `lookup` needs what the gateway holds nothing of, so costs Anaplan
+    /// calls: the model's workspace, or anything for its key.
+    pub fn is_cold(&self, lookup: &mut impl Lookup) -> bool {
+        let known = (self.inner.workspaces).known(lookup.model(), *lookup.workspace());
+        known.is_none_or(|workspace| !self.inner.cache.holds(&lookup.key_in(workspace)))
     }
 
     /// The model for requests that leave `modelId` out (`ANAPLAN_MODEL_ID`).

@@ -5,7 +5,7 @@
 //! calls it starts carry. Nothing here ever records a header, so no token, password or caller's
 //! Authorization reaches a log.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -14,6 +14,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
+use crate::callers::Caller;
 use crate::config::LogFormat;
 
 /// Latency buckets in seconds: from a cache hit to a slow Anaplan.
@@ -79,11 +80,26 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let caller = request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .map(|c| c.name().clone());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    let mut labels = vec![
+        metrics::Label::new("route", route.clone()),
+        metrics::Label::new("method", method),
+        metrics::Label::new("status", status),
+    ];
+    let mut duration_labels = vec![metrics::Label::new("route", route)];
+    // With callers configured, each series is the caller's too (names come from the file).
+    if let Some(caller) = caller {
+        let caller = metrics::SharedString::from(caller);
+        labels.push(metrics::Label::new("caller", caller.clone()));
+        duration_labels.push(metrics::Label::new("caller", caller));
+    }
+    metrics::counter!(HTTP_REQUESTS, labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, duration_labels).record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -91,6 +107,9 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
 /// ahead of routing (the fast path) under the labels the router would have used.
 #[derive(Clone)]
 pub struct RouteMetrics {
+    route: &'static str,
+    method: &'static str,
+    status: &'static str,
     count: metrics::Counter,
     duration: metrics::Histogram,
 }
@@ -99,6 +118,9 @@ impl RouteMetrics {
     /// The series of `route` (a route template) answered with `method` and `status`.
     pub fn new(route: &'static str, method: &'static str, status: &'static str) -> Self {
         Self {
+            route,
+            method,
+            status,
             count: metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status),
             duration: metrics::histogram!(HTTP_DURATION, "route" => route),
         }
@@ -108,6 +130,16 @@ impl RouteMetrics {
     pub fn record(&self, elapsed: Duration) {
         self.count.increment(1);
         self.duration.record(elapsed.as_secs_f64());
+    }
+
+    /// Counts one answer to `caller` (with callers configured) that took `elapsed`.
+    pub fn record_for(&self, caller: &Arc<str>, elapsed: Duration) {
+        let caller = metrics::SharedString::from(caller.clone());
+        metrics::counter!(HTTP_REQUESTS, "route" => self.route, "method" => self.method,
+            "status" => self.status, "caller" => caller.clone())
+        .increment(1);
+        metrics::histogram!(HTTP_DURATION, "route" => self.route, "caller" => caller)
+            .record(elapsed.as_secs_f64());
     }
 }
 
@@ -141,16 +173,20 @@ fn describe_metrics() {
         "429 answers from Anaplan"
     );
     describe_counter!(
+        "anaplan_gateway_unauthenticated_requests_total",
+        "API requests refused with 401: no caller's key, or an unknown one (GATEWAY_CALLERS_FILE)"
+    );
+    describe_counter!(
         "anaplan_gateway_upstream_budget_calls_total",
         "Integration API calls the budget (GATEWAY_UPSTREAM_RATE) let through"
     );
     describe_counter!(
         "anaplan_gateway_upstream_budget_waits_total",
-        "Integration API calls that waited for the budget before going out"
+        "Integration API calls that waited for the budget before going out, by whom they were for (caller or refresh)"
     );
     describe_counter!(
         "anaplan_gateway_upstream_budget_refused_total",
-        "Calls refused because the budget had no room within their bound"
+        "Calls refused because the budget had no room within their bound, by whom they were for (caller or refresh)"
     );
     describe_gauge!(
         "anaplan_gateway_rate_limit_backoff_seconds",

@@ -8,10 +8,12 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, Type};
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 
 use super::error::{ApiError, Problem};
+use crate::callers::{Refused, Unauthenticated};
 use crate::ids::IdError;
 use crate::upstream::UpstreamError;
 
@@ -32,11 +34,47 @@ Anaplan; this replica's first answer from the shared tier)."
     ),
     servers((url = "/", description = "This gateway")),
     components(schemas(Problem)),
+    modifiers(&CallerKeys),
     tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
          (name = "models", description = "Model status"))
 )]
 /// The document's frame: the routes add their paths to it.
 pub struct ApiDoc;
+
+/// Callers' keys (`GATEWAY_CALLERS_FILE`): a bearer scheme Swagger UI's "Authorize" fills in.
+/// Optional in this document; [`keys_required`] makes it required when callers are configured.
+struct CallerKeys;
+
+/// The name of the security scheme.
+const CALLER_KEY: &str = "callerKey";
+
+impl utoipa::Modify for CallerKeys {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A caller's API key, when the gateway has a callers file (GATEWAY_CALLERS_FILE); \
+                 without one, requests need no key",
+            ))
+            .build();
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(CALLER_KEY, SecurityScheme::Http(scheme));
+        // `{}` first: no key is also accepted.
+        document.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new(CALLER_KEY, Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// With callers configured, every operation needs a caller's key.
+pub fn keys_required(document: &mut utoipa::openapi::OpenApi) {
+    document.security = Some(vec![SecurityRequirement::new(
+        CALLER_KEY,
+        Vec::<String>::new(),
+    )]);
+}
 
 /// The error responses of every Anaplan-backed route, one per status.
 pub struct ProblemResponses;
@@ -54,8 +92,23 @@ impl IntoResponses for ProblemResponses {
                 "A missing or malformed parameter; nothing was sent to Anaplan",
             ),
             (
+                ApiError::Unauthenticated(Unauthenticated::NoKey),
+                "Callers are configured (GATEWAY_CALLERS_FILE) and the request has no key, or an \
+                 unknown one (type unauthenticated); nothing was sent to Anaplan",
+            ),
+            (
                 ApiError::ModelNotAllowed,
-                "The model is not among GATEWAY_ALLOWED_MODELS; nothing was sent to Anaplan",
+                "The model is not among GATEWAY_ALLOWED_MODELS (type model-not-allowed), or the \
+                 caller may not read it or may not cancel (type caller-not-allowed); nothing was \
+                 sent to Anaplan",
+            ),
+            (
+                ApiError::CallerRefused {
+                    caller: "orders".into(),
+                    refused: Refused::ColdLookups(seconds),
+                },
+                "The caller asked about more tasks and models the gateway holds nothing for this \
+                 second than its allowance; nothing was sent to Anaplan",
             ),
             (
                 ApiError::Upstream(UpstreamError::NotFound),
@@ -93,13 +146,25 @@ impl IntoResponses for ProblemResponses {
                 let mut response = ResponseBuilder::new()
                     .description(description)
                     .content("application/problem+json", content);
-                if status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                if status == StatusCode::UNAUTHORIZED.as_u16() {
+                    let challenge = ObjectBuilder::new().schema_type(Type::String);
+                    let header = HeaderBuilder::new()
+                        .schema(Some(challenge))
+                        .description(Some("`Bearer realm=\"anaplan-gateway\"`, with `error=\"invalid_token\"` for an unknown key"));
+                    response = response.header("WWW-Authenticate", header.build());
+                }
+                let retried = [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS];
+                if retried.iter().any(|retried| retried.as_u16() == status) {
                     let seconds = ObjectBuilder::new()
                         .schema_type(Type::Integer)
                         .minimum(Some(1));
                     let header = HeaderBuilder::new()
                         .schema(Some(seconds))
-                        .description(Some("Seconds until the gateway will ask Anaplan again"));
+                        .description(Some(if status == 429 {
+                            "Seconds until the caller may look up another unknown key"
+                        } else {
+                            "Seconds until the gateway will ask Anaplan again"
+                        }));
                     response = response.header("Retry-After", header.build());
                 }
                 (status.to_string(), RefOr::T(response.build()))

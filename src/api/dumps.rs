@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use super::access;
 use super::docs::ProblemResponses;
 use super::error::ApiError;
 use super::params::{self, ImportDumpPath, ProcessDumpPath, ProcessQuery, TaskQuery};
@@ -55,9 +56,9 @@ async fn dump(
     kind: TaskKind,
 ) -> Result<Response, ApiError> {
     let (mut task, action) = params::dump_request(request.uri(), service.default_model())?;
-    service.admit(task.model, &mut task.workspace)?;
     // The route fixes the kind.
     task.kind = kind;
+    access::admit(&service, &request, &mut task)?;
     let stream = service
         .dump(task, action)
         .await

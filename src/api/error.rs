@@ -1,5 +1,6 @@
 //! Every error the API gives, as `application/problem+json` (RFC 9457), built in one place.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -7,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::callers::{Refused, Unauthenticated};
 use crate::ids::IdError;
 use crate::upstream::UpstreamError;
 
@@ -51,6 +53,17 @@ pub enum ApiError {
     /// Anaplan has no failure dump for the task.
     #[error("Anaplan has no failure dump for this task")]
     NoDump,
+    /// Callers are configured and the request names none.
+    #[error("this gateway needs a caller's key")]
+    Unauthenticated(Unauthenticated),
+    /// The caller may not do this.
+    #[error("the caller may not do this")]
+    CallerRefused {
+        /// The caller's name.
+        caller: Arc<str>,
+        /// What it may not do.
+        refused: Refused,
+    },
     /// Anaplan failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -74,6 +87,24 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "model-not-allowed",
                 "Model not allowed",
+            ),
+            ApiError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "A caller's key is needed",
+            ),
+            ApiError::CallerRefused {
+                refused: Refused::ColdLookups(_),
+                ..
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-lookups",
+                "Too many unknown keys",
+            ),
+            ApiError::CallerRefused { .. } => (
+                StatusCode::FORBIDDEN,
+                "caller-not-allowed",
+                "Caller not allowed",
             ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -121,6 +152,23 @@ impl ApiError {
             ApiError::ModelNotAllowed => "this gateway may not ask about that model (or not in \
                 that workspace): it is not among GATEWAY_ALLOWED_MODELS"
                 .into(),
+            ApiError::Unauthenticated(Unauthenticated::NoKey) => "this gateway answers only callers \
+                it knows: send `Authorization: Bearer <key>` with the key its operator gave you"
+                .into(),
+            ApiError::Unauthenticated(Unauthenticated::UnknownKey) => "the key sent in \
+                `Authorization: Bearer` is not one this gateway knows"
+                .into(),
+            ApiError::CallerRefused { caller, refused } => match refused {
+                Refused::Model => format!(
+                    "the caller `{caller}` may not read that model (or not in that workspace)"
+                ),
+                Refused::Cancel => format!("the caller `{caller}` may not cancel tasks"),
+                Refused::ColdLookups(_) => format!(
+                    "the caller `{caller}` asked about more tasks and models the gateway knows \
+                     nothing of this second than it may (each costs a call to Anaplan); retry \
+                     after the Retry-After delay"
+                ),
+            },
             ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"
@@ -151,6 +199,10 @@ impl ApiError {
                 | UpstreamError::Unavailable { retry_after }
                 | UpstreamError::OverBudget { retry_after },
             ) => Some(*retry_after),
+            ApiError::CallerRefused {
+                refused: Refused::ColdLookups(retry_after),
+                ..
+            } => Some(*retry_after),
             _ => None,
         }
     }
@@ -183,6 +235,18 @@ impl IntoResponse for ApiError {
             // Rounded up so a caller never comes back too early.
             let seconds = super::headers::seconds_up(retry_after).max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let ApiError::Unauthenticated(why) = self {
+            let challenge = match why {
+                Unauthenticated::NoKey => r#"Bearer realm="anaplan-gateway""#,
+                Unauthenticated::UnknownKey => {
+                    r#"Bearer realm="anaplan-gateway", error="invalid_token""#
+                }
+            };
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -13,6 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 
+use super::access;
 use super::docs::ProblemResponses;
 use super::error::ApiError;
 use super::params::{self, TaskPath, TaskQuery};
@@ -46,7 +47,7 @@ pub async fn task_events(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut task = params::task_events_request(request.uri(), service.default_model())?;
-    service.admit(task.model, &mut task.workspace)?;
+    access::admit(&service, &request, &mut task)?;
     let last = request.headers().get("last-event-id").cloned();
     // The first answer before the stream starts: a task that cannot be read is a problem+json
     // error, not an event.

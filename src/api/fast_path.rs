@@ -11,16 +11,18 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::http::{Method, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use futures_util::future::{Either, Ready, ready};
 use tokio::time::Instant;
 use tower::Service;
 use utoipa::Path;
 
+use super::access;
 use super::headers::respond;
 use super::params;
 use super::routes::__path_get_task;
+use crate::callers::{Caller, Callers};
 use crate::service::StatusService;
 use crate::telemetry::RouteMetrics;
 
@@ -35,6 +37,8 @@ pub struct Api {
 /// What answering a hit takes.
 struct Hits {
     service: StatusService,
+    /// The callers with keys, when configured: every request but the docs names one.
+    callers: Option<Arc<Callers>>,
     /// What a task path starts with: the route template up to its first parameter.
     task_prefix: &'static str,
     /// The hit's metric series, labelled as the router labels the task route.
@@ -43,13 +47,18 @@ struct Hits {
 
 impl Api {
     /// The API for `service`, with `routes` (the router, with any per-route middleware) for
-    /// whatever is not a fresh hit.
-    pub fn new(service: StatusService, routes: axum::Router) -> Self {
+    /// whatever is not a fresh hit, open to `callers` only when given.
+    pub fn new(
+        service: StatusService,
+        routes: axum::Router,
+        callers: Option<Arc<Callers>>,
+    ) -> Self {
         let template = __path_get_task::path();
         debug_assert!(__path_get_task::methods().contains(&utoipa::openapi::HttpMethod::Get));
         let prefix = &template[..template.find('{').unwrap_or(template.len())];
         let hits = Hits {
             service,
+            callers,
             task_prefix: String::leak(prefix.to_owned()),
             metrics: RouteMetrics::new(String::leak(template), "GET", "200"),
         };
@@ -61,7 +70,12 @@ impl Api {
 
     /// The answer to `GET /tasks/{kind}/{taskId}` when it is a fresh hit at `now`; `None` leaves
     /// the request to the router.
-    fn fresh_hit(&self, request: &Request, now: Instant) -> Option<Response> {
+    fn fresh_hit(
+        &self,
+        request: &Request,
+        caller: Option<&Caller>,
+        now: Instant,
+    ) -> Option<Response> {
         let (uri, hits) = (request.uri(), &*self.hits);
         if request.method() != Method::GET || !uri.path().starts_with(hits.task_prefix) {
             return None;
@@ -71,6 +85,10 @@ impl Api {
             return None;
         }
         let task = params::task_request_as_given(uri, hits.service.default_model()).ok()?;
+        // A caller that may not read the model is told so by the router.
+        if let Some(caller) = caller {
+            caller.may_read(task.model, task.workspace).ok()?;
+        }
         let hit = hits.service.fresh_task(&task, now)?;
         Some(respond(
             &hit,
@@ -89,14 +107,29 @@ impl Service<Request> for Api {
         Service::<Request>::poll_ready(&mut self.routes, context)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let now = Instant::now();
-        match self.fresh_hit(&request, now) {
+        let caller = match access::authenticate(self.hits.callers.as_deref(), &request) {
+            Ok(caller) => caller,
+            Err(unauthenticated) => {
+                return Either::Left(ready(Ok(unauthenticated.into_response())));
+            }
+        };
+        match self.fresh_hit(&request, caller.as_deref(), now) {
             Some(response) => {
-                self.hits.metrics.record(now.elapsed());
+                let metrics = &self.hits.metrics;
+                match &caller {
+                    Some(caller) => metrics.record_for(caller.name(), now.elapsed()),
+                    None => metrics.record(now.elapsed()),
+                }
                 Either::Left(ready(Ok(response)))
             }
-            None => Either::Right(self.routes.call(request)),
+            None => {
+                if let Some(caller) = caller {
+                    request.extensions_mut().insert(caller);
+                }
+                Either::Right(self.routes.call(request))
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`headers`] built in one place, and fail with an [`error`]; [`events`] streams a task's
 //! changes and [`dumps`] its failure dump; [`docs`] describes them.
 
+pub mod access;
 pub mod docs;
 pub mod dumps;
 pub mod error;
@@ -36,12 +37,16 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
         .routes(routes!(routes::get_model_status))
 }
 
-/// The API routes, with `/openapi.json`, Swagger UI at `/docs`, and problem+json for the rest.
-pub fn router(service: StatusService) -> axum::Router {
+/// The API routes, with `/openapi.json`, Swagger UI at `/docs`, and problem+json for the rest;
+/// `keys_required` when callers are configured.
+pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
     if model_id_optional {
         docs::model_id_optional(&mut document);
+    }
+    if keys_required {
+        docs::keys_required(&mut document);
     }
     // No online validator: Swagger UI would otherwise send the document's address to an outside
     // host from every browser that opens the docs.

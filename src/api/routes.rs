@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::response::Response;
 use tokio::time::Instant;
 
+use super::access;
 use super::docs::ProblemResponses;
 use super::error::ApiError;
 use super::headers::{names, respond, seconds_up};
@@ -39,7 +40,7 @@ pub async fn get_task(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut task = params::task_request(request.uri(), service.default_model())?;
-    service.admit(task.model, &mut task.workspace)?;
+    access::admit(&service, &request, &mut task)?;
     answer(&service, Asked::Task(task), request.headers()).await
 }
 
@@ -62,7 +63,9 @@ pub async fn cancel_task(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut task = params::task_request(request.uri(), service.default_model())?;
-    service.admit(task.model, &mut task.workspace)?;
+    let caller = access::may_cancel(&request)?;
+    access::admit(&service, &request, &mut task)?;
+    tracing::info!(caller = caller.as_deref(), kind = %task.kind, task = %task.task, "cancel asked for");
     let served = service.cancel(task).await?;
     Ok(respond(&served, Instant::now(), None))
 }
@@ -89,7 +92,7 @@ pub async fn get_model_status(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut model = params::model_request(request.uri())?;
-    service.admit(model.model, &mut model.workspace)?;
+    access::admit(&service, &request, &mut model)?;
     answer(&service, Asked::Model(model), request.headers()).await
 }
 
@@ -148,7 +151,7 @@ pub async fn list_tasks(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut list = params::list_request(request.uri(), service.default_model())?;
-    service.admit(list.model, &mut list.workspace)?;
+    access::admit(&service, &request, &mut list)?;
     let served = service.task_list(list).await?;
     let if_none_match = request.headers().get(header::IF_NONE_MATCH);
     Ok(respond(&served, Instant::now(), if_none_match))

@@ -65,6 +65,11 @@ impl StatusCache {
         (snapshot.held(now) == Held::Fresh).then(|| Served::new(snapshot, CacheStatus::Hit))
     }
 
+    /// Whether anything is held for `key`: an answer, a call under way or a failure remembered.
+    pub fn holds(&self, key: &PollKey) -> bool {
+        self.keys.entries.contains_key(key)
+    }
+
     /// The answer for `key`: cached, stale while a refresh runs, or fetched with `fetch`.
     /// `fetch` is called only when this call starts a new upstream request.
     pub async fn get<A, F, Fut>(&self, key: PollKey, fetch: F) -> Result<Served, UpstreamError>

@@ -79,6 +79,11 @@ pub struct RawSettings {
     /// comma-separated. Unset: every model the gateway's Anaplan user can see.
     #[arg(long, env = "GATEWAY_ALLOWED_MODELS", global = true)]
     pub allowed_models: Option<String>,
+    /// A JSON file of callers, each with the SHA-256 of its API key, the models it may read and
+    /// whether it may cancel: every API request then needs `Authorization: Bearer <key>`. Read
+    /// again when it changes. Unset: any caller that reaches the gateway may ask.
+    #[arg(long, env = "GATEWAY_CALLERS_FILE", global = true)]
+    pub callers_file: Option<std::path::PathBuf>,
     /// A connection whose request headers have not all arrived by then is closed, and so is a
     /// keep-alive connection idle that long.
     #[arg(

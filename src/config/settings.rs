@@ -11,6 +11,7 @@ use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
 use super::parse::{address, base_url, duration, positive, rate};
 use super::problems::{Problems, setting_name};
+use crate::callers::Callers;
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
 
@@ -83,6 +84,8 @@ pub struct Settings {
     pub waiting: WaitLimits,
     /// The models the gateway may ask about.
     pub allowed_models: AllowedModels,
+    /// Callers with keys (`GATEWAY_CALLERS_FILE`); none: the API is open.
+    pub callers: Option<std::sync::Arc<Callers>>,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
@@ -170,6 +173,14 @@ impl Settings {
             None => Some(AllowedModels::default()),
             Some(text) => problems.check("allowed_models", AllowedModels::parse(text)),
         };
+        let callers = match (&raw.callers_file, rate) {
+            (None, _) => Some(None),
+            (Some(path), Some(rate)) => problems
+                .check("callers_file", Callers::load(path, half_a_second_of(rate)))
+                .map(|callers| Some(std::sync::Arc::new(callers))),
+            // The budget is wrong too: that is the problem to fix first.
+            (Some(_), None) => None,
+        };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
@@ -205,6 +216,7 @@ impl Settings {
                 max_waiting: usize::try_from(max_waiting?).ok()?,
             },
             allowed_models: allowed_models?,
+            callers: callers?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,
@@ -213,6 +225,15 @@ impl Settings {
             shared: shared?,
         })
     }
+}
+
+/// A caller's cold lookups a second by default: half the upstream budget's calls a second, so
+/// one caller's broken loop leaves the rest for the others.
+fn half_a_second_of(rate: governor::Quota) -> std::num::NonZeroU32 {
+    let per_second =
+        Duration::from_secs(1).as_nanos() / rate.replenish_interval().as_nanos().max(1);
+    let half = u32::try_from(per_second / 2).unwrap_or(u32::MAX);
+    std::num::NonZeroU32::new(half).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
 /// The shared server, when one is given: `Some(None)` when none is.

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use governor::Quota;
 use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
+use crate::clock::{Bucket, TokioClock};
 use crate::shared::{Ask, SharedState, Turn};
 
 /// Who a call is for.
@@ -50,23 +49,9 @@ pub async fn called_for<F: Future>(urgency: Urgency, call: F) -> F::Output {
     URGENCY.scope(urgency, call).await
 }
 
-/// governor's clock: tokio's, so the budget moves with paused time in tests.
-#[derive(Debug, Clone)]
-struct TokioClock {
-    start: Instant,
-}
-
-impl Clock for TokioClock {
-    type Instant = Duration;
-
-    fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-}
-
 /// The budget of Integration API calls.
 pub struct Budget {
-    bucket: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,
+    bucket: Bucket,
     clock: TokioClock,
     /// The quota's shape, for the fleet's bucket.
     every: Duration,
@@ -81,11 +66,9 @@ pub struct Budget {
 impl Budget {
     /// A budget of `quota`, kept with the fleet through `shared` when given.
     pub fn new(quota: Quota, shared: Option<Arc<SharedState>>) -> Self {
-        let clock = TokioClock {
-            start: Instant::now(),
-        };
+        let (bucket, clock) = crate::clock::bucket(quota);
         Self {
-            bucket: RateLimiter::direct_with_clock(quota, clock.clone()),
+            bucket,
             clock,
             every: quota.replenish_interval(),
             burst: quota.burst_size().get(),

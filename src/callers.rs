@@ -1,0 +1,425 @@
+//! Callers with keys (`GATEWAY_CALLERS_FILE`): who may ask the gateway about what. Off by
+//! default: a sidecar on loopback needs none.
+//!
+//! The file names each caller, the SHA-256 of its API key (never the key itself), the models it
+//! may read (`*` for all) and whether it may cancel. A request's `Authorization: Bearer` key is
+//! hashed and compared with every caller's hash in constant time. The file is read again every
+//! few seconds and swapped in when its content changed (a mounted Secret is replaced, not
+//! edited); a file that no longer reads keeps the callers it had, with a log line.
+//!
+//! Each caller also has its own allowance of cold lookups (keys the gateway holds nothing for,
+//! so each costs an Anaplan call): one broken loop cannot spend the tenant's budget for all.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::digest::{SHA256, digest};
+use governor::Quota;
+use governor::clock::Clock;
+use serde::Deserialize;
+
+use crate::clock::{Bucket, TokioClock};
+use crate::config::AllowedModels;
+use crate::ids::{ModelId, WorkspaceId};
+
+/// How often the file is looked at for a change.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// The callers file as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallersFile {
+    callers: Vec<CallerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CallerEntry {
+    name: String,
+    key_sha256: String,
+    models: Vec<String>,
+    #[serde(default)]
+    may_cancel: bool,
+    /// Distinct keys the gateway holds nothing for that this caller may make it look up per
+    /// second; by default half the upstream budget.
+    #[serde(default)]
+    cold_lookups_per_second: Option<NonZeroU32>,
+}
+
+/// One caller, as the file describes it.
+pub struct Caller {
+    name: Arc<str>,
+    key_sha256: [u8; 32],
+    /// `None`: every model (`*`).
+    models: Option<AllowedModels>,
+    may_cancel: bool,
+    cold_lookups: (Bucket, TokioClock),
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("name", &self.name)
+            .field("may_cancel", &self.may_cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request with a key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The caller may not read that model (or not in that workspace).
+    Model,
+    /// The caller may not cancel.
+    Cancel,
+    /// The caller looked up more unknown keys this second than it may; there is room again
+    /// after this long.
+    ColdLookups(Duration),
+}
+
+impl Caller {
+    /// The caller's name, as metrics and logs carry it.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Whether the caller may read `model` in `workspace` (when given).
+    pub fn may_read(&self, model: ModelId, workspace: Option<WorkspaceId>) -> Result<(), Refused> {
+        match &self.models {
+            Some(models) => models
+                .admit(model, workspace)
+                .map(drop)
+                .map_err(|_| Refused::Model),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the caller may cancel tasks.
+    pub fn may_cancel(&self) -> Result<(), Refused> {
+        if self.may_cancel {
+            Ok(())
+        } else {
+            Err(Refused::Cancel)
+        }
+    }
+
+    /// Spends one of the caller's cold lookups for this second.
+    pub fn cold_lookup(&self) -> Result<(), Refused> {
+        let (bucket, clock) = &self.cold_lookups;
+        bucket
+            .check()
+            .map_err(|not_until| Refused::ColdLookups(not_until.wait_time_from(clock.now())))
+    }
+}
+
+/// The callers in force, and the file they came from.
+pub struct Callers {
+    path: PathBuf,
+    /// Callers' cold lookups by default.
+    default_cold_lookups: NonZeroU32,
+    roster: ArcSwap<Roster>,
+}
+
+impl std::fmt::Debug for Callers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callers")
+            .field("path", &self.path)
+            .field("callers", &self.roster.load().callers.len())
+            .finish()
+    }
+}
+
+struct Roster {
+    callers: Vec<Arc<Caller>>,
+    /// The file's content they were read from, to tell whether it changed.
+    read_from: Vec<u8>,
+}
+
+/// Why a request has no caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// No `Authorization: Bearer` key.
+    NoKey,
+    /// A key no caller has.
+    UnknownKey,
+}
+
+impl Callers {
+    /// Reads the callers in `path`; callers' cold lookups default to `default_cold_lookups` a
+    /// second. The error says what is wrong with the file, never what is in it.
+    pub fn load(path: &Path, default_cold_lookups: NonZeroU32) -> Result<Self, String> {
+        let content =
+            std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        let roster = roster(content, default_cold_lookups)?;
+        Ok(Self {
+            path: path.to_owned(),
+            default_cold_lookups,
+            roster: ArcSwap::from_pointee(roster),
+        })
+    }
+
+    /// The caller whose key the request carries (`authorization`: the header's value).
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Arc<Caller>, Unauthenticated> {
+        let key = authorization
+            .and_then(bearer_key)
+            .ok_or(Unauthenticated::NoKey)?;
+        let presented = digest(&SHA256, key);
+        let roster = self.roster.load();
+        // Every hash is compared, and in constant time: how long this takes says nothing of
+        // which caller, if any, matched.
+        let mut found = None;
+        for caller in &roster.callers {
+            let same = aws_lc_rs::constant_time::verify_slices_are_equal(
+                presented.as_ref(),
+                &caller.key_sha256,
+            )
+            .is_ok();
+            if same && found.is_none() {
+                found = Some(caller.clone());
+            }
+        }
+        found.ok_or(Unauthenticated::UnknownKey)
+    }
+
+    /// Reads the file again and swaps its callers in if it changed; keeps the callers in force
+    /// when it does not read.
+    pub fn reload(&self) {
+        let content = match std::fs::read(&self.path) {
+            Ok(content) => content,
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), error = %err,
+                    "callers file unreadable: keeping the callers in force");
+                return;
+            }
+        };
+        if content == self.roster.load().read_from {
+            return;
+        }
+        match roster(content, self.default_cold_lookups) {
+            Ok(roster) => {
+                let names: Vec<&str> = roster.callers.iter().map(|c| &*c.name).collect();
+                tracing::info!(callers = ?names, "callers file read again");
+                self.roster.store(Arc::new(roster));
+            }
+            Err(problem) => tracing::warn!(path = %self.path.display(), %problem,
+                "callers file invalid: keeping the callers in force"),
+        }
+    }
+
+    /// Reads the file again every [`RELOAD_EVERY`], until the task is aborted.
+    pub fn spawn_reloads(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let callers = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RELOAD_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                callers.reload();
+            }
+        })
+    }
+}
+
+/// The key of an `Authorization: Bearer <key>` header value.
+fn bearer_key(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, key) = value.split_at_checked(7)?;
+    let key = key.trim_ascii();
+    (scheme.eq_ignore_ascii_case(b"bearer ") && !key.is_empty()).then_some(key)
+}
+
+fn roster(content: Vec<u8>, default_cold_lookups: NonZeroU32) -> Result<Roster, String> {
+    let file: CallersFile = serde_json::from_slice(&content).map_err(|err| {
+        // Line and column only: serde's message may quote the file, and the file holds hashes.
+        format!(
+            "not a callers file (JSON: {{\"callers\": [...]}}): error at line {} column {}",
+            err.line(),
+            err.column()
+        )
+    })?;
+    let mut callers = Vec::with_capacity(file.callers.len());
+    for entry in file.callers {
+        callers.push(Arc::new(caller(entry, default_cold_lookups)?));
+    }
+    if callers.is_empty() {
+        return Err("names no caller".into());
+    }
+    let mut names: Vec<&str> = callers.iter().map(|c| &*c.name).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err("names a caller twice".into());
+    }
+    Ok(Roster {
+        callers,
+        read_from: content,
+    })
+}
+
+fn caller(entry: CallerEntry, default_cold_lookups: NonZeroU32) -> Result<Caller, String> {
+    let name = entry.name.trim();
+    // Names become metric labels and log fields: short and plain.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+        return Err(format!(
+            "caller name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+        ));
+    }
+    let key_sha256 = hex_sha256(&entry.key_sha256)
+        .ok_or_else(|| format!("caller {name}: keySha256 must be 64 hex digits"))?;
+    let models = if entry.models.iter().any(|model| model.trim() == "*") {
+        None
+    } else {
+        let models = AllowedModels::parse(&entry.models.join(","))
+            .map_err(|problem| format!("caller {name}: models {problem}"))?;
+        Some(models)
+    };
+    let quota = Quota::per_second(
+        entry
+            .cold_lookups_per_second
+            .unwrap_or(default_cold_lookups),
+    );
+    Ok(Caller {
+        name: name.into(),
+        key_sha256,
+        models,
+        may_cancel: entry.may_cancel,
+        cold_lookups: crate::clock::bucket(quota),
+    })
+}
+
+fn hex_sha256(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim().as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
+    const OTHER: &str = "85A40874E6B64FA3AE0743278996850F";
+
+    fn sha256_hex(key: &str) -> String {
+        digest(&SHA256, key.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
+    fn callers(text: &str) -> Result<Callers, String> {
+        let dir = std::env::temp_dir().join(format!("callers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:016x}.json", rand::random::<u64>()));
+        std::fs::write(&path, text).unwrap();
+        Callers::load(&path, NonZeroU32::new(5).unwrap())
+    }
+
+    fn file(entries: &[(&str, &str, &str, bool)]) -> String {
+        let entries: Vec<String> = entries
+            .iter()
+            .map(|(name, key, models, may_cancel)| {
+                format!(
+                    r#"{{"name":"{name}","keySha256":"{}","models":[{models}],"mayCancel":{may_cancel}}}"#,
+                    sha256_hex(key)
+                )
+            })
+            .collect();
+        format!(r#"{{"callers":[{}]}}"#, entries.join(","))
+    }
+
+    fn model(text: &str) -> ModelId {
+        ModelId::parse("modelId", text).unwrap()
+    }
+
+    #[test]
+    fn a_key_finds_its_caller_and_what_it_may_do() {
+        let models = format!("\"{MODEL}\"");
+        let callers = callers(&file(&[
+            ("orders", "orders-key", &models, false),
+            ("ops", "ops-key", "\"*\"", true),
+        ]))
+        .unwrap();
+        let orders = callers.authenticate(Some(b"Bearer orders-key")).unwrap();
+        assert_eq!(&**orders.name(), "orders");
+        assert_eq!(orders.may_read(model(MODEL), None), Ok(()));
+        assert_eq!(orders.may_read(model(OTHER), None), Err(Refused::Model));
+        assert_eq!(orders.may_cancel(), Err(Refused::Cancel));
+        let ops = callers.authenticate(Some(b"bearer  ops-key ")).unwrap();
+        assert_eq!(ops.may_read(model(OTHER), None), Ok(()));
+        assert_eq!(ops.may_cancel(), Ok(()));
+    }
+
+    #[test]
+    fn no_key_or_an_unknown_one_finds_no_caller() {
+        let callers = callers(&file(&[("ops", "ops-key", "\"*\"", true)])).unwrap();
+        assert_eq!(
+            callers.authenticate(None).unwrap_err(),
+            Unauthenticated::NoKey
+        );
+        let basic = callers
+            .authenticate(Some(b"Basic b3BzLWtleQ=="))
+            .unwrap_err();
+        assert_eq!(basic, Unauthenticated::NoKey);
+        let wrong = callers.authenticate(Some(b"Bearer ops-keY")).unwrap_err();
+        assert_eq!(wrong, Unauthenticated::UnknownKey);
+        // The hash itself is not a key.
+        let hash = format!("Bearer {}", sha256_hex("ops-key"));
+        let hash = callers.authenticate(Some(hash.as_bytes())).unwrap_err();
+        assert_eq!(hash, Unauthenticated::UnknownKey);
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_without_quoting_it() {
+        let short = r#"{"callers":[{"name":"a","keySha256":"abc","models":["*"]}]}"#;
+        assert!(callers(short).unwrap_err().contains("64 hex digits"));
+        let secretish = r#"{"callers":[{"name":"a","keySha256":"0123456789abcdef", "extra": 1}]}"#;
+        let problem = callers(secretish).unwrap_err();
+        assert!(!problem.contains("0123456789abcdef"), "{problem}");
+        assert!(callers(r#"{"callers":[]}"#).is_err());
+        let twice = file(&[("a", "k1", "\"*\"", false), ("a", "k2", "\"*\"", false)]);
+        assert!(callers(&twice).unwrap_err().contains("twice"));
+        let bad_name = file(&[("a b", "k1", "\"*\"", false)]);
+        assert!(callers(&bad_name).is_err());
+        assert!(callers(&file(&[("a", "k", "\"nope\"", false)])).is_err());
+    }
+
+    #[test]
+    fn a_changed_file_is_swapped_in_and_a_broken_one_is_not() {
+        let callers = callers(&file(&[("old", "old-key", "\"*\"", false)])).unwrap();
+        std::fs::write(&callers.path, file(&[("new", "new-key", "\"*\"", false)])).unwrap();
+        callers.reload();
+        assert!(callers.authenticate(Some(b"Bearer old-key")).is_err());
+        assert!(callers.authenticate(Some(b"Bearer new-key")).is_ok());
+        std::fs::write(&callers.path, "{ not json").unwrap();
+        callers.reload();
+        assert!(callers.authenticate(Some(b"Bearer new-key")).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cold_lookups_are_bounded_per_caller() {
+        let text = format!(
+            r#"{{"callers":[{{"name":"a","keySha256":"{}","models":["*"],"coldLookupsPerSecond":2}}]}}"#,
+            sha256_hex("k")
+        );
+        let callers = callers(&text).unwrap();
+        let caller = callers.authenticate(Some(b"Bearer k")).unwrap();
+        assert_eq!(caller.cold_lookup(), Ok(()));
+        assert_eq!(caller.cold_lookup(), Ok(()));
+        assert!(matches!(caller.cold_lookup(), Err(Refused::ColdLookups(_))));
+    }
+}
