@@ -1,8 +1,8 @@
 //! `anaplan-gateway`: one small, caching, coalescing HTTP API in front of Anaplan's Integration
 //! API v2, for the status of every task kind and of models.
 //!
-//! The layers, outside in: [`api`] (HTTP: parameters, the fast path, routes, headers,
-//! problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
+//! The layers, outside in: [`api`] (HTTP: who may ask, with [`callers`]; parameters, the fast
+//! path, routes, headers, problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
 //! workspace a model lives in) and [`waiting`] (requests held until an answer changes) → [`cache`] (polling etiquette, coalescing, stale answers) →
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
 //! shares through [`shared`]). [`normalise`] turns Anaplan's shapes into [`schema`]; [`ids`]
@@ -10,7 +10,7 @@
 //! [`connections`]), [`admin`] serves health and metrics,
 //! [`telemetry`] logs and counts, [`demo`] runs the gateway in front of the [`simulator`] of
 //! Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, and
-//! [`backoff`] paces retries after failures.
+//! [`backoff`] paces retries after failures; [`clock`] reads rate limits from tokio's clock.
 
 pub mod admin;
 pub mod api;
