@@ -103,7 +103,9 @@ def test_notes_warn_a_fleet_without_redis():
     ids=["fleet-with-redis", "one-replica"],
 )
 def test_notes_do_not_warn_with_redis_or_one_replica(values):
-    assert "WARNING" not in notes(values)
+    # Only this warning: an open API has its own (test_callers.py).
+    assert WARNING not in notes(values)
+    assert "no sharedState.redis.url" not in notes(values)
 
 
 def test_sidecars_of_many_host_pods_share_one_redis():

@@ -76,6 +76,11 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
 - name: GATEWAY_ALLOWED_MODELS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- if .Values.callers.existingSecret }}
+# Read again every 5s and swapped in when it changed, so an updated Secret needs no restart.
+- name: GATEWAY_CALLERS_FILE
+  value: "/var/run/secrets/callers/callers.json"
+{{- end }}
 - name: GATEWAY_UPSTREAM_CONCURRENCY
   value: {{ .Values.gateway.upstreamConcurrency | int64 | quote }}
 - name: GATEWAY_UPSTREAM_RATE
@@ -178,7 +183,8 @@ sharedState.redis.url. The password only ever as a file, never in the URL.
 
 {{/*
 The gateway's volume mounts: the credentials, or the writable copy of the refresh token;
-and the Redis password when sharedState.redis.existingSecret is set.
+the Redis password when sharedState.redis.existingSecret is set; and the callers file when
+callers.existingSecret is.
 */}}
 {{- define "anaplan-gateway.volumeMounts" -}}
 {{- if include "anaplan-gateway.oauthWritable" . -}}
@@ -195,6 +201,13 @@ and the Redis password when sharedState.redis.existingSecret is set.
 # A directory mount too, never subPath, like the credentials.
 - name: anaplan-gateway-redis
   mountPath: /var/run/secrets/redis
+  readOnly: true
+{{- end }}
+{{- if .Values.callers.existingSecret }}
+# A directory mount, never subPath: the kubelet replaces the file when the Secret changes,
+# and the gateway picks it up within 5s.
+- name: anaplan-gateway-callers
+  mountPath: /var/run/secrets/callers
   readOnly: true
 {{- end }}
 {{- end }}
@@ -296,5 +309,16 @@ initContainers (a plain container).
     items:
       - key: {{ .Values.sharedState.redis.passwordKey }}
         path: password
+{{- end }}
+{{- if .Values.callers.existingSecret }}
+- name: anaplan-gateway-callers
+  secret:
+    secretName: {{ .Values.callers.existingSecret }}
+    # Only the callers file, under a fixed file name (GATEWAY_CALLERS_FILE). The default mode
+    # (0644) lets the gateway read it whatever uid and fsGroup the host pod uses; it holds
+    # only hashes of the keys.
+    items:
+      - key: {{ .Values.callers.key }}
+        path: callers.json
 {{- end }}
 {{- end }}
