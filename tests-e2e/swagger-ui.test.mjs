@@ -1,6 +1,7 @@
 // The gateway's Swagger UI in headless Chromium, against a running demo (.ci/docs-check starts it).
 //
 //   GATEWAY_URL      the API's base URL, http://127.0.0.1:PORT (required)
+//   GATEWAY_CALLER_KEY  a caller's key: the gateway runs with a callers file (required)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 //   SCREENSHOT       where the final screenshot goes (default /tmp/swagger.png)
 //   DOCS_HOST        the name the page is opened under (default docs.anaplan-gateway.test)
@@ -17,6 +18,8 @@ import { chromium } from 'playwright-core';
 const gatewayUrl = process.env.GATEWAY_URL;
 assert.ok(gatewayUrl, 'GATEWAY_URL must be set (http://127.0.0.1:PORT)');
 const port = new URL(gatewayUrl).port;
+const callerKey = process.env.GATEWAY_CALLER_KEY;
+assert.ok(callerKey, 'GATEWAY_CALLER_KEY must be set (the gateway runs with a callers file)');
 const DOCS_HOST = process.env.DOCS_HOST || 'docs.anaplan-gateway.test';
 const docsOrigin = `http://${DOCS_HOST}:${port}`;
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -144,6 +147,21 @@ test('/docs shows Swagger UI with the API title and every documented operation',
   assert.equal(await errors.count(), 0, `Swagger UI reports errors: ${await errors.allTextContents()}`);
 });
 
+test('"Authorize" takes a caller\'s key, without which the API answers 401', { timeout: TEST_TIMEOUT }, async () => {
+  const task = `${gatewayUrl}/tasks/${TASK.kind}/${TASK.taskId}?modelId=${TASK.modelId}&objectId=${TASK.objectId}`;
+  const without = await fetch(task, { signal: AbortSignal.timeout(WAIT) });
+  assert.equal(without.status, 401, 'a request without a key');
+  assert.match(without.headers.get('www-authenticate') ?? '', /^Bearer /);
+
+  await page.locator('#swagger-ui .auth-wrapper button.authorize').click();
+  const dialog = page.locator('#swagger-ui .dialog-ux');
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.locator('input').first().fill(callerKey);
+  await dialog.locator('.auth-btn-wrapper button.authorize').click();
+  await dialog.locator('.auth-btn-wrapper button.btn-done').click();
+  await dialog.waitFor({ state: 'hidden' });
+});
+
 test('"Try it out" on GET /tasks/{kind}/{taskId} answers 200 with the task', { timeout: TEST_TIMEOUT }, async () => {
   const block = page.locator('#swagger-ui .opblock.opblock-get', {
     has: page.locator('.opblock-summary-path[data-path="/tasks/{kind}/{taskId}"]'),
@@ -170,6 +188,8 @@ test('"Try it out" on GET /tasks/{kind}/{taskId} answers 200 with the task', { t
   );
   await block.locator('button.execute').click();
   const wire = await answered;
+  const authorization = await wire.request().headerValue('authorization');
+  assert.equal(authorization, `Bearer ${callerKey}`, 'Swagger UI sent the key given to "Authorize"');
   const sent = new URL(wire.url());
   for (const name of ['modelId', 'objectId']) {
     assert.equal(sent.searchParams.get(name), TASK[name], `the request Swagger UI sent (${wire.url()}) lacks ${name}`);
