@@ -20,7 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, Readiness};
 use crate::api::Api;
-use crate::callers::Callers;
+use crate::config::Callers;
 use crate::config::Settings;
 use crate::connections::{self, ConnectionLimits};
 use crate::service::StatusService;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::allowed::AllowedModels;
+use super::callers::Callers;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
 use super::parse::{address, base_url, duration, positive, rate};
 use super::problems::{Problems, setting_name};
-use crate::callers::Callers;
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
 

@@ -21,8 +21,8 @@ use governor::Quota;
 use governor::clock::Clock;
 use serde::Deserialize;
 
+use super::allowed::AllowedModels;
 use crate::clock::{Bucket, TokioClock};
-use crate::config::AllowedModels;
 use crate::ids::{ModelId, WorkspaceId};
 
 /// How often the file is looked at for a change.
