@@ -70,8 +70,10 @@ pub struct ModelRequest {
 pub trait Lookup {
     /// The model asked about.
     fn model(&self) -> ModelId;
-    /// The workspace the caller gave, which the allow-list may fill in.
-    fn workspace(&mut self) -> &mut Option<WorkspaceId>;
+    /// The workspace the caller gave.
+    fn workspace(&self) -> Option<WorkspaceId>;
+    /// The workspace to ask in, as the allow-lists fill it in.
+    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId>;
     /// What the cache keeps the answer under, once the workspace is known.
     fn key_in(&self, workspace: WorkspaceId) -> PollKey;
 }
@@ -80,7 +82,10 @@ impl Lookup for TaskRequest {
     fn model(&self) -> ModelId {
         self.model
     }
-    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+    fn workspace(&self) -> Option<WorkspaceId> {
+        self.workspace
+    }
+    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
         &mut self.workspace
     }
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
@@ -92,7 +97,10 @@ impl Lookup for ListRequest {
     fn model(&self) -> ModelId {
         self.model
     }
-    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+    fn workspace(&self) -> Option<WorkspaceId> {
+        self.workspace
+    }
+    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
         &mut self.workspace
     }
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
@@ -109,15 +117,20 @@ impl Lookup for ModelRequest {
     fn model(&self) -> ModelId {
         self.model
     }
-    fn workspace(&mut self) -> &mut Option<WorkspaceId> {
+    fn workspace(&self) -> Option<WorkspaceId> {
+        self.workspace
+    }
+    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
         &mut self.workspace
     }
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
-        PollKey::Model {
-            workspace,
-            model: self.model,
-        }
+        model_key(workspace, self.model)
     }
+}
+
+/// Where the cache keeps a model's status.
+fn model_key(workspace: WorkspaceId, model: ModelId) -> PollKey {
+    PollKey::Model { workspace, model }
 }
 
 /// The service's shared state; cloning it (once per request) is one atomic increment.
@@ -186,8 +199,8 @@ impl StatusService {
 
     /// Whether answering `lookup` needs what the gateway holds nothing of, so costs Anaplan
     /// calls: the model's workspace, or anything for its key.
-    pub fn is_cold(&self, lookup: &mut impl Lookup) -> bool {
-        let known = (self.inner.workspaces).known(lookup.model(), *lookup.workspace());
+    pub fn is_cold(&self, lookup: &impl Lookup) -> bool {
+        let known = (self.inner.workspaces).known(lookup.model(), lookup.workspace());
         known.is_none_or(|workspace| !self.inner.cache.holds(&lookup.key_in(workspace)))
     }
 
@@ -280,7 +293,7 @@ impl StatusService {
         let workspace = self.inner.workspaces.resolve(model, workspace).await?;
         let ask = || self.model_status_in(workspace, model);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
-        let key = PollKey::Model { workspace, model };
+        let key = model_key(workspace, model);
         waiting.until_changed(cache, key, ask, wait_for).await
     }
 
@@ -296,7 +309,7 @@ impl StatusService {
         };
         self.inner
             .cache
-            .get(PollKey::Model { workspace, model }, fetch)
+            .get(model_key(workspace, model), fetch)
             .await
     }
 }
@@ -337,13 +350,7 @@ impl StatusService {
             let wire = client.task_list(kind, workspace, model, object).await?;
             Ok(TaskListing(ListedTask::newest_first(wire)))
         };
-        let key = PollKey::Tasks {
-            kind,
-            workspace,
-            model,
-            object,
-        };
-        self.inner.cache.get(key, fetch).await
+        self.inner.cache.get(request.key_in(workspace), fetch).await
     }
 }
 

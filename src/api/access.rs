@@ -8,7 +8,7 @@ use axum::extract::Request;
 use axum::http::header;
 
 use super::error::ApiError;
-use crate::config::{Caller, Callers};
+use crate::config::{Caller, Callers, Refused};
 use crate::service::{Lookup, StatusService};
 
 /// Paths anyone may read: the API's description, so Swagger UI loads and its "Authorize" works.
@@ -51,16 +51,13 @@ pub fn admit(
     request: &Request,
     lookup: &mut impl Lookup,
 ) -> Result<(), ApiError> {
-    service.admit(lookup.model(), lookup.workspace())?;
+    service.admit(lookup.model(), lookup.workspace_mut())?;
     let Some(caller) = caller(request) else {
         return Ok(());
     };
-    let refused = |refused| ApiError::CallerRefused {
-        caller: caller.name().clone(),
-        refused,
-    };
-    let (model, workspace) = (lookup.model(), *lookup.workspace());
-    caller.may_read(model, workspace).map_err(refused)?;
+    let refused = |refused| refusal(caller, refused);
+    let workspace = (caller.may_read(lookup.model(), lookup.workspace())).map_err(refused)?;
+    *lookup.workspace_mut() = workspace;
     if service.is_cold(lookup) {
         caller.cold_lookup().map_err(refused)?;
     }
@@ -75,9 +72,13 @@ pub fn may_cancel(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
     };
     caller
         .may_cancel()
-        .map_err(|refused| ApiError::CallerRefused {
-            caller: caller.name().clone(),
-            refused,
-        })?;
+        .map_err(|refused| refusal(caller, refused))?;
     Ok(Some(caller.name().clone()))
+}
+
+fn refusal(caller: &Caller, refused: Refused) -> ApiError {
+    ApiError::CallerRefused {
+        caller: caller.name().clone(),
+        refused,
+    }
 }

@@ -85,9 +85,12 @@ impl Api {
             return None;
         }
         let task = params::task_request_as_given(uri, hits.service.default_model()).ok()?;
-        // A caller that may not read the model is told so by the router.
-        if let Some(caller) = caller {
-            caller.may_read(task.model, task.workspace).ok()?;
+        // A caller that may not read the model is told so by the router, and one whose entry
+        // names the model's workspace is asked about it there.
+        if let Some(caller) = caller
+            && caller.may_read(task.model, task.workspace) != Ok(task.workspace)
+        {
+            return None;
         }
         let hit = hits.service.fresh_task(&task, now)?;
         Some(respond(

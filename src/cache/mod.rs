@@ -88,8 +88,9 @@ impl StatusCache {
             return Ok(Served::new(held_snapshot.expect("held"), CacheStatus::Hit));
         }
         let fresh_enough = |s: &Snapshot| s.held(now) == Held::Fresh;
-        // A call while an answer can be served stale is a refresh: callers with none go first.
-        let urgency = if policy::servable_stale(held, &self.keys.policy) {
+        // A call whose caller is served the held answer meanwhile is a refresh: callers with no
+        // answer go first.
+        let urgency = if policy::only_refreshes(held, &self.keys.policy) {
             Urgency::Refresh
         } else {
             Urgency::Caller

@@ -79,6 +79,14 @@ pub fn servable_stale(held: Held, policy: &PollPolicy) -> bool {
     matches!(held, Held::Stale { past_due } if past_due <= policy.max_stale)
 }
 
+/// Whether a call started for a caller that finds `held` only refreshes it: the caller is
+/// served the held answer at once whatever the call does, so the call may give way to callers
+/// that have no answer. (After a quiet spell the caller waits for the call: it is a caller's.)
+pub fn only_refreshes(held: Held, policy: &PollPolicy) -> bool {
+    let within = policy.interval.min(policy.max_stale);
+    matches!(held, Held::Stale { past_due } if past_due <= within)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +134,25 @@ mod tests {
         assert_eq!(decide(Held::Nothing, STARTED, &POLICY), WAIT);
         assert_eq!(decide(Held::Nothing, Call::Joined, &POLICY), WAIT);
         assert_eq!(decide(Held::Nothing, Call::Paused, &POLICY), Serve::Fail);
+    }
+
+    #[test]
+    fn a_call_only_refreshes_when_its_caller_gets_the_stale_answer_at_once() {
+        for held in [
+            Held::Nothing,
+            stale(1),
+            stale(5),
+            stale(6),
+            stale(200),
+            stale(301),
+        ] {
+            let starter = decide(held, STARTED, &POLICY);
+            assert_eq!(
+                only_refreshes(held, &POLICY),
+                starter == Serve::Stale,
+                "{held:?}: {starter:?}"
+            );
+        }
     }
 
     #[test]

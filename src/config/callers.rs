@@ -56,7 +56,15 @@ pub struct Caller {
     /// `None`: every model (`*`).
     models: Option<AllowedModels>,
     may_cancel: bool,
-    cold_lookups: (Bucket, TokioClock),
+    cold_lookups: Arc<ColdLookups>,
+}
+
+/// A caller's allowance of cold lookups: kept across reloads of the file while the caller's
+/// name and allowance stay, so changing the file refills nobody's allowance.
+struct ColdLookups {
+    quota: Quota,
+    bucket: Bucket,
+    clock: TokioClock,
 }
 
 impl std::fmt::Debug for Caller {
@@ -86,14 +94,16 @@ impl Caller {
         &self.name
     }
 
-    /// Whether the caller may read `model` in `workspace` (when given).
-    pub fn may_read(&self, model: ModelId, workspace: Option<WorkspaceId>) -> Result<(), Refused> {
+    /// Whether the caller may read `model` in `workspace` (when given), and the workspace to
+    /// ask in: the one given, or the one the caller's entry names for the model.
+    pub fn may_read(
+        &self,
+        model: ModelId,
+        workspace: Option<WorkspaceId>,
+    ) -> Result<Option<WorkspaceId>, Refused> {
         match &self.models {
-            Some(models) => models
-                .admit(model, workspace)
-                .map(drop)
-                .map_err(|_| Refused::Model),
-            None => Ok(()),
+            Some(models) => models.admit(model, workspace).map_err(|_| Refused::Model),
+            None => Ok(workspace),
         }
     }
 
@@ -108,7 +118,7 @@ impl Caller {
 
     /// Spends one of the caller's cold lookups for this second.
     pub fn cold_lookup(&self) -> Result<(), Refused> {
-        let (bucket, clock) = &self.cold_lookups;
+        let ColdLookups { bucket, clock, .. } = &*self.cold_lookups;
         bucket
             .check()
             .map_err(|not_until| Refused::ColdLookups(not_until.wait_time_from(clock.now())))
@@ -119,7 +129,7 @@ impl Caller {
 pub struct Callers {
     path: PathBuf,
     /// Callers' cold lookups by default.
-    default_cold_lookups: NonZeroU32,
+    default_cold_lookups: Quota,
     roster: ArcSwap<Roster>,
 }
 
@@ -150,10 +160,10 @@ pub enum Unauthenticated {
 impl Callers {
     /// Reads the callers in `path`; callers' cold lookups default to `default_cold_lookups` a
     /// second. The error says what is wrong with the file, never what is in it.
-    pub fn load(path: &Path, default_cold_lookups: NonZeroU32) -> Result<Self, String> {
+    pub fn load(path: &Path, default_cold_lookups: Quota) -> Result<Self, String> {
         let content =
             std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        let roster = roster(content, default_cold_lookups)?;
+        let roster = roster(content, default_cold_lookups, None)?;
         Ok(Self {
             path: path.to_owned(),
             default_cold_lookups,
@@ -201,7 +211,8 @@ impl Callers {
         if content == self.roster.load().read_from {
             return;
         }
-        match roster(content, self.default_cold_lookups) {
+        let current = self.roster.load();
+        match roster(content, self.default_cold_lookups, Some(&current)) {
             Ok(roster) => {
                 let names: Vec<&str> = roster.callers.iter().map(|c| &*c.name).collect();
                 tracing::info!(callers = ?names, "callers file read again");
@@ -234,7 +245,12 @@ fn bearer_key(value: &[u8]) -> Option<&[u8]> {
     (scheme.eq_ignore_ascii_case(b"bearer ") && !key.is_empty()).then_some(key)
 }
 
-fn roster(content: Vec<u8>, default_cold_lookups: NonZeroU32) -> Result<Roster, String> {
+/// The callers in `content`; each keeps its allowance from `current` when it is already there.
+fn roster(
+    content: Vec<u8>,
+    default_cold_lookups: Quota,
+    current: Option<&Roster>,
+) -> Result<Roster, String> {
     let file: CallersFile = serde_json::from_slice(&content).map_err(|err| {
         // Line and column only: serde's message may quote the file, and the file holds hashes.
         format!(
@@ -245,7 +261,7 @@ fn roster(content: Vec<u8>, default_cold_lookups: NonZeroU32) -> Result<Roster, 
     })?;
     let mut callers = Vec::with_capacity(file.callers.len());
     for entry in file.callers {
-        callers.push(Arc::new(caller(entry, default_cold_lookups)?));
+        callers.push(Arc::new(caller(entry, default_cold_lookups, current)?));
     }
     if callers.is_empty() {
         return Err("names no caller".into());
@@ -261,7 +277,11 @@ fn roster(content: Vec<u8>, default_cold_lookups: NonZeroU32) -> Result<Roster, 
     })
 }
 
-fn caller(entry: CallerEntry, default_cold_lookups: NonZeroU32) -> Result<Caller, String> {
+fn caller(
+    entry: CallerEntry,
+    default_cold_lookups: Quota,
+    current: Option<&Roster>,
+) -> Result<Caller, String> {
     let name = entry.name.trim();
     // Names become metric labels and log fields: short and plain.
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
@@ -279,17 +299,28 @@ fn caller(entry: CallerEntry, default_cold_lookups: NonZeroU32) -> Result<Caller
             .map_err(|problem| format!("caller {name}: models {problem}"))?;
         Some(models)
     };
-    let quota = Quota::per_second(
-        entry
-            .cold_lookups_per_second
-            .unwrap_or(default_cold_lookups),
-    );
+    let quota = (entry.cold_lookups_per_second).map_or(default_cold_lookups, Quota::per_second);
+    let kept = current
+        .into_iter()
+        .flat_map(|roster| &roster.callers)
+        .find(|caller| &*caller.name == name && caller.cold_lookups.quota == quota);
+    let cold_lookups = match kept {
+        Some(caller) => caller.cold_lookups.clone(),
+        None => {
+            let (bucket, clock) = crate::clock::bucket(quota);
+            Arc::new(ColdLookups {
+                quota,
+                bucket,
+                clock,
+            })
+        }
+    };
     Ok(Caller {
         name: name.into(),
         key_sha256,
         models,
         may_cancel: entry.may_cancel,
-        cold_lookups: crate::clock::bucket(quota),
+        cold_lookups,
     })
 }
 
@@ -326,7 +357,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{:016x}.json", rand::random::<u64>()));
         std::fs::write(&path, text).unwrap();
-        Callers::load(&path, NonZeroU32::new(5).unwrap())
+        Callers::load(&path, Quota::per_second(NonZeroU32::new(5).unwrap()))
     }
 
     fn file(entries: &[(&str, &str, &str, bool)]) -> String {
@@ -356,11 +387,11 @@ mod tests {
         .unwrap();
         let orders = callers.authenticate(Some(b"Bearer orders-key")).unwrap();
         assert_eq!(&**orders.name(), "orders");
-        assert_eq!(orders.may_read(model(MODEL), None), Ok(()));
+        assert_eq!(orders.may_read(model(MODEL), None), Ok(None));
         assert_eq!(orders.may_read(model(OTHER), None), Err(Refused::Model));
         assert_eq!(orders.may_cancel(), Err(Refused::Cancel));
         let ops = callers.authenticate(Some(b"bearer  ops-key ")).unwrap();
-        assert_eq!(ops.may_read(model(OTHER), None), Ok(()));
+        assert_eq!(ops.may_read(model(OTHER), None), Ok(None));
         assert_eq!(ops.may_cancel(), Ok(()));
     }
 
@@ -421,5 +452,18 @@ mod tests {
         assert_eq!(caller.cold_lookup(), Ok(()));
         assert_eq!(caller.cold_lookup(), Ok(()));
         assert!(matches!(caller.cold_lookup(), Err(Refused::ColdLookups(_))));
+        // Another caller joins the file: `a` keeps what is left of its allowance.
+        let more = format!(
+            r#"{{"callers":[{{"name":"a","keySha256":"{}","models":["*"],"coldLookupsPerSecond":2}},
+                {{"name":"b","keySha256":"{}","models":["*"]}}]}}"#,
+            sha256_hex("k"),
+            sha256_hex("k2")
+        );
+        std::fs::write(&callers.path, more).unwrap();
+        callers.reload();
+        let caller = callers.authenticate(Some(b"Bearer k")).unwrap();
+        assert!(matches!(caller.cold_lookup(), Err(Refused::ColdLookups(_))));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(caller.cold_lookup(), Ok(()));
     }
 }

@@ -176,7 +176,7 @@ impl Settings {
         let callers = match (&raw.callers_file, rate) {
             (None, _) => Some(None),
             (Some(path), Some(rate)) => problems
-                .check("callers_file", Callers::load(path, half_a_second_of(rate)))
+                .check("callers_file", Callers::load(path, half_of(rate)))
                 .map(|callers| Some(std::sync::Arc::new(callers))),
             // The budget is wrong too: that is the problem to fix first.
             (Some(_), None) => None,
@@ -227,13 +227,13 @@ impl Settings {
     }
 }
 
-/// A caller's cold lookups a second by default: half the upstream budget's calls a second, so
-/// one caller's broken loop leaves the rest for the others.
-fn half_a_second_of(rate: governor::Quota) -> std::num::NonZeroU32 {
-    let per_second =
-        Duration::from_secs(1).as_nanos() / rate.replenish_interval().as_nanos().max(1);
-    let half = u32::try_from(per_second / 2).unwrap_or(u32::MAX);
-    std::num::NonZeroU32::new(half).unwrap_or(std::num::NonZeroU32::MIN)
+/// A caller's cold lookups by default: half the upstream budget (half the rate, half the
+/// burst), so one caller's broken loop leaves the rest for the others.
+fn half_of(rate: governor::Quota) -> governor::Quota {
+    let half_burst = std::num::NonZeroU32::new(rate.burst_size().get() / 2);
+    let half = governor::Quota::with_period(rate.replenish_interval().saturating_mul(2))
+        .expect("a budget's interval is more than zero");
+    half.allow_burst(half_burst.unwrap_or(std::num::NonZeroU32::MIN))
 }
 
 /// The shared server, when one is given: `Some(None)` when none is.

@@ -136,19 +136,56 @@ async fn a_caller_without_the_right_is_403_and_nothing_goes_upstream() {
     let hit = send(&app, reqwest::Method::GET, own, Some(ORDERS_KEY)).await;
     assert_eq!(hit.status(), 200);
     let other_task = own.replace(MODEL, OTHER_MODEL);
+    let fetched = send(&app, reqwest::Method::GET, &other_task, Some(OPS_KEY)).await;
+    assert_eq!(cache_status(&fetched), "anaplan-gateway; fwd=miss; stored");
+    let calls = app.anaplan.api_calls();
     let refused = send(&app, reqwest::Method::GET, &other_task, Some(ORDERS_KEY)).await;
     assert_eq!(refused.status(), 403);
+    let fresh = send(&app, reqwest::Method::GET, &other_task, Some(OPS_KEY)).await;
+    assert_eq!(cache_status(&fresh), "anaplan-gateway; hit");
+    assert_eq!(app.anaplan.api_calls(), calls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_limited_to_a_workspace_is_asked_about_there_only() {
+    let elsewhere = "9a8196b15b7dbae6015b8694411d13fe";
+    let json = format!(
+        r#"{{"callers": [{{"name": "orders", "keySha256": "{}", "models": ["{WORKSPACE}/{MODEL}"]}}]}}"#,
+        sha256_hex(ORDERS_KEY)
+    );
+    let (app, _file) = app_with_callers("workspace", &json).await;
+    app.anaplan.answer_any_task(running_at(0.5));
+    // No workspace given: the caller's entry names it, so the model is not looked up.
+    let route = format!("/tasks/import/{TASK}?modelId={MODEL}&objectId={IMPORT}");
+    let answer = send(&app, reqwest::Method::GET, &route, Some(ORDERS_KEY)).await;
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer["workspaceId"], WORKSPACE);
+    let lookups = app
+        .anaplan
+        .calls(reqwest::Method::GET, &format!("/models/{MODEL}"));
+    assert_eq!(lookups, 0);
+    let other = format!("{route}&workspaceId={elsewhere}");
+    let refused = send(&app, reqwest::Method::GET, &other, Some(ORDERS_KEY)).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(app.anaplan.api_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn metrics_carry_the_callers_name_and_never_its_key() {
-    let (app, _file) = app_with_callers("metrics", &callers_json("")).await;
+    // A name no other test uses: the metrics registry is the process's.
+    let json = format!(
+        r#"{{"callers": [{{"name": "metrics-probe", "keySha256": "{}", "models": ["*"]}}]}}"#,
+        sha256_hex(ORDERS_KEY)
+    );
+    let (app, _file) = app_with_callers("metrics", &json).await;
     app.anaplan.answer_any_task(running_at(0.5));
     let route = &routes_for(MODEL)[0];
-    for _ in 0..2 {
+    for expected in ["fwd=miss; stored", "hit"] {
         // A miss through the router, then a hit on the fast path.
         let response = send(&app, reqwest::Method::GET, route, Some(ORDERS_KEY)).await;
         assert_eq!(response.status(), 200);
+        assert!(cache_status(&response).ends_with(expected));
         let text = response.text().await.unwrap();
         assert!(!text.contains(ORDERS_KEY));
     }
@@ -161,11 +198,13 @@ async fn metrics_carry_the_callers_name_and_never_its_key() {
         .unwrap();
     let served = |line: &&str| {
         line.starts_with("anaplan_gateway_http_requests_total{")
-            && line.contains("caller=\"orders\"")
+            && line.contains("caller=\"metrics-probe\"")
             && line.contains("status=\"200\"")
     };
     let counts: Vec<&str> = metrics.lines().filter(served).collect();
-    assert!(!counts.is_empty(), "{metrics}");
+    // One series: the router's answer and the fast path's under the same labels.
+    assert_eq!(counts.len(), 1, "{metrics}");
+    assert!(counts[0].ends_with(" 2"), "{}", counts[0]);
     assert!(metrics.contains("anaplan_gateway_unauthenticated_requests_total "));
     for secret in [ORDERS_KEY, OPS_KEY, "wrong\""] {
         assert!(!metrics.contains(secret), "{secret} in the metrics");
@@ -290,10 +329,11 @@ async fn a_callers_key_never_reaches_a_log() {
     let output = gateway.wait_with_output().await.unwrap();
     let logs = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        logs.contains("cancel asked for") && logs.contains("ops"),
-        "{logs}"
-    );
+    let cancels: Vec<&str> = (logs.lines())
+        .filter(|line| line.contains("cancel asked for"))
+        .collect();
+    assert_eq!(cancels.len(), 1, "only ops may cancel: {logs}");
+    assert!(cancels[0].contains(r#""caller":"ops""#), "{}", cancels[0]);
     for secret in [ORDERS_KEY, OPS_KEY, "made-up-key-7d1e"] {
         assert!(!logs.contains(secret), "{secret} in the logs");
         assert!(!answers.contains(secret), "{secret} in a response");

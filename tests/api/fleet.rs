@@ -539,3 +539,54 @@ async fn the_fleet_keeps_one_budget_of_upstream_calls() {
     );
     assert!(calls >= 4, "the budget let calls through: {calls}");
 }
+
+#[tokio::test]
+async fn the_fleets_budget_leaves_half_its_bucket_to_callers_with_no_answer() {
+    use anaplan_gateway::config::SharedSettings;
+    use anaplan_gateway::shared::{Ask, SharedState, Turn};
+    let Some(redis) = redis() else { return };
+    let shared = SharedState::new(&SharedSettings {
+        url: redis.url.parse().unwrap(),
+        password_file: None,
+        prefix: prefix("budget-script"),
+    })
+    .unwrap();
+    // The first call connects.
+    let _ = shared.pause_left().await;
+    // Four calls a second, four at once.
+    let every = Duration::from_millis(250);
+    let ask = |max_wait, leave| Ask {
+        every,
+        burst: 4,
+        max_wait,
+        leave,
+    };
+    let refresh = ask(Duration::ZERO, every * 2);
+    let caller = ask(Duration::from_secs(1), Duration::ZERO);
+    let at_once = Some(Turn::After(Duration::ZERO));
+    // Refreshes take half the bucket, no more ...
+    assert_eq!(shared.budget_turn(refresh).await, at_once);
+    assert_eq!(shared.budget_turn(refresh).await, at_once);
+    assert!(matches!(
+        shared.budget_turn(refresh).await,
+        Some(Turn::Refused(_))
+    ));
+    // ... callers the rest, then a turn reserved within their bound, or a refusal past it.
+    assert_eq!(shared.budget_turn(caller).await, at_once);
+    assert_eq!(shared.budget_turn(caller).await, at_once);
+    let Some(Turn::After(wait)) = shared.budget_turn(caller).await else {
+        panic!("a turn within the caller's bound")
+    };
+    assert!(
+        wait > Duration::from_millis(150) && wait <= every,
+        "{wait:?}"
+    );
+    let hurried = ask(Duration::from_millis(100), Duration::ZERO);
+    let Some(Turn::Refused(until)) = shared.budget_turn(hurried).await else {
+        panic!("no turn within 100 ms")
+    };
+    assert!(
+        until > Duration::from_millis(400) && until <= every * 2,
+        "{until:?}"
+    );
+}

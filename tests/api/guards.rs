@@ -163,3 +163,28 @@ async fn a_burst_of_made_up_ids_costs_anaplan_no_more_than_the_budget() {
         assert_eq!(problem["type"], "urn:anaplan-gateway:problem:over-budget");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_gives_way_to_a_caller_with_no_answer() {
+    let app = spawn_app_with(&["--upstream-rate", "1/s"]).await;
+    app.anaplan.answer_any_task(running_at(0.5));
+    let known = import_route(&task_id(1));
+    assert_eq!(app.get(&known).await.status(), 200);
+    // Past its poll time, and the budget spent again on another task.
+    tokio::time::advance(std::time::Duration::from_millis(5500)).await;
+    assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 200);
+    // The refresh of the known task asks first; its caller is answered at once, stale ...
+    let stale = app.get(&known).await;
+    assert_eq!(cache_status(&stale), "anaplan-gateway; hit; detail=stale");
+    // ... yet a caller with no answer, asking after it, goes first.
+    let cold = app.get(&import_route(&task_id(3))).await;
+    assert_eq!(cold.status(), 200);
+    let refreshes = || {
+        app.anaplan
+            .calls(reqwest::Method::GET, &import_path(&task_id(1)))
+    };
+    assert_eq!(refreshes(), 1, "the refresh waited for the caller");
+    // Its turn comes next.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(refreshes(), 2);
+}
