@@ -78,31 +78,30 @@ pub trait Lookup {
     fn key_in(&self, workspace: WorkspaceId) -> PollKey;
 }
 
+/// [`Lookup`]'s model and workspace, which every request about one model has as fields.
+macro_rules! model_and_workspace {
+    () => {
+        fn model(&self) -> ModelId {
+            self.model
+        }
+        fn workspace(&self) -> Option<WorkspaceId> {
+            self.workspace
+        }
+        fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
+            &mut self.workspace
+        }
+    };
+}
+
 impl Lookup for TaskRequest {
-    fn model(&self) -> ModelId {
-        self.model
-    }
-    fn workspace(&self) -> Option<WorkspaceId> {
-        self.workspace
-    }
-    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
-        &mut self.workspace
-    }
+    model_and_workspace!();
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
         PollKey::Task(self.at(workspace))
     }
 }
 
 impl Lookup for ListRequest {
-    fn model(&self) -> ModelId {
-        self.model
-    }
-    fn workspace(&self) -> Option<WorkspaceId> {
-        self.workspace
-    }
-    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
-        &mut self.workspace
-    }
+    model_and_workspace!();
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
         PollKey::Tasks {
             kind: self.kind,
@@ -114,15 +113,7 @@ impl Lookup for ListRequest {
 }
 
 impl Lookup for ModelRequest {
-    fn model(&self) -> ModelId {
-        self.model
-    }
-    fn workspace(&self) -> Option<WorkspaceId> {
-        self.workspace
-    }
-    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
-        &mut self.workspace
-    }
+    model_and_workspace!();
     fn key_in(&self, workspace: WorkspaceId) -> PollKey {
         model_key(workspace, self.model)
     }

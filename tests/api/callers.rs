@@ -321,14 +321,7 @@ async fn a_callers_key_never_reaches_a_log() {
             answers += &response.text().await.unwrap();
         }
     }
-    let pid = gateway.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let output = gateway.wait_with_output().await.unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let logs = stop_for_logs(gateway).await;
     let cancels: Vec<&str> = (logs.lines())
         .filter(|line| line.contains("cancel asked for"))
         .collect();

@@ -229,15 +229,7 @@ async fn no_key_passphrase_token_or_signature_reaches_a_log() {
         let (gateway, api) = spawn_gateway_process_with(&anaplan, &strs(&flags)).await;
         let url = format!("http://{api}{}", import_route(TASK));
         let answer = reqwest::get(url).await.unwrap().text().await.unwrap();
-        let pid = gateway.id().unwrap().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let output = gateway.wait_with_output().await.unwrap();
-        let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr)
-            + &answer;
+        let logs = stop_for_logs(gateway).await + &answer;
         assert!(logs.contains("authenticated with Anaplan"), "{logs}");
         let mut secrets = anaplan.secrets_issued();
         secrets.push("correct horse battery staple".into());

@@ -227,6 +227,17 @@ pub async fn cached_then_stale(app: &TestApp) {
     tokio::time::advance(Duration::from_secs(6)).await;
 }
 
+/// Stops a gateway process as Kubernetes would (SIGTERM) and returns all it logged.
+pub async fn stop_for_logs(gateway: tokio::process::Child) -> String {
+    let pid = gateway.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let output = gateway.wait_with_output().await.unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
 /// Runs the gateway's binary in front of `anaplan`, as an operator would, and waits until it is
 /// ready; returns the process (killed when dropped) and its API address.
 pub async fn spawn_gateway_process(anaplan: &Simulator) -> (tokio::process::Child, SocketAddr) {
