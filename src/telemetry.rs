@@ -132,14 +132,19 @@ impl RouteMetrics {
         self.duration.record(elapsed.as_secs_f64());
     }
 
-    /// Counts one answer to `caller` (with callers configured) that took `elapsed`.
-    pub fn record_for(&self, caller: &Arc<str>, elapsed: Duration) {
-        let caller = metrics::SharedString::from(caller.clone());
-        metrics::counter!(HTTP_REQUESTS, "route" => self.route, "method" => self.method,
-            "status" => self.status, "caller" => caller.clone())
-        .increment(1);
-        metrics::histogram!(HTTP_DURATION, "route" => self.route, "caller" => caller)
-            .record(elapsed.as_secs_f64());
+    /// Counts one answer to `caller` (with callers configured) that took `elapsed`, in the
+    /// caller's own series, which the caller keeps once looked up.
+    pub fn record_for(&self, caller: &Caller, elapsed: Duration) {
+        let (count, duration) = caller.hit_metrics(|name| {
+            let name = metrics::SharedString::from(name.clone());
+            let count = metrics::counter!(HTTP_REQUESTS, "route" => self.route,
+                "method" => self.method, "status" => self.status, "caller" => name.clone());
+            let duration =
+                metrics::histogram!(HTTP_DURATION, "route" => self.route, "caller" => name);
+            (count, duration)
+        });
+        count.increment(1);
+        duration.record(elapsed.as_secs_f64());
     }
 }
 

@@ -122,7 +122,7 @@ impl Service<Request> for Api {
             Some(response) => {
                 let metrics = &self.hits.metrics;
                 match &caller {
-                    Some(caller) => metrics.record_for(caller.name(), now.elapsed()),
+                    Some(caller) => metrics.record_for(caller, now.elapsed()),
                     None => metrics.record(now.elapsed()),
                 }
                 Either::Left(ready(Ok(response)))

@@ -12,7 +12,7 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -57,6 +57,9 @@ pub struct Caller {
     models: Option<AllowedModels>,
     may_cancel: bool,
     cold_lookups: Arc<ColdLookups>,
+    /// The caller's series of the fresh-hit metrics, looked up once: a hit then costs no
+    /// registry lookup.
+    hit_metrics: OnceLock<(metrics::Counter, metrics::Histogram)>,
 }
 
 /// A caller's allowance of cold lookups: kept across reloads of the file while the caller's
@@ -105,6 +108,15 @@ impl Caller {
             Some(models) => models.admit(model, workspace).map_err(|_| Refused::Model),
             None => Ok(workspace),
         }
+    }
+
+    /// The caller's series of the fresh-hit metrics, made by `make` (from the caller's name)
+    /// the first time.
+    pub fn hit_metrics(
+        &self,
+        make: impl FnOnce(&Arc<str>) -> (metrics::Counter, metrics::Histogram),
+    ) -> &(metrics::Counter, metrics::Histogram) {
+        self.hit_metrics.get_or_init(|| make(&self.name))
     }
 
     /// Whether the caller may cancel tasks.
@@ -321,6 +333,7 @@ fn caller(
         models,
         may_cancel: entry.may_cancel,
         cold_lookups,
+        hit_metrics: OnceLock::new(),
     })
 }
 
