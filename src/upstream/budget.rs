@@ -45,8 +45,10 @@ tokio::task_local! {
 }
 
 /// Runs `call` for `urgency`: a refresh's Integration API calls give way to callers' calls.
-pub async fn called_for<F: Future>(urgency: Urgency, call: F) -> F::Output {
-    URGENCY.scope(urgency, call).await
+/// Not an `async fn`, which would hold `call` twice: every cold key's task would be twice as
+/// large, and the heap grows with that size under a stream of cold keys.
+pub fn called_for<F: Future>(urgency: Urgency, call: F) -> impl Future<Output = F::Output> {
+    URGENCY.scope(urgency, call)
 }
 
 /// The budget of Integration API calls.
