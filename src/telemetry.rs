@@ -181,6 +181,10 @@ fn describe_metrics() {
         "anaplan_gateway_unauthenticated_requests_total",
         "API requests refused with 401: no caller's key, or an unknown one (GATEWAY_CALLERS_FILE)"
     );
+    describe_gauge!(
+        "anaplan_gateway_upstream_budget_per_second",
+        "The budget of Integration API calls a second (GATEWAY_UPSTREAM_RATE); for the whole fleet when it shares Redis"
+    );
     describe_counter!(
         "anaplan_gateway_upstream_budget_calls_total",
         "Integration API calls the budget (GATEWAY_UPSTREAM_RATE) let through"

@@ -139,8 +139,11 @@ async fn health_probes_and_request_ids() {
 }
 
 /// The samples the traffic of `the_metric_families_move_with_traffic` leaves.
-fn expected_samples() -> [(&'static str, f64); 12] {
+fn expected_samples() -> [(&'static str, f64); 14] {
     [
+        // The tests' budget (helpers.rs), and the two status calls it let through.
+        ("anaplan_gateway_upstream_budget_per_second", 1_000_000.0),
+        ("anaplan_gateway_upstream_budget_calls_total", 2.0),
         (
             r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="ok"}"#,
             1.0,

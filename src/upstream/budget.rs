@@ -69,6 +69,9 @@ impl Budget {
     /// A budget of `quota`, kept with the fleet through `shared` when given.
     pub fn new(quota: Quota, shared: Option<Arc<SharedState>>) -> Self {
         let (bucket, clock) = crate::clock::bucket(quota);
+        // The budget beside the calls it lets through: `rate(calls) / per_second` is its use.
+        let per_second = 1.0 / quota.replenish_interval().as_secs_f64();
+        metrics::gauge!("anaplan_gateway_upstream_budget_per_second").set(per_second);
         Self {
             bucket,
             clock,
