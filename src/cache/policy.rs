@@ -75,7 +75,7 @@ pub fn decide(held: Held, call: Call, policy: &PollPolicy) -> Serve {
 }
 
 /// Whether `held` may stand in, marked stale, while it is refreshed.
-pub fn servable_stale(held: Held, policy: &PollPolicy) -> bool {
+fn servable_stale(held: Held, policy: &PollPolicy) -> bool {
     matches!(held, Held::Stale { past_due } if past_due <= policy.max_stale)
 }
 
