@@ -14,6 +14,7 @@
 mod entry;
 mod fleet;
 mod floor;
+mod outcome;
 pub mod policy;
 mod snapshot;
 

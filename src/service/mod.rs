@@ -1,20 +1,22 @@
 //! What the API does, apart from HTTP: find a checked request's workspace, answer from the cache
 //! (which asks Anaplan through the client when it must), and cancel tasks upstream.
 
+mod answers;
+mod dumps;
+
 use std::sync::Arc;
 
-use axum::http::HeaderValue;
-use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::cache::{Cacheable, PollKey, Served, StatusCache};
+use crate::cache::{PollKey, Served, StatusCache};
 use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::schema::{ListedTask, ModelReport, ModelStatus, PollTimes, Task, TaskList, TaskStatus};
+use crate::schema::{ListedTask, ModelReport, TaskStatus};
 use crate::shared::SharedState;
 use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
 use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
+use answers::TaskListing;
 
 /// A task request whose ids all passed the checks; the workspace may still be unknown.
 #[derive(Debug, Clone, Copy)]
@@ -305,26 +307,6 @@ impl StatusService {
     }
 }
 
-/// An object's tasks, newest first, as the cache holds them.
-struct TaskListing(Vec<ListedTask>);
-
-impl Cacheable for TaskListing {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-
-    fn etag(&self) -> HeaderValue {
-        etag(&self.0)
-    }
-
-    fn into_body(self, poll: PollTimes) -> Bytes {
-        serialise(&TaskList {
-            tasks: self.0,
-            poll,
-        })
-    }
-}
-
 impl StatusService {
     /// The tasks filed under an import, export, action or process, newest first; cached as a
     /// status is, one upstream call per interval.
@@ -345,119 +327,7 @@ impl StatusService {
     }
 }
 
-/// `stream` read apart from the response that carries it, one piece ahead: a reader that takes
-/// longer than `deadline` for a piece loses the rest, so a stalled client never holds an
-/// upstream permit (the chunk being read holds one) for longer than that.
-fn paced_by_reader(stream: DumpStream, deadline: std::time::Duration) -> DumpStream {
-    use futures_util::StreamExt;
-    let (pieces, mut received) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut stream = stream;
-        while let Some(piece) = stream.next().await {
-            if pieces.send_timeout(piece, deadline).await.is_err() {
-                return;
-            }
-        }
-    });
-    Box::pin(futures_util::stream::poll_fn(move |context| {
-        received.poll_recv(context)
-    }))
-}
-
-/// A failure dump as it streams: its chunks in order, each read as it comes.
-pub type DumpStream = futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
-
-impl StatusService {
-    /// The failure dump of an import task, or (with `action`) of one import inside a process
-    /// task, streamed chunk by chunk; `NotFound` when Anaplan has none. The first chunk is opened
-    /// before this returns, so a dump that cannot be read is an error, not a cut-off body.
-    pub async fn dump(
-        &self,
-        request: TaskRequest,
-        action: Option<ObjectId>,
-    ) -> Result<DumpStream, UpstreamError> {
-        let at = self.locate(request).await?;
-        let client = self.inner.client.clone();
-        let mut chunks: std::collections::VecDeque<String> =
-            client.dump_chunks(&at, action).await?.into();
-        let first = chunks.pop_front().ok_or(UpstreamError::NotFound)?;
-        let current = client.dump_chunk(&at, action, &first).await?;
-        let reader_deadline = self.inner.dump_reader_deadline;
-        let state = (client, at, action, chunks, Some(current));
-        let stream = futures_util::stream::unfold(state, |mut state| async move {
-            let (client, at, action, chunks, current) = &mut state;
-            loop {
-                if let Some(body) = current {
-                    match body.next().await {
-                        Ok(Some(piece)) => return Some((Ok(piece), state)),
-                        Ok(None) => *current = None,
-                        Err(error) => {
-                            // The body is cut short: the caller sees a broken transfer.
-                            chunks.clear();
-                            *current = None;
-                            return Some((Err(std::io::Error::other(error)), state));
-                        }
-                    }
-                }
-                let next = chunks.pop_front()?;
-                match client.dump_chunk(at, *action, &next).await {
-                    Ok(body) => *current = Some(body),
-                    Err(error) => {
-                        chunks.clear();
-                        return Some((Err(std::io::Error::other(error)), state));
-                    }
-                }
-            }
-        });
-        Ok(paced_by_reader(Box::pin(stream), reader_deadline))
-    }
-}
-
 async fn fetch_task(client: AnaplanClient, at: TaskLocator) -> Result<TaskStatus, UpstreamError> {
     let wire = client.task_status(&at).await?;
     Ok(TaskStatus::from_wire(&at, wire))
-}
-
-/// Serialised once, when an answer is stored; the schema cannot fail to serialise.
-fn serialise(answer: &impl serde::Serialize) -> Bytes {
-    Bytes::from(serde_json::to_vec(answer).unwrap_or_default())
-}
-
-/// A weak `ETag` over `status` as serialised (without the poll times): the first 16 bytes of
-/// its SHA-256, so every replica tags an equal answer alike.
-fn etag(status: &impl serde::Serialize) -> HeaderValue {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &serialise(status));
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex digits")
-}
-
-impl Cacheable for TaskStatus {
-    fn is_terminal(&self) -> bool {
-        self.terminal
-    }
-
-    fn etag(&self) -> HeaderValue {
-        etag(self)
-    }
-
-    fn into_body(self, poll: PollTimes) -> Bytes {
-        serialise(&Task { status: self, poll })
-    }
-}
-
-impl Cacheable for ModelReport {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-
-    fn etag(&self) -> HeaderValue {
-        etag(self)
-    }
-
-    fn into_body(self, poll: PollTimes) -> Bytes {
-        serialise(&ModelStatus { status: self, poll })
-    }
 }
