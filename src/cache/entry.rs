@@ -285,7 +285,13 @@ impl Keys {
                     None => None,
                 };
                 let called_at = Instant::now();
-                let result = upstream.await.unwrap_or_else(|_| {
+                let result = match (&inner.fleet, &fleet_claim) {
+                    (Some(fleet), Some((key, lease))) => {
+                        fleet.polling(key, lease.as_ref(), upstream).await
+                    }
+                    _ => upstream.await,
+                };
+                let result = result.unwrap_or_else(|_| {
                     tracing::error!("a status fetch panicked");
                     Err(UpstreamError::BadBody(
                         "the answer could not be processed".into(),

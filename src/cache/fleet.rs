@@ -15,8 +15,8 @@ use crate::upstream::UpstreamError;
 /// The fleet's tier, as the cache uses it.
 pub(super) struct FleetTier {
     state: Arc<SharedState>,
-    /// How long a replica's floor holds while it polls: longer than any upstream call, so two
-    /// replicas never poll one key at once.
+    /// The longest a replica waits on another's poll, and how long a finished poll's floor
+    /// outlives its next poll: longer than any upstream call.
     lease: Duration,
 }
 
@@ -42,7 +42,20 @@ impl FleetTier {
     pub(super) async fn claim(&self, key: &FleetKey) -> Claim {
         // Waiting on another replica's poll is bounded as one's own would be.
         let deadline = Instant::now() + self.lease;
-        self.state.claim(key, self.lease, deadline).await
+        self.state.claim(key, deadline).await
+    }
+
+    /// Runs `call` holding the floor `lease` took, when it took one.
+    pub(super) async fn polling<T>(
+        &self,
+        key: &FleetKey,
+        lease: Option<&Lease>,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        match lease {
+            Some(lease) => self.state.hold_floor(key, lease, call).await,
+            None => call.await,
+        }
     }
 
     /// Shares the answer now held, with the floor running until its next poll.

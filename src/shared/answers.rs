@@ -1,8 +1,11 @@
 //! Answers shared by the fleet. Before polling a key, a replica takes the key's floor
-//! (`SET … NX PX`), so one replica polls each key per interval, fleet-wide. The lease outlives the
-//! slowest upstream call, so two calls never overlap; when the call ends, its holder shortens it
-//! to the answer's own next poll (or a failure's pause), and nobody ever deletes it: the floor
-//! expires. The poller stores the answer, already serialised, or the failure, and publishes the
+//! (`SET … NX PX`) under an id of that attempt's own, so one replica polls each key per interval,
+//! fleet-wide. The floor is held for [`POLL_HOLD`] and renewed by its holder while the call runs,
+//! so a floor whose holder is gone (it crashed, or gave up on a claim that Redis ran only later,
+//! after a stall) lapses within seconds, never a whole call's bound. A claim whose answer was lost
+//! is still the attempt's own: its holder stores under that id. When the call ends, the holder
+//! sets the floor to the answer's own next poll (or a failure's pause), and nobody ever deletes
+//! it: the floor expires. The poller stores the answer, already serialised, or the failure, and publishes the
 //! key's tag; replicas waiting on that key wake within milliseconds and read it.
 //!
 //! An answer is stored tagged with the floor it answers: while that floor holds, the answer is the
@@ -10,6 +13,7 @@
 //! disagree still agree on freshness. A new floor (a poll under way) makes it stale. A finished
 //! task's answer never changes, and is served whatever the floor.
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -28,8 +32,15 @@ pub struct FleetKey {
     failure: String,
 }
 
-/// Proof that this replica holds a key's floor, so only it shortens the floor after its call.
+/// Proof that this replica holds a key's floor, so only it renews the floor and sets it after its
+/// call.
 pub struct Lease(String);
+
+/// How long a poll's floor holds unless its holder renews it: a floor left by a holder that is
+/// gone lapses within this.
+pub const POLL_HOLD: Duration = Duration::from_secs(3);
+/// How often a holder renews its floor while its call runs.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// An answer as the fleet stores it: when it was fetched and is next due (wall clock, ms since the
 /// epoch: data only, never what freshness is timed by), and the body served.
@@ -47,7 +58,8 @@ pub struct SharedAnswer {
 
 /// What a replica about to poll a key does instead, or not.
 pub enum Claim {
-    /// Poll Anaplan: holding the floor, or alone while Redis does not answer.
+    /// Poll Anaplan holding the floor: the lease is this attempt's own even when Redis did not
+    /// answer in time (it may yet run the claim); `None` after waiting out another's poll.
     Poll(Option<Lease>),
     /// Serve this answer another replica fetched, fresh for this long (`None`: finished).
     Answer(SharedAnswer, Option<Duration>),
@@ -113,31 +125,36 @@ if failure then return {'failed', failure, redis.call('PTTL', KEYS[3])} end \
 return {'wait', '', floor_ttl}";
 
 /// Stores an answer tagged with the floor it answers. The floor's holder (`ARGV[1]`) lets its
-/// floor run until the next poll (`ARGV[4]` ms); anyone else (a cancel's answer) tags it with the
-/// floor in force, or sets one (`ARGV[5]`) where none holds. `ARGV[2]` is the answer, kept
-/// `ARGV[3]` ms.
+/// floor run until the next poll (`ARGV[4]` ms), or sets it where none holds (its claim never
+/// ran, or lapsed); anyone else (a cancel's answer) tags it with the floor in force, or sets one
+/// (`ARGV[5]`) where none holds. `ARGV[2]` is the answer, kept `ARGV[3]` ms.
 const STORE_ANSWER: &str = "\
 local id = ARGV[1] \
-if id ~= '' then \
-  if redis.call('GET', KEYS[1]) == id then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
-else \
-  id = redis.call('GET', KEYS[1]) \
-  if not id then id = ARGV[5] redis.call('SET', KEYS[1], id, 'PX', ARGV[4]) end \
-end \
+local floor = redis.call('GET', KEYS[1]) \
+if id == '' then id = floor or ARGV[5] end \
+if floor == id then redis.call('PEXPIRE', KEYS[1], ARGV[4]) \
+elseif not floor then redis.call('SET', KEYS[1], id, 'PX', ARGV[4]) end \
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[2], 'PX', ARGV[3]) \
 redis.call('DEL', KEYS[3]) \
 return 1";
 
 /// Stores a failure (`ARGV[2]`) for its pause (`ARGV[3]` ms); the floor's holder holds its floor
-/// as long, and without a lease a floor (`ARGV[4]`) is set where none holds.
+/// as long, and where no floor holds one is set (the holder's id, or `ARGV[4]`).
 const STORE_FAILURE: &str = "\
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) \
-if ARGV[1] ~= '' then \
-  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end \
-else \
-  redis.call('SET', KEYS[1], ARGV[4], 'NX', 'PX', ARGV[3]) \
+local floor = redis.call('GET', KEYS[1]) \
+if ARGV[1] ~= '' and floor == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[3]) \
+elseif not floor then \
+  local id = ARGV[4] \
+  if ARGV[1] ~= '' then id = ARGV[1] end \
+  redis.call('SET', KEYS[1], id, 'PX', ARGV[3]) \
 end \
 return 1";
+
+/// Renews the floor (`ARGV[2]` ms) while its holder (`ARGV[1]`) still holds it.
+const HOLD_FLOOR: &str = "\
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+return 0";
 
 /// The longest a replica waits for a wake-up before it looks again: a lost one (the subscription
 /// remade) costs at most this.
@@ -159,22 +176,20 @@ impl SharedState {
         }
     }
 
-    /// Takes `key`'s floor for `lease` (longer than any upstream call), or finds what another
-    /// replica's poll brought. While another replica polls, waits for its outcome, until the
-    /// floor lapses; past `deadline`, or whenever Redis does not answer, the replica polls alone.
-    pub async fn claim(
-        self: &Arc<Self>,
-        key: &FleetKey,
-        lease: Duration,
-        deadline: Instant,
-    ) -> Claim {
+    /// Takes `key`'s floor for [`POLL_HOLD`] (renewed by [`hold_floor`](Self::hold_floor) while
+    /// the call runs), or finds what another replica's poll brought. While another replica polls,
+    /// waits for its outcome, until the floor lapses; past `deadline`, or whenever Redis does not
+    /// answer, the replica polls alone.
+    pub async fn claim(self: &Arc<Self>, key: &FleetKey, deadline: Instant) -> Claim {
         // Subscribed before looking, so an outcome stored in between still wakes this wait.
         let mut wakes = self.wakes();
         loop {
             let id = random_id();
-            let command = key.script(CLAIM).arg(&id).arg(millis(lease)).clone();
+            let command = key.script(CLAIM).arg(&id).arg(millis(POLL_HOLD)).clone();
             let Some(found) = self.run::<Vec<redis::Value>>(command).await else {
-                return Claim::Poll(None);
+                // Redis may run this claim later (it stalled): the floor it then sets is this
+                // attempt's, renewed and settled by it like any other.
+                return Claim::Poll(Some(Lease(id)));
             };
             let mut found = found.into_iter();
             let what: String = found.next().and_then(value).unwrap_or_default();
@@ -203,6 +218,32 @@ impl SharedState {
             let floor_left = time_left.unwrap_or(Duration::from_millis(1));
             let wait = floor_left.min(LOOK_AGAIN).min(deadline - now);
             wait_for(&mut wakes, &key.tag, wait).await;
+        }
+    }
+
+    /// Runs `call` while holding `key`'s floor under `lease`, renewed every second, so the floor
+    /// outlives the call however long it takes, and lapses soon after a holder that is gone.
+    /// Renewing stops once the floor is found to be another's.
+    pub async fn hold_floor<T>(
+        &self,
+        key: &FleetKey,
+        lease: &Lease,
+        call: impl Future<Output = T>,
+    ) -> T {
+        let renew = async {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let mut command = key.script(HOLD_FLOOR);
+                command.arg(&lease.0).arg(millis(POLL_HOLD));
+                if self.run::<i64>(command).await == Some(0) {
+                    return;
+                }
+            }
+        };
+        tokio::pin!(call);
+        tokio::select! {
+            outcome = &mut call => outcome,
+            () = renew => call.await,
         }
     }
 

@@ -590,3 +590,90 @@ async fn the_fleets_budget_leaves_half_its_bucket_to_callers_with_no_answer() {
         "{until:?}"
     );
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to the test's own redis-server.
+fn signal_redis(server: &std::process::Child, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal}");
+}
+
+#[tokio::test]
+async fn a_redis_stall_leaves_no_floor_that_stops_the_fleets_polls() {
+    let Some(redis) = redis() else { return };
+    let Some(server) = &redis.server else {
+        eprintln!(
+            "skipped: stalling a server given by GATEWAY_TEST_REDIS_URL is not this test's to do"
+        );
+        return;
+    };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("stall");
+    let app = replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await;
+    anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    let route = import_route(TASK);
+    let asking = std::sync::atomic::AtomicBool::new(true);
+    // Callers keep asking while Redis stalls and after: a claim sent during the stall runs in
+    // Redis once it resumes, after the replica gave up waiting for it.
+    let callers = async {
+        while asking.load(std::sync::atomic::Ordering::Relaxed) {
+            assert_eq!(app.get(&route).await.status(), 200);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let stall = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        signal_redis(server, "STOP");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        signal_redis(server, "CONT");
+        // Polls go on within a few intervals, not after a lease (ANAPLAN_TIMEOUT, 30 s).
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let before = anaplan.calls(Method::GET, &import_path(TASK));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let after = anaplan.calls(Method::GET, &import_path(TASK));
+        asking.store(false, std::sync::atomic::Ordering::Relaxed);
+        after - before
+    };
+    let ((), polls) = tokio::join!(callers, stall);
+    assert!(
+        (3..=6).contains(&polls),
+        "{polls} polls in the 5 s after Redis resumed (one a second expected)"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_longer_than_its_floors_hold_keeps_the_floor() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("hold");
+    // An interval longer than the call, so its answer is still fresh when it lands.
+    let interval = &["--poll-interval", "10s"];
+    let (first, second) = (
+        replica_with(&anaplan, &redis.url, &prefix, interval).await,
+        replica_with(&anaplan, &redis.url, &prefix, interval).await,
+    );
+    // Anaplan takes 5 s to answer: longer than a floor holds unless its holder renews it (3 s).
+    let slow = Reply::After(
+        Duration::from_secs(5),
+        Box::new(Reply::ok(fixture("task_in_progress.json"))),
+    );
+    anaplan.on(&import_path(TASK), slow);
+    let route = import_route(TASK);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        second.get(&route).await
+    };
+    let (one, two) = tokio::join!(first.get(&route), later);
+    assert_eq!((one.status().as_u16(), two.status().as_u16()), (200, 200));
+    assert_eq!(
+        anaplan.calls(Method::GET, &import_path(TASK)),
+        1,
+        "the second replica waited for the first one's poll"
+    );
+    assert!(cache_status(&two).ends_with("detail=shared"));
+}
