@@ -2,11 +2,14 @@
 //! a connection whose request headers do not all arrive within the header timeout is closed, and
 //! so is a keep-alive connection left idle that long (hyper's own header read timeout covers both;
 //! a long-poll or event stream in progress is not reading headers, so it is not cut); at most
-//! `max` connections are open at once, the next ones waiting in the listen backlog. On stop, each
-//! connection finishes the request it is serving and closes.
+//! `max` connections are open at once, the next ones waiting in the listen backlog; with a cap per
+//! peer, a peer's connections past it are closed at once, so one peer cannot take every place. On
+//! stop, each connection finishes the request it is serving and closes.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -26,6 +29,46 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// The most connections open at once.
     pub max: usize,
+    /// The most connections open at once from one peer address; `None`: no cap but `max`.
+    pub per_peer: Option<usize>,
+}
+
+/// Connections open per peer address, for the cap per peer.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One peer's place, given back when its connection ends.
+struct PeerPlace {
+    peers: Arc<Peers>,
+    address: IpAddr,
+}
+
+impl Peers {
+    /// A place for a connection from `address`, unless it already has `cap` open.
+    fn admit(self: &Arc<Self>, address: IpAddr, cap: usize) -> Option<PeerPlace> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_default();
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(PeerPlace {
+            peers: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut open = self.peers.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// Serves `service` on `listener` until `stopped` turns true, then waits for the open
@@ -40,6 +83,7 @@ pub async fn serve<S>(
     S::Future: Send,
 {
     let open = Arc::new(Semaphore::new(limits.max));
+    let peers = Arc::new(Peers::default());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
@@ -49,9 +93,9 @@ pub async fn serve<S>(
             place = open.clone().acquire_owned() => place.expect("never closed"),
             () = until_stopped(&mut stopped) => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, say: try again shortly rather than spin.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -60,6 +104,17 @@ pub async fn serve<S>(
                 }
             },
             () = until_stopped(&mut stopped) => break,
+        };
+        let peer_place = match limits.per_peer {
+            Some(cap) => match peers.admit(peer.ip(), cap) {
+                Some(place) => Some(place),
+                None => {
+                    // Closed at once: its place goes to another peer.
+                    tracing::debug!(%peer, cap, "a peer's connections past its cap: closed");
+                    continue;
+                }
+            },
+            None => None,
         };
         let _ = stream.set_nodelay(true);
         let service = service
@@ -78,7 +133,7 @@ pub async fn serve<S>(
                     let _ = connection.await;
                 }
             }
-            drop(place);
+            drop((place, peer_place));
         });
     }
     // Every place back: every connection closed.

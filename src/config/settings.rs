@@ -220,6 +220,7 @@ impl Settings {
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,
+                per_peer: None,
             },
             shutdown_timeout: shutdown_timeout?,
             shared: shared?,

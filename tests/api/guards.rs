@@ -128,6 +128,42 @@ async fn past_the_connection_cap_callers_wait_while_probes_are_answered() {
     assert_eq!(caller.await.unwrap(), 200);
 }
 
+/// Opens a connection to `address` from `from` (another loopback address) and sends nothing.
+async fn idle_from(from: std::net::IpAddr, address: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(address).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_from_one_pod_leave_the_probes_answered() {
+    let app = spawn_app_with(&["--header-timeout", "10s"]).await;
+    // Another pod opens more idle connections to the admin listener than it has places.
+    let pod: std::net::IpAddr = [127, 0, 0, 2].into();
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(idle_from(pod, app.admin_address).await);
+    }
+    // The kubelet's probes are answered at once, not after the header timeout.
+    let started = tokio::time::Instant::now();
+    for probe in ["livez", "readyz"] {
+        let answer = reqwest::get(format!("http://{}/{probe}", app.admin_address)).await;
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "probes waited {:?}",
+        started.elapsed()
+    );
+    // The pod's connections past its cap were closed at once; the rest wait their timeout.
+    let mut closed_at_once = 0;
+    for stream in &mut idle[8..] {
+        closed_at_once += usize::from(closed(stream).await);
+    }
+    assert_eq!(closed_at_once, 56);
+    assert_eq!(started.elapsed().as_secs(), 0, "closed at once");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_made_up_ids_costs_anaplan_no_more_than_the_budget() {
     let app = spawn_app_with(&["--upstream-rate", "10/s", "--timeout", "10s"]).await;
