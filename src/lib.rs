@@ -12,6 +12,7 @@
 //! Anaplan, [`config`] reads the settings, [`secret_file`] the secrets they point to, and
 //! [`backoff`] paces retries after failures; [`clock`] reads rate limits from tokio's clock.
 
+pub mod address;
 pub mod admin;
 pub mod api;
 pub mod backoff;

@@ -14,7 +14,8 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::cache::{PollKey, Served, Snapshot, StatusCache};
+use crate::address::Address;
+use crate::cache::{Served, Snapshot, StatusCache};
 use crate::config::WaitLimits;
 use crate::upstream::UpstreamError;
 
@@ -66,7 +67,7 @@ impl Waiting {
     pub async fn until_changed<F, Fut>(
         &self,
         cache: &StatusCache,
-        key: PollKey,
+        key: Address,
         mut ask: F,
         wait_for: WaitFor<'_>,
     ) -> Result<Waited, UpstreamError>

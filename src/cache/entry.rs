@@ -16,7 +16,8 @@ use tracing::Instrument;
 
 use super::fleet::{self, FleetTier};
 use super::floor::PollFloor;
-use super::snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot};
+use super::snapshot::{CacheStatus, Cacheable, Served, Snapshot};
+use crate::address::Address;
 use crate::backoff::{Backoff, FailureStreak};
 use crate::config::{CacheLimits, PollPolicy};
 use crate::shared::Claim;
@@ -146,7 +147,7 @@ const ENTRY_OVERHEAD: u64 = 1536;
 /// shares between its clones.
 pub(super) struct Keys {
     /// Answers and per-key control, bounded by memory; moka is lock-free for readers.
-    pub(super) entries: moka::sync::Cache<PollKey, Arc<Entry>, ahash::RandomState>,
+    pub(super) entries: moka::sync::Cache<Address, Arc<Entry>, ahash::RandomState>,
     /// The floors and ages of evicted entries that may still be in force.
     floor: Arc<PollFloor>,
     pub(super) policy: PollPolicy,
@@ -172,7 +173,7 @@ impl Keys {
             })
             .time_to_idle(IDLE_EXPIRY)
             // Least recently used goes first; a new key is never refused.
-            .eviction_listener(move |key: Arc<PollKey>, entry: Arc<Entry>, cause| {
+            .eviction_listener(move |key: Arc<Address>, entry: Arc<Entry>, cause| {
                 // An evicted entry leaves its floor and age behind. Never called while this
                 // module holds an entry's lock: no cache call is made under one.
                 if cause.was_evicted() {
@@ -192,7 +193,7 @@ impl Keys {
     }
 
     /// The entry for `key`, made if there is none.
-    pub(super) fn entry(&self, key: PollKey, now: Instant) -> Arc<Entry> {
+    pub(super) fn entry(&self, key: Address, now: Instant) -> Arc<Entry> {
         let floor = &self.floor;
         self.entries.get_with(key, || {
             // A key seen before its entry was evicted keeps its age.
@@ -208,7 +209,7 @@ impl Keys {
     /// accepts (one that landed since the caller looked) is returned as it is.
     pub(super) fn start_fetch<A, F, Fut>(
         self: &Arc<Self>,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         fetch: F,
         good_enough: impl Fn(&Snapshot) -> bool,
@@ -254,7 +255,7 @@ impl Keys {
     /// does not get it serves what the holder's poll brought instead of calling Anaplan.
     fn spawn_call<A: Cacheable>(
         self: &Arc<Self>,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         call_at: Instant,
         upstream: impl Future<Output = Result<A, UpstreamError>> + Send + 'static,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use tokio::time::Instant;
 
-use super::snapshot::{PollKey, Snapshot};
+use super::snapshot::Snapshot;
+use crate::address::Address;
 use crate::shared::{Claim, FleetKey, Lease, SharedAnswer, SharedState, now_ms};
 use crate::upstream::UpstreamError;
 
@@ -34,8 +35,8 @@ impl FleetTier {
     }
 
     /// The fleet's keys for `key`.
-    pub(super) fn key(&self, key: &PollKey) -> FleetKey {
-        self.state.fleet_key(&tag(key))
+    pub(super) fn key(&self, key: &Address) -> FleetKey {
+        self.state.fleet_key(&key.tag())
     }
 
     /// Whether to poll, or what another replica's poll brought (see [`SharedState::claim`]).
@@ -89,23 +90,6 @@ impl FleetTier {
     ) {
         let failure = serde_json::to_vec(error).unwrap_or_default();
         self.state.share_failure(key, lease, failure, pause);
-    }
-}
-
-/// A key's hash tag: every id it is made of, so no two keys share one.
-fn tag(key: &PollKey) -> String {
-    match key {
-        PollKey::Task(at) => format!(
-            "task:{}:{}:{}:{}:{}",
-            at.kind, at.workspace, at.model, at.object, at.task
-        ),
-        PollKey::Tasks {
-            kind,
-            workspace,
-            model,
-            object,
-        } => format!("tasks:{kind}:{workspace}:{model}:{object}"),
-        PollKey::Model { workspace, model } => format!("model:{workspace}:{model}"),
     }
 }
 

@@ -24,13 +24,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::address::Address;
 use crate::config::{CacheLimits, PollPolicy};
 use crate::shared::SharedState;
 use crate::upstream::{self, UpstreamError, Urgency};
 use entry::{Keys, Pending};
 use fleet::FleetTier;
 use policy::{Call, Held, Serve};
-pub use snapshot::{CacheStatus, Cacheable, PollKey, Served, Snapshot};
+pub use snapshot::{CacheStatus, Cacheable, Served, Snapshot};
 
 /// The cache; cheap to clone.
 #[derive(Clone)]
@@ -61,19 +62,19 @@ impl StatusCache {
     }
 
     /// The answer for `key` if one is held and still fresh at `now`: no await, no lock.
-    pub fn fresh(&self, key: &PollKey, now: Instant) -> Option<Served> {
+    pub fn fresh(&self, key: &Address, now: Instant) -> Option<Served> {
         let snapshot = self.keys.entries.get(key)?.snapshot()?;
         (snapshot.held(now) == Held::Fresh).then(|| Served::new(snapshot, CacheStatus::Hit))
     }
 
     /// Whether anything is held for `key`: an answer, a call under way or a failure remembered.
-    pub fn holds(&self, key: &PollKey) -> bool {
+    pub fn holds(&self, key: &Address) -> bool {
         self.keys.entries.contains_key(key)
     }
 
     /// The answer for `key`: cached, stale while a refresh runs, or fetched with `fetch`.
     /// `fetch` is called only when this call starts a new upstream request.
-    pub async fn get<A, F, Fut>(&self, key: PollKey, fetch: F) -> Result<Served, UpstreamError>
+    pub async fn get<A, F, Fut>(&self, key: Address, fetch: F) -> Result<Served, UpstreamError>
     where
         A: Cacheable,
         F: FnOnce() -> Fut,
@@ -123,7 +124,7 @@ impl StatusCache {
     /// an upstream call made after the change, still no sooner than the polling floor allows.
     pub async fn change<A, C, CFut, F, Fut>(
         &self,
-        key: PollKey,
+        key: Address,
         change: C,
         fetch: F,
     ) -> Result<Served, UpstreamError>
@@ -158,7 +159,7 @@ impl StatusCache {
 
     /// Signalled whenever a new answer for `key` is stored: what a request held until the answer
     /// changes waits on (registered before it looks, so no answer slips between).
-    pub fn changes(&self, key: PollKey) -> Arc<tokio::sync::Notify> {
+    pub fn changes(&self, key: Address) -> Arc<tokio::sync::Notify> {
         self.keys.entry(key, Instant::now()).changes()
     }
 

@@ -8,7 +8,8 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::entry::{Control, Entry, Fetched, IDLE_EXPIRY, Keys};
-use super::snapshot::{Cacheable, PollKey, Snapshot};
+use super::snapshot::{Cacheable, Snapshot};
+use crate::address::Address;
 use crate::backoff::Backoff;
 use crate::schema::PollTimes;
 use crate::shared::{FleetKey, Lease};
@@ -19,7 +20,7 @@ impl Keys {
     /// it under `fleet_claim`'s key (with the floor's lease when this replica holds it).
     pub(super) fn complete<A: Cacheable>(
         &self,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         called_at: Instant,
         result: Result<A, UpstreamError>,
@@ -61,7 +62,7 @@ impl Keys {
     /// Keeps an answer another replica fetched, as if this one had polled.
     pub(super) fn complete_from_fleet(
         &self,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         answer: Snapshot,
     ) -> Fetched {
@@ -100,7 +101,7 @@ impl Keys {
     /// returns it as it came, since its caller asked for it.
     pub(super) fn accept<A: Cacheable>(
         &self,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         called_at: Instant,
         answer: A,
@@ -118,7 +119,7 @@ impl Keys {
     /// An answer polled at `called_at`, serialised with its poll times.
     fn polled<A: Cacheable>(
         &self,
-        key: PollKey,
+        key: Address,
         control: &Control,
         called_at: Instant,
         answer: A,
@@ -138,7 +139,7 @@ impl Keys {
     /// it came and the one held now.
     fn store(
         &self,
-        key: PollKey,
+        key: Address,
         entry: &Arc<Entry>,
         mut control: MutexGuard<'_, Control>,
         answered: Arc<Snapshot>,
@@ -163,7 +164,7 @@ impl Keys {
 
     /// After a new answer is stored, re-inserts the entry so the cache weighs it by its body;
     /// never over a newer entry made for the key after this one was evicted.
-    fn reweigh(&self, key: PollKey, entry: &Arc<Entry>) {
+    fn reweigh(&self, key: Address, entry: &Arc<Entry>) {
         let current = self.entries.get(&key);
         if current.is_none_or(|current| Arc::ptr_eq(&current, entry)) {
             self.entries.insert(key, entry.clone());
@@ -173,10 +174,10 @@ impl Keys {
     /// The poll interval for a key whose task has been running for `age`: the greater of the
     /// base interval and a tenth of the age, capped at the maximum. Models and task lists use the
     /// base.
-    fn interval(&self, key: PollKey, age: std::time::Duration) -> std::time::Duration {
+    fn interval(&self, key: Address, age: std::time::Duration) -> std::time::Duration {
         match key {
-            PollKey::Model { .. } | PollKey::Tasks { .. } => self.policy.interval,
-            PollKey::Task(_) => (age / 10).clamp(self.policy.interval, self.policy.max_interval),
+            Address::Model(_) | Address::Tasks(_) => self.policy.interval,
+            Address::Task(_) => (age / 10).clamp(self.policy.interval, self.policy.max_interval),
         }
     }
 }

@@ -8,34 +8,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::policy::Held;
-use crate::ids::{ModelId, ObjectId, TaskKind, WorkspaceId};
 use crate::schema::PollTimes;
-use crate::upstream::TaskLocator;
-
-/// What the cache keeps answers for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PollKey {
-    /// A task or read request.
-    Task(TaskLocator),
-    /// The tasks filed under an import, export, action or process.
-    Tasks {
-        /// The kind of the tasks.
-        kind: TaskKind,
-        /// The workspace the model lives in.
-        workspace: WorkspaceId,
-        /// The model.
-        model: ModelId,
-        /// The import, export, action or process.
-        object: ObjectId,
-    },
-    /// A model's status.
-    Model {
-        /// The workspace the model lives in.
-        workspace: WorkspaceId,
-        /// The model.
-        model: ModelId,
-    },
-}
 
 /// A fresh answer from Anaplan, normalised, that the cache serialises once with its poll times.
 pub trait Cacheable: Send + 'static {

@@ -1,7 +1,7 @@
 //! Model status, from either wire shape to the normalised [`ModelReport`].
 
 use super::progress;
-use crate::ids::{ModelId, WorkspaceId};
+use crate::address::ModelAddress;
 use crate::schema::{Activity, ModelReport, ModelState, Person};
 use crate::upstream::wire::WireModelStatus;
 
@@ -57,13 +57,13 @@ fn activity(tooltip: Option<&str>, task_id: Option<String>) -> Option<Activity> 
 }
 
 impl ModelReport {
-    /// Normalises `requestStatus` for the model in `workspace`.
-    pub fn from_wire(workspace: WorkspaceId, model: ModelId, wire: WireModelStatus) -> Self {
+    /// Normalises `requestStatus` for the model at `at`.
+    pub fn from_wire(at: &ModelAddress, wire: WireModelStatus) -> Self {
         let state = model_state(wire.current_step.as_deref());
         let busy = matches!(state, ModelState::Processing | ModelState::Updating);
         ModelReport {
-            model_id: model.to_string(),
-            workspace_id: workspace.to_string(),
+            model_id: at.model.to_string(),
+            workspace_id: at.workspace.to_string(),
             state,
             busy,
             progress: progress(wire.progress),
@@ -80,16 +80,17 @@ impl ModelReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ModelId, WorkspaceId};
     use crate::normalise::fixture;
     use crate::upstream::wire::ModelStatusEnvelope;
 
     fn model_fixture(name: &str) -> ModelReport {
         let envelope: ModelStatusEnvelope = serde_json::from_str(&fixture(name)).unwrap();
-        ModelReport::from_wire(
+        let at = ModelAddress::new(
             WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
             ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
-            envelope.request_status,
-        )
+        );
+        ModelReport::from_wire(&at, envelope.request_status)
     }
 
     #[test]

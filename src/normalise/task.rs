@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use super::progress;
+use crate::address::TaskAddress;
 use crate::schema::{Detail, ListedTask, NestedResult, TaskResult, TaskState, TaskStatus};
+use crate::upstream::WireTaskStatus;
 use crate::upstream::wire::{WireDetail, WireReadRequest, WireResult, WireTask};
-use crate::upstream::{TaskLocator, WireTaskStatus};
 
 /// Maps `taskState` / `requestState`; `COMPLETE` needs `successful` to say which way it went.
 fn task_state(raw: Option<&str>, successful: Option<bool>) -> TaskState {
@@ -131,13 +132,13 @@ fn counts_trouble(detail: &Detail) -> bool {
 }
 
 /// The parts every kind shares, from the locator the caller asked with.
-fn task_frame(at: &TaskLocator, state: TaskState, upstream_state: Option<String>) -> TaskStatus {
+fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>) -> TaskStatus {
     TaskStatus {
-        kind: at.kind,
-        task_id: at.task.to_string(),
-        workspace_id: at.workspace.to_string(),
-        model_id: at.model.to_string(),
-        object_id: at.object.to_string(),
+        kind: at.kind(),
+        task_id: at.id.to_string(),
+        workspace_id: at.model().workspace.to_string(),
+        model_id: at.model().model.to_string(),
+        object_id: at.object.id.to_string(),
         state,
         terminal: state.is_terminal(),
         successful: verdict(state),
@@ -150,7 +151,7 @@ fn task_frame(at: &TaskLocator, state: TaskState, upstream_state: Option<String>
     }
 }
 
-fn from_task(at: &TaskLocator, wire: WireTask) -> TaskStatus {
+fn from_task(at: &TaskAddress, wire: WireTask) -> TaskStatus {
     let successful = wire.result.as_ref().and_then(|result| result.successful);
     let state = task_state(wire.task_state.as_deref(), successful);
     TaskStatus {
@@ -162,7 +163,7 @@ fn from_task(at: &TaskLocator, wire: WireTask) -> TaskStatus {
     }
 }
 
-fn from_read_request(at: &TaskLocator, wire: WireReadRequest) -> TaskStatus {
+fn from_read_request(at: &TaskAddress, wire: WireReadRequest) -> TaskStatus {
     // Anaplan sends `successful: true` while in progress too; only COMPLETE gives it meaning.
     let state = task_state(wire.request_state.as_deref(), wire.successful);
     TaskStatus {
@@ -193,7 +194,7 @@ impl ListedTask {
 
 impl TaskStatus {
     /// Normalises a task or read request that `at` asked for.
-    pub fn from_wire(at: &TaskLocator, wire: WireTaskStatus) -> Self {
+    pub fn from_wire(at: &TaskAddress, wire: WireTaskStatus) -> Self {
         match wire {
             WireTaskStatus::Task(task) => from_task(at, task),
             WireTaskStatus::ReadRequest(request) => from_read_request(at, request),

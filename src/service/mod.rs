@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::cache::{PollKey, Served, StatusCache};
+use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
+use crate::cache::{Served, StatusCache};
 use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ListedTask, ModelReport, TaskStatus};
 use crate::shared::SharedState;
-use crate::upstream::{AnaplanClient, TaskLocator, UpstreamError};
+use crate::upstream::{AnaplanClient, UpstreamError};
 use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
 use answers::TaskListing;
@@ -34,15 +35,10 @@ pub struct TaskRequest {
 }
 
 impl TaskRequest {
-    /// The task's place upstream, once its workspace is known.
-    fn at(&self, workspace: WorkspaceId) -> TaskLocator {
-        TaskLocator {
-            kind: self.kind,
-            workspace,
-            model: self.model,
-            object: self.object,
-            task: self.task,
-        }
+    /// The task's address, once its workspace is known.
+    fn at(&self, workspace: WorkspaceId) -> TaskAddress {
+        let model = ModelAddress::new(workspace, self.model);
+        TaskAddress::new(model, self.kind, self.object, self.task)
     }
 }
 
@@ -57,6 +53,17 @@ pub struct ListRequest {
     pub object: ObjectId,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
+}
+
+impl ListRequest {
+    /// The object's address, once its workspace is known.
+    fn at(&self, workspace: WorkspaceId) -> ObjectAddress {
+        ObjectAddress {
+            model: ModelAddress::new(workspace, self.model),
+            kind: self.kind,
+            id: self.object,
+        }
+    }
 }
 
 /// A model-status request whose ids passed the checks.
@@ -76,8 +83,8 @@ pub trait Lookup {
     fn workspace(&self) -> Option<WorkspaceId>;
     /// The workspace to ask in, as the allow-lists fill it in.
     fn workspace_mut(&mut self) -> &mut Option<WorkspaceId>;
-    /// What the cache keeps the answer under, once the workspace is known.
-    fn key_in(&self, workspace: WorkspaceId) -> PollKey;
+    /// The address of what is asked about, once the workspace is known: the cache's key.
+    fn key_in(&self, workspace: WorkspaceId) -> Address;
 }
 
 /// [`Lookup`]'s model and workspace, which every request about one model has as fields.
@@ -97,33 +104,23 @@ macro_rules! model_and_workspace {
 
 impl Lookup for TaskRequest {
     model_and_workspace!();
-    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
-        PollKey::Task(self.at(workspace))
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Task(self.at(workspace))
     }
 }
 
 impl Lookup for ListRequest {
     model_and_workspace!();
-    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
-        PollKey::Tasks {
-            kind: self.kind,
-            workspace,
-            model: self.model,
-            object: self.object,
-        }
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Tasks(self.at(workspace))
     }
 }
 
 impl Lookup for ModelRequest {
     model_and_workspace!();
-    fn key_in(&self, workspace: WorkspaceId) -> PollKey {
-        model_key(workspace, self.model)
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Model(ModelAddress::new(workspace, self.model))
     }
-}
-
-/// Where the cache keeps a model's status.
-fn model_key(workspace: WorkspaceId, model: ModelId) -> PollKey {
-    PollKey::Model { workspace, model }
 }
 
 /// The service's shared state; cloning it (once per request) is one atomic increment.
@@ -202,7 +199,7 @@ impl StatusService {
         self.inner.default_model
     }
 
-    async fn locate(&self, request: TaskRequest) -> Result<TaskLocator, UpstreamError> {
+    async fn locate(&self, request: TaskRequest) -> Result<TaskAddress, UpstreamError> {
         let workspaces = &self.inner.workspaces;
         let workspace = workspaces.resolve(request.model, request.workspace).await?;
         Ok(request.at(workspace))
@@ -211,7 +208,7 @@ impl StatusService {
     /// An answer for the task still fresh at `now`, found without awaiting anything: the hit path.
     pub fn fresh_task(&self, request: &TaskRequest, now: Instant) -> Option<Served> {
         let workspace = (self.inner.workspaces).known(request.model, request.workspace)?;
-        let key = PollKey::Task(request.at(workspace));
+        let key = Address::Task(request.at(workspace));
         self.inner.cache.fresh(&key, now)
     }
 
@@ -221,10 +218,10 @@ impl StatusService {
         self.task_at(at).await
     }
 
-    async fn task_at(&self, at: TaskLocator) -> Result<Served, UpstreamError> {
+    async fn task_at(&self, at: TaskAddress) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
         let fetch = move || fetch_task(client, at);
-        self.inner.cache.get(PollKey::Task(at), fetch).await
+        self.inner.cache.get(Address::Task(at), fetch).await
     }
 
     /// The task's status once it differs from the one the caller has, or as it is when the wait
@@ -238,7 +235,7 @@ impl StatusService {
         let ask = || self.task_at(at);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
         waiting
-            .until_changed(cache, PollKey::Task(at), ask, wait_for)
+            .until_changed(cache, Address::Task(at), ask, wait_for)
             .await
     }
 
@@ -264,15 +261,14 @@ impl StatusService {
         let fetch = move || fetch_task(follow_up, at);
         self.inner
             .cache
-            .change(PollKey::Task(at), cancel, fetch)
+            .change(Address::Task(at), cancel, fetch)
             .await
     }
 
     /// The model's normalised status, from the cache or Anaplan.
     pub async fn model_status(&self, request: ModelRequest) -> Result<Served, UpstreamError> {
-        let ModelRequest { model, workspace } = request;
-        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
-        self.model_status_in(workspace, model).await
+        let at = self.locate_model(request).await?;
+        self.model_status_at(at).await
     }
 
     /// The model's status once it differs from the one the caller has, or as it is when the
@@ -282,28 +278,27 @@ impl StatusService {
         request: ModelRequest,
         wait_for: WaitFor<'_>,
     ) -> Result<Waited, UpstreamError> {
-        let ModelRequest { model, workspace } = request;
-        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
-        let ask = || self.model_status_in(workspace, model);
+        let at = self.locate_model(request).await?;
+        let ask = || self.model_status_at(at);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
-        let key = model_key(workspace, model);
-        waiting.until_changed(cache, key, ask, wait_for).await
+        waiting
+            .until_changed(cache, Address::Model(at), ask, wait_for)
+            .await
     }
 
-    async fn model_status_in(
-        &self,
-        workspace: WorkspaceId,
-        model: ModelId,
-    ) -> Result<Served, UpstreamError> {
+    async fn locate_model(&self, request: ModelRequest) -> Result<ModelAddress, UpstreamError> {
+        let ModelRequest { model, workspace } = request;
+        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        Ok(ModelAddress::new(workspace, model))
+    }
+
+    async fn model_status_at(&self, at: ModelAddress) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
         let fetch = move || async move {
-            let wire = client.model_status(workspace, model).await?;
-            Ok(ModelReport::from_wire(workspace, model, wire))
+            let wire = client.model_status(&at).await?;
+            Ok(ModelReport::from_wire(&at, wire))
         };
-        self.inner
-            .cache
-            .get(model_key(workspace, model), fetch)
-            .await
+        self.inner.cache.get(Address::Model(at), fetch).await
     }
 }
 
@@ -311,23 +306,20 @@ impl StatusService {
     /// The tasks filed under an import, export, action or process, newest first; cached as a
     /// status is, one upstream call per interval.
     pub async fn task_list(&self, request: ListRequest) -> Result<Served, UpstreamError> {
-        let ListRequest {
-            kind,
-            model,
-            object,
-            workspace,
-        } = request;
-        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        let workspace = (self.inner.workspaces)
+            .resolve(request.model, request.workspace)
+            .await?;
+        let at = request.at(workspace);
         let client = self.inner.client.clone();
         let fetch = move || async move {
-            let wire = client.task_list(kind, workspace, model, object).await?;
+            let wire = client.task_list(&at).await?;
             Ok(TaskListing(ListedTask::newest_first(wire)))
         };
-        self.inner.cache.get(request.key_in(workspace), fetch).await
+        self.inner.cache.get(Address::Tasks(at), fetch).await
     }
 }
 
-async fn fetch_task(client: AnaplanClient, at: TaskLocator) -> Result<TaskStatus, UpstreamError> {
+async fn fetch_task(client: AnaplanClient, at: TaskAddress) -> Result<TaskStatus, UpstreamError> {
     let wire = client.task_status(&at).await?;
     Ok(TaskStatus::from_wire(&at, wire))
 }

@@ -12,7 +12,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::response::{classify, read_bounded, transport_error};
-use super::{AnaplanClient, Endpoint, TaskLocator, UpstreamError};
+use super::{AnaplanClient, Endpoint, UpstreamError};
+use crate::address::TaskAddress;
 use crate::ids::ObjectId;
 
 /// Anaplan's list of a dump's chunks.
@@ -51,11 +52,10 @@ impl AnaplanClient {
     /// one import inside a process.
     pub async fn dump_chunks(
         &self,
-        at: &TaskLocator,
+        at: &TaskAddress,
         action: Option<ObjectId>,
     ) -> Result<Vec<String>, UpstreamError> {
-        let path = dump_path(at, action, &["chunks"]);
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        let path = dump_path(at, action.as_ref(), &["chunks"]);
         let list: ChunkList = self.call(Method::GET, &path, Endpoint::DumpChunks).await?;
         let id = |chunk: ChunkRef| match chunk.id {
             serde_json::Value::String(text) => text,
@@ -75,12 +75,11 @@ impl AnaplanClient {
     /// One chunk of a dump, to be read as it comes; replayed once after a 401, as every call is.
     pub async fn dump_chunk(
         &self,
-        at: &TaskLocator,
+        at: &TaskAddress,
         action: Option<ObjectId>,
         chunk: &str,
     ) -> Result<ChunkBody, UpstreamError> {
-        let path = dump_path(at, action, &["chunks", chunk]);
-        let url = self.url(&path.iter().map(String::as_str).collect::<Vec<_>>());
+        let url = self.url(&dump_path(at, action.as_ref(), &["chunks", chunk]));
         let inner = &self.inner;
         let mut token = inner.tokens.token().await?;
         let mut replayed = false;
@@ -135,21 +134,16 @@ impl AnaplanClient {
 }
 
 /// `…/imports/{id}/tasks/{task}/dump/…`, or `…/processes/{id}/tasks/{task}/dumps/{action}/…`.
-fn dump_path(at: &TaskLocator, action: Option<ObjectId>, tail: &[&str]) -> Vec<String> {
-    let mut path: Vec<String> = [
-        "workspaces",
-        at.workspace.as_str(),
-        "models",
-        at.model.as_str(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let (collection, tasks) = at.kind.upstream_collection();
-    path.extend([collection, at.object.as_str(), tasks, at.task.as_str()].map(str::to_owned));
+fn dump_path<'a>(
+    at: &'a TaskAddress,
+    action: Option<&'a ObjectId>,
+    tail: &[&'a str],
+) -> Vec<&'a str> {
+    let mut path = at.path();
     match action {
-        None => path.push("dump".into()),
-        Some(action) => path.extend(["dumps".to_owned(), action.as_str().to_owned()]),
+        None => path.push("dump"),
+        Some(action) => path.extend(["dumps", action.as_str()]),
     }
-    path.extend(tail.iter().map(|part| (*part).to_owned()));
+    path.extend(tail);
     path
 }

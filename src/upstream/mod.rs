@@ -27,8 +27,9 @@ pub use budget::{Urgency, called_for};
 pub use error::UpstreamError;
 pub use response::{innermost_cause, parse_retry_after};
 
+use crate::address::{ModelAddress, ObjectAddress, TaskAddress};
 use crate::config::{AnaplanSettings, CredentialMethod};
-use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::ids::{ModelId, WorkspaceId};
 use crate::shared::SharedState;
 use auth::{AuthApi, Basic, Certificate, Credential, Identity, OAuth, Token, TokenManager};
 use gate::RateLimitGate;
@@ -71,21 +72,6 @@ impl Endpoint {
             Endpoint::TaskList => "task_list",
         }
     }
-}
-
-/// What a task URL needs: every part already validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskLocator {
-    /// Which kind of task.
-    pub kind: TaskKind,
-    /// The workspace the model lives in.
-    pub workspace: WorkspaceId,
-    /// The model.
-    pub model: ModelId,
-    /// The import, export, action, process, view or list the task is filed under.
-    pub object: ObjectId,
-    /// The task id, or a read request's request id.
-    pub task: TaskId,
 }
 
 /// A task's status as Anaplan sent it, in its kind's shape.
@@ -167,14 +153,14 @@ impl AnaplanClient {
     }
 
     /// A task's or read request's status.
-    pub async fn task_status(&self, at: &TaskLocator) -> Result<WireTaskStatus, UpstreamError> {
+    pub async fn task_status(&self, at: &TaskAddress) -> Result<WireTaskStatus, UpstreamError> {
         self.task_call(Method::GET, at, Endpoint::TaskStatus).await
     }
 
     /// Cancels a task or read request; Anaplan answers with its status where it gives one.
     pub async fn cancel_task(
         &self,
-        at: &TaskLocator,
+        at: &TaskAddress,
     ) -> Result<Option<WireTaskStatus>, UpstreamError> {
         match self.task_call(Method::DELETE, at, Endpoint::Cancel).await {
             Ok(status) => Ok(Some(status)),
@@ -194,21 +180,9 @@ impl AnaplanClient {
     /// (`GET …/{collection}/{id}/tasks`).
     pub async fn task_list(
         &self,
-        kind: TaskKind,
-        workspace: WorkspaceId,
-        model: ModelId,
-        object: ObjectId,
+        at: &ObjectAddress,
     ) -> Result<Vec<wire::WireTask>, UpstreamError> {
-        let (collection, tasks) = kind.upstream_collection();
-        let path = [
-            "workspaces",
-            workspace.as_str(),
-            "models",
-            model.as_str(),
-            collection,
-            object.as_str(),
-            tasks,
-        ];
+        let path = at.tasks_path();
         let envelope: TaskListEnvelope = self.call(Method::GET, &path, Endpoint::TaskList).await?;
         Ok(envelope.tasks)
     }
@@ -216,16 +190,9 @@ impl AnaplanClient {
     /// The model's status (`GET /workspaces/{ws}/models/{m}/status`).
     pub async fn model_status(
         &self,
-        workspace: WorkspaceId,
-        model: ModelId,
+        at: &ModelAddress,
     ) -> Result<wire::WireModelStatus, UpstreamError> {
-        let path = [
-            "workspaces",
-            workspace.as_str(),
-            "models",
-            model.as_str(),
-            "status",
-        ];
+        let path = at.status_path();
         let envelope: ModelStatusEnvelope =
             self.call(Method::GET, &path, Endpoint::ModelStatus).await?;
         Ok(envelope.request_status)
@@ -234,21 +201,11 @@ impl AnaplanClient {
     async fn task_call(
         &self,
         method: Method,
-        at: &TaskLocator,
+        at: &TaskAddress,
         endpoint: Endpoint,
     ) -> Result<WireTaskStatus, UpstreamError> {
-        let (collection, tasks) = at.kind.upstream_collection();
-        let path = [
-            "workspaces",
-            at.workspace.as_str(),
-            "models",
-            at.model.as_str(),
-            collection,
-            at.object.as_str(),
-            tasks,
-            at.task.as_str(),
-        ];
-        if at.kind.is_read_request() {
+        let path = at.path();
+        if at.kind().is_read_request() {
             let envelope: ReadRequestEnvelope = self.call(method, &path, endpoint).await?;
             envelope
                 .into_request()

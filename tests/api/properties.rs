@@ -3,11 +3,12 @@
 //! passes its check is exactly Anaplan's alphabet. `PROPTEST_CASES` sets how many inputs each
 //! property tries (`.ci/run` raises it).
 
+use anaplan_gateway::address::{ModelAddress, TaskAddress};
 use anaplan_gateway::api::params::{model_request, task_request};
 use anaplan_gateway::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use anaplan_gateway::schema::{ModelReport, TaskStatus};
 use anaplan_gateway::upstream::wire::{ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
-use anaplan_gateway::upstream::{TaskLocator, WireTaskStatus, parse_retry_after};
+use anaplan_gateway::upstream::{WireTaskStatus, parse_retry_after};
 use axum::http::Uri;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -75,14 +76,14 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn locator(kind: TaskKind) -> TaskLocator {
-    TaskLocator {
-        kind,
-        workspace: WorkspaceId::parse("workspaceId", WORKSPACE).unwrap(),
-        model: ModelId::parse("modelId", MODEL).unwrap(),
-        object: ObjectId::parse("objectId", "112000000009").unwrap(),
-        task: TaskId::parse("taskId", "1B1D84DDD53847BAA621810B593C3FC1").unwrap(),
-    }
+fn locator(kind: TaskKind) -> TaskAddress {
+    let model = ModelAddress::new(
+        WorkspaceId::parse("workspaceId", WORKSPACE).unwrap(),
+        ModelId::parse("modelId", MODEL).unwrap(),
+    );
+    let object = ObjectId::parse("objectId", "112000000009").unwrap();
+    let task = TaskId::parse("taskId", "1B1D84DDD53847BAA621810B593C3FC1").unwrap();
+    TaskAddress::new(model, kind, object, task)
 }
 
 /// Normalises `body` the way the client does for every shape; any outcome but a panic is fine.
@@ -101,11 +102,8 @@ fn normalise_everything(body: &[u8]) {
         serde_json::to_vec(&TaskStatus::from_wire(&locator(TaskKind::ViewRead), wire)).unwrap();
     }
     if let Ok(envelope) = serde_json::from_slice::<ModelStatusEnvelope>(body) {
-        let (workspace, model) = (
-            locator(TaskKind::Import).workspace,
-            locator(TaskKind::Import).model,
-        );
-        let report = ModelReport::from_wire(workspace, model, envelope.request_status);
+        let at = locator(TaskKind::Import);
+        let report = ModelReport::from_wire(at.model(), envelope.request_status);
         serde_json::to_vec(&report).unwrap();
     }
 }

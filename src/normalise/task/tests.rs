@@ -4,14 +4,13 @@ use crate::normalise::fixture;
 use crate::upstream::wire::{ReadRequestEnvelope, TaskEnvelope};
 use serde_json::json;
 
-fn locator(kind: TaskKind, object: &str, task: &str) -> TaskLocator {
-    TaskLocator {
-        kind,
-        workspace: WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
-        model: ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
-        object: ObjectId::parse("o", object).unwrap(),
-        task: TaskId::parse("t", task).unwrap(),
-    }
+fn locator(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
+    let model = crate::address::ModelAddress::new(
+        WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
+        ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
+    );
+    let object = ObjectId::parse("o", object).unwrap();
+    TaskAddress::new(model, kind, object, TaskId::parse("t", task).unwrap())
 }
 
 fn task_fixture(kind: TaskKind, fixture: &str) -> TaskStatus {
