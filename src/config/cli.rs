@@ -214,6 +214,10 @@ pub struct RawSettings {
     /// File holding the Redis password (a mounted Secret).
     #[arg(long, env = "GATEWAY_REDIS_PASSWORD_FILE", global = true)]
     pub redis_password_file: Option<PathBuf>,
+    /// File of CA certificates (PEM) that a rediss:// server's certificate must chain to, instead
+    /// of the system's roots (an in-cluster Redis with a private CA).
+    #[arg(long, env = "GATEWAY_REDIS_CA_FILE", global = true)]
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every key the gateway keeps in Redis, so several fleets can share one server.
     #[arg(
         long,

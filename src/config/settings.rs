@@ -101,6 +101,9 @@ pub struct SharedSettings {
     pub url: Url,
     /// The password, read from this file once, at start.
     pub password_file: Option<std::path::PathBuf>,
+    /// The CA certificates (PEM) a `rediss://` server's certificate must chain to, instead of
+    /// the system's roots: an in-cluster Redis usually has a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Prefix of every key.
     pub prefix: String,
 }
@@ -258,9 +261,19 @@ fn shared_settings(raw: &RawSettings, problems: &mut Problems) -> Option<Option<
                 .map_err(|err| format!("cannot read {}: {err}", path.display())),
         )?;
     }
+    if let Some(path) = &raw.redis_ca_file {
+        let readable = std::fs::File::open(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()));
+        problems.check("redis_ca_file", readable)?;
+        if url.scheme() != "rediss" {
+            problems.add("redis_ca_file", "is for a rediss:// URL (TLS) only");
+            return None;
+        }
+    }
     Some(Some(SharedSettings {
         url,
         password_file: raw.redis_password_file.clone(),
+        ca_file: raw.redis_ca_file.clone(),
         prefix: prefix.to_owned(),
     }))
 }
@@ -313,72 +326,4 @@ fn optional_id<T>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Cli;
-    use clap::Parser;
-
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("anaplan-gateway").chain(args.iter().copied())).unwrap()
-    }
-
-    #[test]
-    fn every_problem_is_one_line_naming_the_variable() {
-        let raw = cli(&[
-            "--poll-interval",
-            "5x",
-            "--listen",
-            "nowhere",
-            "--api-url",
-            "ftp://example.com",
-        ])
-        .args;
-        // The environment of the test process must not leak in: these are unset in CI.
-        let problems = Settings::for_serve(&raw).unwrap_err();
-        let joined = problems.join("\n");
-        for variable in [
-            "GATEWAY_POLL_INTERVAL (--poll-interval)",
-            "GATEWAY_LISTEN (--listen)",
-            "ANAPLAN_API_URL (--api-url)",
-            "ANAPLAN_USERNAME (--username): required",
-            "ANAPLAN_PASSWORD (--password): required",
-        ] {
-            assert!(
-                joined.contains(variable),
-                "{variable} missing from:\n{joined}"
-            );
-        }
-        assert!(problems.iter().all(|line| !line.contains('\n')));
-    }
-
-    #[test]
-    fn durations_take_the_documented_forms() {
-        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(duration("0s").is_err());
-        assert!(duration("2000years").is_err());
-        assert!(positive("18446744073709551615").is_err());
-        let with_secret = base_url("https://user:hunter2@api.anaplan.com/2/0").unwrap_err();
-        assert!(!with_secret.contains("hunter2"), "{with_secret}");
-        assert!(duration("five").is_err());
-    }
-
-    #[test]
-    fn the_password_never_shows_in_debug_or_help() {
-        let raw = cli(&[
-            "--username",
-            "svc@example.com",
-            "--password",
-            "hunter2-secret",
-        ])
-        .args;
-        let settings = Settings::for_serve(&raw).unwrap();
-        assert!(!format!("{raw:?}").contains("hunter2-secret"));
-        assert!(!format!("{settings:?}").contains("hunter2-secret"));
-        let help = <Cli as clap::CommandFactory>::command()
-            .render_long_help()
-            .to_string();
-        assert!(help.contains("ANAPLAN_PASSWORD"));
-    }
-}
+mod tests;

@@ -58,7 +58,17 @@ impl SharedState {
             let redis = info.redis_settings().clone();
             info = info.set_redis_settings(redis.set_password(password.expose_secret()));
         }
-        let client = redis::Client::open(info).context("GATEWAY_REDIS_URL")?;
+        let client = match &settings.ca_file {
+            Some(file) => {
+                let root_cert = std::fs::read(file).context("GATEWAY_REDIS_CA_FILE")?;
+                let trusted = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(info, trusted).context("GATEWAY_REDIS_CA_FILE")?
+            }
+            None => redis::Client::open(info).context("GATEWAY_REDIS_URL")?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT));

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use reqwest::Method;
 
 use crate::helpers::*;
@@ -548,6 +549,7 @@ async fn the_fleets_budget_leaves_half_its_bucket_to_callers_with_no_answer() {
     let shared = SharedState::new(&SharedSettings {
         url: redis.url.parse().unwrap(),
         password_file: None,
+        ca_file: None,
         prefix: prefix("budget-script"),
     })
     .unwrap();
@@ -676,4 +678,103 @@ async fn a_poll_longer_than_its_floors_hold_keeps_the_floor() {
         "the second replica waited for the first one's poll"
     );
     assert!(cache_status(&two).ends_with("detail=shared"));
+}
+
+/// Starts `redis-server` serving TLS only, with the fixture's server certificate signed by a
+/// private CA; `None` (with a reason) where it cannot.
+fn start_tls_redis_server() -> Option<(TestRedis, String)> {
+    let port = free_port();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/redis-tls");
+    let server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--tls-cert-file", &format!("{fixtures}/server.pem")])
+        .args(["--tls-key-file", &format!("{fixtures}/server-key.pem")])
+        .args(["--tls-ca-cert-file", &format!("{fixtures}/ca.pem")])
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server with TLS did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let redis = TestRedis {
+        url: format!("rediss://127.0.0.1:{port}"),
+        server: Some(server),
+    };
+    Some((redis, format!("{fixtures}/ca.pem")))
+}
+
+#[tokio::test]
+async fn a_rediss_server_with_a_private_ca_is_trusted_through_the_ca_file() {
+    // Needs redis-server, as every fleet test does (skipped without it, failed under CI=true).
+    if redis().is_none() {
+        return;
+    }
+    let Some((redis, ca_file)) = start_tls_redis_server() else {
+        panic!("redis-server is installed but did not start with TLS");
+    };
+    // Without the CA, the server's certificate is not trusted: each replica logs in alone.
+    let anaplan = start_anaplan().await;
+    let untrusted = prefix("tls-untrusted");
+    for _ in 0..2 {
+        let app = replica(&anaplan, &redis.url, &untrusted).await;
+        ask_new_task(&app, 1).await;
+    }
+    assert_eq!(
+        anaplan.authentications(),
+        2,
+        "no shared token without the CA"
+    );
+    // With it, the fleet shares one token over TLS.
+    let anaplan = start_anaplan().await;
+    let trusted = prefix("tls-trusted");
+    let with_ca = ["--redis-ca-file", ca_file.as_str()];
+    for n in 1..3 {
+        let app = replica_with(&anaplan, &redis.url, &trusted, &with_ca).await;
+        ask_new_task(&app, n).await;
+    }
+    assert_eq!(anaplan.authentications(), 1, "one token shared over TLS");
+}
+
+#[test]
+fn a_ca_file_is_refused_for_a_plain_redis_url() {
+    let cli = anaplan_gateway::config::Cli::try_parse_from([
+        "anaplan-gateway",
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--redis-ca-file",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/redis-tls/ca.pem"
+        ),
+        "--username",
+        "u",
+        "--password",
+        "p",
+    ])
+    .unwrap();
+    let problems = anaplan_gateway::config::Settings::for_serve(&cli.args).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("rediss://")),
+        "{problems:?}"
+    );
 }

@@ -161,7 +161,8 @@ after a newline). Secrets only ever as files, read again at every sign-in.
 
 {{/*
 The shared-state env entries (each on a line of its own, after a newline); none without
-sharedState.redis.url. The password only ever as a file, never in the URL.
+sharedState.redis.url. The password only ever as a file, never in the URL; a private CA as a
+file too.
 */}}
 {{- define "anaplan-gateway.redisEnv" -}}
 {{- $r := .Values.sharedState.redis }}
@@ -174,6 +175,11 @@ sharedState.redis.url. The password only ever as a file, never in the URL.
 - name: GATEWAY_REDIS_PASSWORD_FILE
   value: "/var/run/secrets/redis/password"
 {{- end }}
+{{- if include "anaplan-gateway.redisCa" . }}
+# The private CA's certificates (PEM), trusted for the rediss:// connection besides the system roots.
+- name: GATEWAY_REDIS_CA_FILE
+  value: "/var/run/secrets/redis-ca/ca.crt"
+{{- end }}
 {{- with $r.prefix }}
 - name: GATEWAY_REDIS_PREFIX
   value: {{ . | quote }}
@@ -183,8 +189,8 @@ sharedState.redis.url. The password only ever as a file, never in the URL.
 
 {{/*
 The gateway's volume mounts: the credentials, or the writable copy of the refresh token;
-the Redis password when sharedState.redis.existingSecret is set; and the callers file when
-callers.existingSecret is.
+the Redis password when sharedState.redis.existingSecret is set, and the Redis CA when
+sharedState.redis.caSecret is; and the callers file when callers.existingSecret is.
 */}}
 {{- define "anaplan-gateway.volumeMounts" -}}
 {{- if include "anaplan-gateway.oauthWritable" . -}}
@@ -201,6 +207,12 @@ callers.existingSecret is.
 # A directory mount too, never subPath, like the credentials.
 - name: anaplan-gateway-redis
   mountPath: /var/run/secrets/redis
+  readOnly: true
+{{- end }}
+{{- if include "anaplan-gateway.redisCa" . }}
+# A directory mount too, never subPath, so a renewed CA Secret reaches the pod.
+- name: anaplan-gateway-redis-ca
+  mountPath: /var/run/secrets/redis-ca
   readOnly: true
 {{- end }}
 {{- if .Values.callers.existingSecret }}
@@ -309,6 +321,16 @@ initContainers (a plain container).
     items:
       - key: {{ .Values.sharedState.redis.passwordKey }}
         path: password
+{{- end }}
+{{- if include "anaplan-gateway.redisCa" . }}
+- name: anaplan-gateway-redis-ca
+  secret:
+    secretName: {{ .Values.sharedState.redis.caSecret }}
+    # Only the CA certificates, under a fixed file name (GATEWAY_REDIS_CA_FILE). The default
+    # mode (0644) lets the gateway read them whatever uid and fsGroup the host pod uses.
+    items:
+      - key: {{ .Values.sharedState.redis.caKey }}
+        path: ca.crt
 {{- end }}
 {{- if .Values.callers.existingSecret }}
 - name: anaplan-gateway-callers

@@ -142,3 +142,18 @@ carries no password (the gateway refuses one there).
 {{- end }}
 {{- if and $r.url $r.existingSecret }}true{{ end }}
 {{- end }}
+
+{{/*
+Whether the gateway gets a Redis CA file ("true" or ""), after checking that a CA Secret comes
+with a rediss:// url: the CA is trusted for TLS only, and a redis:// url has none.
+*/}}
+{{- define "anaplan-gateway.redisCa" -}}
+{{- $r := .Values.sharedState.redis }}
+{{- if and $r.caSecret (not $r.url) }}
+{{- fail "sharedState.redis.caSecret is set but sharedState.redis.url is empty: set the rediss:// url of the Redis or Valkey server" }}
+{{- end }}
+{{- if and $r.caSecret (not (hasPrefix "rediss://" $r.url)) }}
+{{- fail "sharedState.redis.caSecret is set but sharedState.redis.url is not rediss://: the CA is trusted only for a TLS connection" }}
+{{- end }}
+{{- if $r.caSecret }}true{{ end }}
+{{- end }}

@@ -137,6 +137,7 @@ mod tests {
         let settings = SharedSettings {
             url: "redis://127.0.0.1:1".parse().unwrap(),
             password_file: None,
+            ca_file: None,
             prefix: "test".into(),
         };
         let state = Arc::new(SharedState::new(&settings).unwrap());
