@@ -35,6 +35,11 @@ async fn the_metric_families_move_with_traffic() {
     assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
     assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
     assert_eq!(app.get(&import_route(&task_id(2))).await.status(), 503);
+    // While the 429's pause lasts, a call for another task never leaves: it is no upstream
+    // request.
+    assert_eq!(app.get(&import_route(&task_id(3))).await.status(), 503);
+    let path = import_path(&task_id(3));
+    assert_eq!(app.anaplan.calls(reqwest::Method::GET, &path), 0);
     assert_eq!(app.get("/tasks/import/bad?objectId=1").await.status(), 400);
 
     let response = app.http.get(&metrics_url).send().await.unwrap();
@@ -141,9 +146,10 @@ async fn health_probes_and_request_ids() {
 /// The samples the traffic of `the_metric_families_move_with_traffic` leaves.
 fn expected_samples() -> [(&'static str, f64); 14] {
     [
-        // The tests' budget (helpers.rs), and the two status calls it let through.
+        // The tests' budget (helpers.rs), and the three status calls it let through; the third
+        // met the 429's pause and never left, so two upstream requests.
         ("anaplan_gateway_upstream_budget_per_second", 1_000_000.0),
-        ("anaplan_gateway_upstream_budget_calls_total", 2.0),
+        ("anaplan_gateway_upstream_budget_calls_total", 3.0),
         (
             r#"anaplan_gateway_upstream_requests_total{endpoint="task_status",outcome="ok"}"#,
             1.0,
@@ -154,7 +160,7 @@ fn expected_samples() -> [(&'static str, f64); 14] {
         ),
         (
             r#"anaplan_gateway_upstream_request_duration_seconds_count{endpoint="task_status"}"#,
-            2.0,
+            3.0,
         ),
         (r#"anaplan_gateway_cache_answers_total{status="miss"}"#, 1.0),
         (r#"anaplan_gateway_cache_answers_total{status="hit"}"#, 1.0),
@@ -174,11 +180,11 @@ fn expected_samples() -> [(&'static str, f64); 14] {
         ),
         (
             r#"anaplan_gateway_http_requests_total{route="/tasks/{kind}/{taskId}",method="GET",status="503"}"#,
-            1.0,
+            2.0,
         ),
         (
             r#"anaplan_gateway_http_request_duration_seconds_bucket{route="/tasks/{kind}/{taskId}",le="+Inf"}"#,
-            4.0,
+            5.0,
         ),
     ]
 }

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::address::Address;
 use crate::config::{CacheLimits, PollPolicy};
 use crate::shared::SharedState;
-use crate::upstream::{self, UpstreamError, Urgency};
+use crate::upstream::{UpstreamError, Urgency};
 use entry::{Keys, Pending};
 use fleet::FleetTier;
 use policy::{Call, Held, Serve};
@@ -73,11 +73,12 @@ impl StatusCache {
     }
 
     /// The answer for `key`: cached, stale while a refresh runs, or fetched with `fetch`.
-    /// `fetch` is called only when this call starts a new upstream request.
+    /// `fetch` is called only when this call starts a new upstream request, with the urgency of
+    /// that request: a refresh (its callers are served the held answer meanwhile) or a caller's.
     pub async fn get<A, F, Fut>(&self, key: Address, fetch: F) -> Result<Served, UpstreamError>
     where
         A: Cacheable,
-        F: FnOnce() -> Fut,
+        F: FnOnce(Urgency) -> Fut,
         Fut: Future<Output = Result<A, UpstreamError>> + Send + 'static,
     {
         let now = Instant::now();
@@ -97,7 +98,7 @@ impl StatusCache {
         } else {
             Urgency::Caller
         };
-        let fetch = move || upstream::called_for(urgency, fetch());
+        let fetch = move || fetch(urgency);
         let pending = self.keys.start_fetch(key, &entry, fetch, fresh_enough);
         let call = match &pending {
             Ok(Pending::Landed(_)) => Call::Landed,
@@ -121,7 +122,8 @@ impl StatusCache {
     /// The answer after a change made upstream (a cancel): a finished answer held is returned as
     /// it is and `change` is not made. Otherwise `change` runs; the answer it returns is kept
     /// (unless a newer or finished one is held), and when it returns none, the status comes from
-    /// an upstream call made after the change, still no sooner than the polling floor allows.
+    /// an upstream call made after the change, still no sooner than the polling floor allows: a
+    /// caller's, since the caller waits for it.
     pub async fn change<A, C, CFut, F, Fut>(
         &self,
         key: Address,
@@ -132,7 +134,7 @@ impl StatusCache {
         A: Cacheable,
         C: FnOnce() -> CFut,
         CFut: Future<Output = Result<Option<A>, UpstreamError>>,
-        F: FnOnce() -> Fut,
+        F: FnOnce(Urgency) -> Fut,
         Fut: Future<Output = Result<A, UpstreamError>> + Send + 'static,
     {
         let asked_at = Instant::now();
@@ -148,7 +150,7 @@ impl StatusCache {
         loop {
             let newer = |s: &Snapshot| s.fetched_at > asked_at;
             // Called at most once: this loop returns as soon as a call is started.
-            let once = || fetch.take().expect("no call started yet")();
+            let once = || fetch.take().expect("no call started yet")(Urgency::Caller);
             match self.keys.start_fetch(key, &entry, once, newer)? {
                 // A call that began before the change may answer from before it: wait it out.
                 Pending::Joined { fetch, call_at } if call_at < asked_at => drop(fetch.await),

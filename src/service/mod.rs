@@ -14,7 +14,7 @@ use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ListedTask, ModelReport, TaskStatus};
 use crate::shared::SharedState;
-use crate::upstream::{AnaplanClient, UpstreamError};
+use crate::upstream::{AnaplanClient, UpstreamError, Urgency};
 use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
 use answers::TaskListing;
@@ -220,7 +220,7 @@ impl StatusService {
 
     async fn task_at(&self, at: TaskAddress) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
-        let fetch = move || fetch_task(client, at);
+        let fetch = move |urgency| fetch_task(client, at, urgency);
         self.inner.cache.get(Address::Task(at), fetch).await
     }
 
@@ -258,7 +258,7 @@ impl StatusService {
             let answer = client.cancel_task(&at).await?;
             Ok(answer.map(|wire| TaskStatus::from_wire(&at, wire)))
         };
-        let fetch = move || fetch_task(follow_up, at);
+        let fetch = move |urgency| fetch_task(follow_up, at, urgency);
         self.inner
             .cache
             .change(Address::Task(at), cancel, fetch)
@@ -294,8 +294,8 @@ impl StatusService {
 
     async fn model_status_at(&self, at: ModelAddress) -> Result<Served, UpstreamError> {
         let client = self.inner.client.clone();
-        let fetch = move || async move {
-            let wire = client.model_status(&at).await?;
+        let fetch = move |urgency| async move {
+            let wire = client.model_status(&at, urgency).await?;
             Ok(ModelReport::from_wire(&at, wire))
         };
         self.inner.cache.get(Address::Model(at), fetch).await
@@ -311,15 +311,19 @@ impl StatusService {
             .await?;
         let at = request.at(workspace);
         let client = self.inner.client.clone();
-        let fetch = move || async move {
-            let wire = client.task_list(&at).await?;
+        let fetch = move |urgency| async move {
+            let wire = client.task_list(&at, urgency).await?;
             Ok(TaskListing(ListedTask::newest_first(wire)))
         };
         self.inner.cache.get(Address::Tasks(at), fetch).await
     }
 }
 
-async fn fetch_task(client: AnaplanClient, at: TaskAddress) -> Result<TaskStatus, UpstreamError> {
-    let wire = client.task_status(&at).await?;
+async fn fetch_task(
+    client: AnaplanClient,
+    at: TaskAddress,
+    urgency: Urgency,
+) -> Result<TaskStatus, UpstreamError> {
+    let wire = client.task_status(&at, urgency).await?;
     Ok(TaskStatus::from_wire(&at, wire))
 }

@@ -9,7 +9,6 @@
 //! served stale give way to callers that have no answer: alone, a refresh waits while any caller
 //! waits; in a fleet, a refresh goes only while half the bucket is left for callers.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,18 +36,6 @@ impl Urgency {
             Urgency::Refresh => "refresh",
         }
     }
-}
-
-tokio::task_local! {
-    /// Set by the cache around a refresh; every other call is a caller's.
-    static URGENCY: Urgency;
-}
-
-/// Runs `call` for `urgency`: a refresh's Integration API calls give way to callers' calls.
-/// Not an `async fn`, which would hold `call` twice: every cold key's task would be twice as
-/// large, and the heap grows with that size under a stream of cold keys.
-pub fn called_for<F: Future>(urgency: Urgency, call: F) -> impl Future<Output = F::Output> {
-    URGENCY.scope(urgency, call)
 }
 
 /// The budget of Integration API calls.
@@ -82,11 +69,9 @@ impl Budget {
         }
     }
 
-    /// Waits for a call's turn; `Err` with the wait when the turn would come after `deadline`.
-    pub async fn turn(&self, deadline: Instant) -> Result<(), Duration> {
-        let urgency = URGENCY
-            .try_with(|urgency| *urgency)
-            .unwrap_or(Urgency::Caller);
+    /// Waits for the turn of a call for `urgency`; `Err` with the wait when the turn would come
+    /// after `deadline`.
+    pub async fn turn(&self, deadline: Instant, urgency: Urgency) -> Result<(), Duration> {
         let fleet_turn = match &self.shared {
             Some(shared) => self.fleet_turn(shared, deadline, urgency).await,
             None => None,
@@ -210,16 +195,16 @@ mod tests {
         let started = Instant::now();
         let far = started + Duration::from_secs(60);
         for _ in 0..10 {
-            budget.turn(far).await.unwrap();
+            budget.turn(far, Urgency::Caller).await.unwrap();
         }
         assert_eq!(started.elapsed(), Duration::ZERO, "the burst goes at once");
-        budget.turn(far).await.unwrap();
+        budget.turn(far, Urgency::Caller).await.unwrap();
         assert!(
             started.elapsed() >= Duration::from_millis(100),
             "then one each 100 ms"
         );
         let soon = Instant::now() + Duration::from_millis(10);
-        let refused = budget.turn(soon).await.unwrap_err();
+        let refused = budget.turn(soon, Urgency::Caller).await.unwrap_err();
         assert!(refused > Duration::from_millis(10) && refused <= Duration::from_millis(100));
     }
 
@@ -230,18 +215,18 @@ mod tests {
         let started = Instant::now();
         let far = started + Duration::from_secs(60);
         for _ in 0..10 {
-            budget.turn(far).await.unwrap();
+            budget.turn(far, Urgency::Caller).await.unwrap();
         }
         // The refresh asks first, yet the caller that asks after it goes first.
         let refresh = tokio::spawn({
             let budget = budget.clone();
-            called_for(Urgency::Refresh, async move {
-                budget.turn(far).await.unwrap();
+            async move {
+                budget.turn(far, Urgency::Refresh).await.unwrap();
                 started.elapsed()
-            })
+            }
         });
         tokio::task::yield_now().await;
-        budget.turn(far).await.unwrap();
+        budget.turn(far, Urgency::Caller).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_millis(100));
         assert_eq!(refresh.await.unwrap(), Duration::from_millis(200));
     }

@@ -3,16 +3,10 @@
 //! shared token, holding one of the permits that bound upstream requests in flight for as long as
 //! it streams, so a dump is never held whole in memory.
 
-use std::time::Duration;
-
-use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Instant;
 
-use super::response::{classify, read_bounded, transport_error};
-use super::{AnaplanClient, Endpoint, UpstreamError};
+use super::request::{Call, Endpoint, Streaming};
+use super::{AnaplanClient, UpstreamError, Urgency};
 use crate::address::TaskAddress;
 use crate::ids::ObjectId;
 
@@ -29,24 +23,6 @@ struct ChunkRef {
     id: serde_json::Value,
 }
 
-/// One chunk as it streams, with the permit it holds until it is read or dropped.
-pub struct ChunkBody {
-    response: reqwest::Response,
-    _permit: OwnedSemaphorePermit,
-    /// The longest wait for the next piece.
-    idle: Duration,
-}
-
-impl ChunkBody {
-    /// The next piece of the chunk; `None` at its end.
-    pub async fn next(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        tokio::time::timeout(self.idle, self.response.chunk())
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|err| transport_error(&err))
-    }
-}
-
 impl AnaplanClient {
     /// The ids of a failure dump's chunks, in order: the import's own, or (with `action`) that of
     /// one import inside a process.
@@ -56,7 +32,8 @@ impl AnaplanClient {
         action: Option<ObjectId>,
     ) -> Result<Vec<String>, UpstreamError> {
         let path = dump_path(at, action.as_ref(), &["chunks"]);
-        let list: ChunkList = self.call(Method::GET, &path, Endpoint::DumpChunks).await?;
+        let call = Call::json(Method::GET, &path, Endpoint::DumpChunks, Urgency::Caller);
+        let list: ChunkList = self.call_json(call).await?;
         let id = |chunk: ChunkRef| match chunk.id {
             serde_json::Value::String(text) => text,
             other => other.to_string(),
@@ -72,64 +49,23 @@ impl AnaplanClient {
         Ok(ids)
     }
 
-    /// One chunk of a dump, to be read as it comes; replayed once after a 401, as every call is.
+    /// One chunk of a dump, to be read as it comes, holding one of the permits that bound
+    /// upstream requests in flight while it streams.
     pub async fn dump_chunk(
         &self,
         at: &TaskAddress,
         action: Option<ObjectId>,
         chunk: &str,
-    ) -> Result<ChunkBody, UpstreamError> {
-        let url = self.url(&dump_path(at, action.as_ref(), &["chunks", chunk]));
-        let inner = &self.inner;
-        let mut token = inner.tokens.token().await?;
-        let mut replayed = false;
-        loop {
-            let deadline = Instant::now() + inner.timeout;
-            (inner.budget.turn(deadline).await)
-                .map_err(|retry_after| UpstreamError::OverBudget { retry_after })?;
-            if let Some(retry_after) = inner.gate.pause_left(Instant::now()).await {
-                return Err(UpstreamError::RateLimited { retry_after });
-            }
-            // Waiting for a permit is bounded as the call itself is.
-            let permit = tokio::time::timeout(inner.timeout, inner.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| UpstreamError::Timeout)?
-                .map_err(|_| UpstreamError::Unreachable("client closed".into()))?;
-            let request = (inner.http.get(url.clone()))
-                .header(AUTHORIZATION, token.header_value())
-                .header(ACCEPT, "text/csv, text/plain, application/octet-stream");
-            let response = tokio::time::timeout(inner.timeout, request.send())
-                .await
-                .map_err(|_| UpstreamError::Timeout)?
-                .map_err(|err| transport_error(&err))?;
-            let status = response.status();
-            let outcome = if status.is_success() { "ok" } else { "refused" };
-            metrics::counter!("anaplan_gateway_upstream_requests_total",
-                "endpoint" => Endpoint::DumpChunk.label(), "outcome" => outcome)
-            .increment(1);
-            if status.is_success() {
-                return Ok(ChunkBody {
-                    response,
-                    _permit: permit,
-                    idle: inner.timeout,
-                });
-            }
-            let headers = response.headers().clone();
-            let body = read_bounded(response).await?;
-            drop(permit);
-            match classify(status, &headers, body, &inner.gate) {
-                Err(UpstreamError::Unauthorized) if !replayed => {
-                    replayed = true;
-                    token = inner.tokens.replace_rejected(&token).await?;
-                }
-                Err(err) => return Err(err),
-                Ok(_) => {
-                    return Err(UpstreamError::BadBody(format!(
-                        "a dump chunk answered {status}"
-                    )));
-                }
-            }
-        }
+    ) -> Result<Streaming, UpstreamError> {
+        let path = dump_path(at, action.as_ref(), &["chunks", chunk]);
+        let call = Call {
+            method: Method::GET,
+            path: &path,
+            endpoint: Endpoint::DumpChunk,
+            urgency: Urgency::Caller,
+            accept: "text/csv, text/plain, application/octet-stream",
+        };
+        self.call_streaming(call).await
     }
 }
 

@@ -1,0 +1,279 @@
+//! The one way a request goes to the Integration API. [`AnaplanClient::send`] owns what every
+//! request needs: the URL built from validated ids only, the shared token with one replay after a
+//! 401, a turn in the upstream budget (for a caller or a refresh), the pause after a 429 (looked
+//! at before and after waiting for a permit), the global limit on requests in flight, a bound on
+//! the whole call, retries of idempotent GETs with jittered backoff, classification of the answer,
+//! metrics and logs. Its answer is read whole, or left open to stream while it holds its permit.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::RngExt;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::auth::Token;
+use super::response::{classify, read_bounded, transport_error};
+use super::{AnaplanClient, UpstreamError, Urgency};
+
+/// Retries of a transiently failed GET, after the first attempt.
+const MAX_RETRIES: u32 = 2;
+/// First backoff step; each retry doubles it, and full jitter picks a point below it.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// One attempt may take this share of `ANAPLAN_TIMEOUT`, so a stalled connection leaves time
+/// for a retry within the bound on the whole call.
+const ATTEMPTS_PER_TIMEOUT: u32 = 3;
+
+/// What an upstream call was for: the `endpoint` label of the metrics.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Endpoint {
+    Model,
+    TaskStatus,
+    ModelStatus,
+    Cancel,
+    DumpChunks,
+    DumpChunk,
+    TaskList,
+}
+
+impl Endpoint {
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::Model => "model",
+            Endpoint::TaskStatus => "task_status",
+            Endpoint::ModelStatus => "model_status",
+            Endpoint::Cancel => "cancel",
+            Endpoint::DumpChunks => "dump_chunks",
+            Endpoint::DumpChunk => "dump_chunk",
+            Endpoint::TaskList => "task_list",
+        }
+    }
+}
+
+/// One logical request to the Integration API.
+pub(super) struct Call<'a> {
+    pub method: Method,
+    /// The path below the API's base URL, every segment a validated id or a fixed name.
+    pub path: &'a [&'a str],
+    pub endpoint: Endpoint,
+    /// Who waits for it: a refresh's calls give way to callers' in the budget.
+    pub urgency: Urgency,
+    /// The `Accept` header.
+    pub accept: &'static str,
+}
+
+impl<'a> Call<'a> {
+    /// A call for JSON.
+    pub fn json(method: Method, path: &'a [&'a str], endpoint: Endpoint, urgency: Urgency) -> Self {
+        Self {
+            method,
+            path,
+            endpoint,
+            urgency,
+            accept: "application/json",
+        }
+    }
+}
+
+/// A successful answer whose body streams as it comes, holding one of the permits that bound
+/// upstream requests in flight until it is read to its end or dropped.
+pub struct Streaming {
+    response: reqwest::Response,
+    _permit: OwnedSemaphorePermit,
+    /// The longest wait for the next piece.
+    idle: Duration,
+}
+
+impl Streaming {
+    /// The next piece of the body; `None` at its end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        tokio::time::timeout(self.idle, self.response.chunk())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|err| transport_error(&err))
+    }
+
+    /// The whole body, within the bound on a status answer's size.
+    async fn read_whole(self) -> Result<Bytes, UpstreamError> {
+        let status = self.response.status();
+        let body = read_bounded(self.response).await?;
+        if body.is_empty() && status != StatusCode::NO_CONTENT {
+            return Err(UpstreamError::BadBody(
+                "the answer is empty or too large".into(),
+            ));
+        }
+        Ok(body)
+    }
+}
+
+/// Counts one request that left for Anaplan, with its outcome: a request cut off by its bound
+/// (or the gateway stopping) before it was answered counts as a timeout.
+struct Sent {
+    endpoint: Endpoint,
+    outcome: &'static str,
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        metrics::counter!("anaplan_gateway_upstream_requests_total",
+            "endpoint" => self.endpoint.label(), "outcome" => self.outcome)
+        .increment(1);
+    }
+}
+
+impl AnaplanClient {
+    /// The Integration API's URL for `path`, built from validated ids only.
+    fn url(&self, path: &[&str]) -> Url {
+        let mut url = self.inner.api_url.clone();
+        url.path_segments_mut()
+            .expect("validated as an http(s) URL")
+            .pop_if_empty()
+            .extend(path);
+        url
+    }
+
+    /// Sends `call` and reads its JSON answer.
+    pub(super) async fn call_json<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, UpstreamError> {
+        let body = self.send(call, Streaming::read_whole).await?;
+        serde_json::from_slice(&body).map_err(|err| UpstreamError::BadBody(err.to_string()))
+    }
+
+    /// Sends `call` and leaves its successful answer open, to be read as it comes.
+    pub(super) async fn call_streaming(&self, call: Call<'_>) -> Result<Streaming, UpstreamError> {
+        self.send(call, |streaming| async { Ok(streaming) }).await
+    }
+
+    /// Sends one logical request, bounded as a whole by `ANAPLAN_TIMEOUT`; a successful answer
+    /// is read by `read`, within its attempt.
+    async fn send<T, Read, Reading>(&self, call: Call<'_>, read: Read) -> Result<T, UpstreamError>
+    where
+        Read: Fn(Streaming) -> Reading,
+        Reading: Future<Output = Result<T, UpstreamError>>,
+    {
+        let url = self.url(call.path);
+        let deadline = Instant::now() + self.inner.timeout;
+        let started = Instant::now();
+        let attempts = self.attempts(&call, &url, &read, deadline);
+        let result = tokio::time::timeout_at(deadline, attempts)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        metrics::histogram!("anaplan_gateway_upstream_request_duration_seconds",
+            "endpoint" => call.endpoint.label())
+        .record(started.elapsed().as_secs_f64());
+        let method = &call.method;
+        match &result {
+            Ok(_) => tracing::debug!(%method, path = url.path(), "upstream call answered"),
+            Err(err) => {
+                tracing::warn!(%method, path = url.path(), error = %err, "upstream call failed")
+            }
+        }
+        result
+    }
+
+    /// Tries, replays once after a 401, and retries transient failures of GETs.
+    async fn attempts<T, Read, Reading>(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        read: &Read,
+        deadline: Instant,
+    ) -> Result<T, UpstreamError>
+    where
+        Read: Fn(Streaming) -> Reading,
+        Reading: Future<Output = Result<T, UpstreamError>>,
+    {
+        let mut token = self.inner.tokens.token().await?;
+        let mut replayed = false;
+        let mut retries = 0;
+        let is_get = call.method == Method::GET;
+        // Only a GET is tried again, so only a GET's attempt gets less than the whole bound.
+        let per_attempt = match is_get {
+            true => self.inner.timeout / ATTEMPTS_PER_TIMEOUT,
+            false => self.inner.timeout,
+        };
+        // A turn in the budget must leave the call time to be made.
+        let turn_by = deadline.checked_sub(per_attempt).unwrap_or(deadline);
+        loop {
+            // Each attempt is a call: it waits its turn in the budget, within the whole bound.
+            (self.inner.budget.turn(turn_by, call.urgency).await)
+                .map_err(|retry_after| UpstreamError::OverBudget { retry_after })?;
+            let attempt = async { read(self.send_once(call, url, &token).await?).await };
+            let outcome = tokio::time::timeout(per_attempt, attempt).await;
+            match outcome.unwrap_or(Err(UpstreamError::Timeout)) {
+                Err(UpstreamError::Unauthorized) if !replayed => {
+                    replayed = true;
+                    token = self.inner.tokens.replace_rejected(&token).await?;
+                }
+                Err(err) if is_get && err.is_transient() && retries < MAX_RETRIES => {
+                    let step = BACKOFF_BASE * 2u32.pow(retries);
+                    let pause = step.mul_f64(rand::rng().random::<f64>());
+                    if Instant::now() + pause >= deadline {
+                        return Err(err);
+                    }
+                    retries += 1;
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt: the gate, a permit, the request; a successful answer is handed back open,
+    /// holding the permit, and any other is classified.
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        token: &Token,
+    ) -> Result<Streaming, UpstreamError> {
+        let inner = &self.inner;
+        if let Some(retry_after) = inner.gate.pause_left(Instant::now()).await {
+            return Err(UpstreamError::RateLimited { retry_after });
+        }
+        let permit = (inner.permits.clone().acquire_owned().await)
+            .map_err(|_| UpstreamError::Unreachable("client closed".into()))?;
+        // The gate may have closed while this request waited for a permit.
+        if let Some(retry_after) = inner.gate.remaining(Instant::now()) {
+            return Err(UpstreamError::RateLimited { retry_after });
+        }
+        // From here the request has left: it is counted, however it ends.
+        let mut sent = Sent {
+            endpoint: call.endpoint,
+            outcome: "timeout",
+        };
+        let request = (inner.http.request(call.method.clone(), url.clone()))
+            .header(AUTHORIZATION, token.header_value())
+            .header(ACCEPT, call.accept);
+        let response = request.send().await.map_err(|err| {
+            let err = transport_error(&err);
+            sent.outcome = err.outcome();
+            err
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            sent.outcome = "ok";
+            return Ok(Streaming {
+                response,
+                _permit: permit,
+                idle: inner.timeout,
+            });
+        }
+        let headers = response.headers().clone();
+        let body = read_bounded(response).await;
+        drop(permit);
+        let error = match body.and_then(|body| classify(status, &headers, body, &inner.gate)) {
+            Err(error) => error,
+            // Not a success, yet not classified as a failure: never so.
+            Ok(_) => UpstreamError::BadBody(format!("Anaplan answered {status}")),
+        };
+        sent.outcome = error.outcome();
+        Err(error)
+    }
+}
