@@ -12,9 +12,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -92,7 +92,33 @@ where
                 .unwrap_or_default();
             tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
         }))
-        .service(service)
+        .service(with_one_host(service))
+}
+
+/// Answers an HTTP/1.1 request with no `Host` header, or more than one, with a 400 problem (RFC
+/// 9112, section 3.2); every other request goes on to `service`.
+fn with_one_host<S>(
+    service: S,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    tower::service_fn(move |request: Request| {
+        let service = service.clone();
+        async move {
+            let hosts = request
+                .headers()
+                .get_all(axum::http::header::HOST)
+                .iter()
+                .count();
+            if request.version() == axum::http::Version::HTTP_11 && hosts != 1 {
+                let why = "an HTTP/1.1 request needs exactly one Host header";
+                return Ok(api::ApiError::Malformed(why.into()).into_response());
+            }
+            service.oneshot(request).await
+        }
+    })
 }
 
 /// Binds both listeners, failing with a line naming the address that could not be bound.

@@ -224,3 +224,38 @@ async fn a_refresh_gives_way_to_a_caller_with_no_answer() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(refreshes(), 2);
 }
+
+/// Sends `request` as raw bytes and returns the status line's code.
+async fn raw_status(address: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    answer.split(' ').nth(1).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn an_http_1_1_request_needs_exactly_one_host() {
+    let app = spawn_app().await;
+    app.anaplan.on(
+        &import_path(TASK),
+        Reply::ok(fixture("task_in_progress.json")),
+    );
+    let route = import_route(TASK);
+    let none = format!("GET {route} HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let two = format!("GET {route} HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(app.address, &none).await, "400");
+    assert_eq!(raw_status(app.address, &two).await, "400");
+    assert_eq!(
+        raw_status(app.admin_address, "GET /livez HTTP/1.1\r\n\r\n").await,
+        "400"
+    );
+    assert_eq!(app.anaplan.total_calls(), 0, "nothing reached Anaplan");
+    // One Host, or HTTP/1.0 (where it is optional), is served.
+    let one = format!("GET {route} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(app.address, &one).await, "200");
+    let old = format!("GET {route} HTTP/1.0\r\n\r\n");
+    assert_eq!(raw_status(app.address, &old).await, "200");
+}
