@@ -8,6 +8,8 @@
 //! port. Run it with `bench/run.sh fleet`. It reports figures; it never fails on the machine's
 //! speed.
 
+#![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
+
 // Not every benchmark uses every shared helper.
 #[allow(dead_code)]
 mod common;

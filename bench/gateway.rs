@@ -7,6 +7,8 @@
 //! It reports figures and targets; it never fails on the machine's speed. `GATEWAY_*` variables
 //! in its environment are passed to the gateway, to measure other settings.
 
+#![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
+
 // Not every benchmark uses every shared helper.
 #[allow(dead_code)]
 mod common;

@@ -6,7 +6,9 @@
 //! Authorization reaches a log.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;

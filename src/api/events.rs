@@ -73,29 +73,27 @@ pub async fn task_events(
 
 /// One event of the stream, as the document describes it.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: events are built with axum's `Event`.
 pub struct TaskEvent {
     /// `status`, or `error` (after which the stream ends).
     #[schema(pattern = "^(status|error)$", example = "status")]
-    event: String,
+    pub event: String,
     /// The answer's `ETag`, on `status` events: send it back as `Last-Event-ID` to resume.
-    id: Option<String>,
+    pub id: Option<String>,
     /// JSON: the task as `GET /tasks/{kind}/{taskId}` answers it (`status`), or a problem
     /// (`error`).
-    data: String,
+    pub data: String,
 }
 
 /// The header a reconnecting client sends, as documented.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
-#[allow(dead_code)] // Documentation only: the handler reads the header itself.
 pub struct LastEventId {
     /// The id of the last event received: the stream starts with the next change.
     #[param(
         rename = "Last-Event-ID",
         example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
     )]
-    last_event_id: Option<String>,
+    pub last_event_id: Option<String>,
 }
 
 /// One stream's state: the task, the tag of the last answer sent, and the first answer.

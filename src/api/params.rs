@@ -14,23 +14,21 @@ use crate::service::{ListRequest, ModelRequest, TaskRequest};
 /// The path of `/tasks/{kind}/{taskId}`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("kind", "taskId"))]
-#[allow(dead_code)] // Read by the OpenAPI document only; `task_request` reads the URI.
 pub struct TaskPath(
     /// The kind of task.
-    TaskKind,
+    pub TaskKind,
     /// The task id, or a large read request's request id (32 hex characters; lower case is
     /// read as upper case, as Anaplan spells task ids).
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "1B1D84DDD53847BAA621810B593C3FC1"
     )]
-    String,
+    pub String,
 );
 
 /// The query of a task request, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)] // As above.
 pub struct TaskQuery {
     /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
     #[param(
@@ -38,61 +36,58 @@ pub struct TaskQuery {
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
-    model_id: Option<String>,
+    pub model_id: Option<String>,
     /// What the task is filed under: the import, export, action or process id, or the view or
     /// list id of a large read request (1 to 20 digits).
     #[param(pattern = r"^[0-9]{1,20}$", example = "112000000009")]
-    object_id: String,
+    pub object_id: String,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "8a8196b15b7dbae6015b8694411d13fe"
     )]
-    workspace_id: Option<String>,
+    pub workspace_id: Option<String>,
 }
 
 /// The path of `/models/{modelId}/status`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("modelId"))]
-#[allow(dead_code)] // As above.
 pub struct ModelPath(
     /// The model (32 hex characters).
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
-    String,
+    pub String,
 );
 
 /// The query of a model-status request, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)] // As above.
 pub struct ModelQuery {
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "8a8196b15b7dbae6015b8694411d13fe"
     )]
-    workspace_id: Option<String>,
+    pub workspace_id: Option<String>,
 }
 
 /// The conditional headers of a status request, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
-#[allow(dead_code)] // As above.
 pub struct Conditional {
     /// An `ETag` from an earlier answer: `304 Not Modified` while the answer is unchanged.
     #[param(
         rename = "If-None-Match",
         example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
     )]
-    if_none_match: Option<String>,
+    pub if_none_match: Option<String>,
     /// `wait=N` (RFC 7240), with `If-None-Match`: holds the request until the answer changes
     /// (200) or N seconds pass (304), at most `GATEWAY_MAX_WAIT`; the answer says the wait
     /// applied in `Preference-Applied`.
     #[param(rename = "Prefer", example = "wait=20")]
-    prefer: Option<String>,
+    pub prefer: Option<String>,
 }
 
 /// The `wait=N` preference of a `Prefer` header (RFC 7240), in seconds; other preferences, and
@@ -186,47 +181,43 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
 /// The path of `/tasks/{kind}`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("kind"))]
-#[allow(dead_code)] // As above.
 pub struct ListPath(
     /// The kind of the tasks: import, export, action or process.
     #[param(pattern = "^(import|export|action|process)$", example = "import")]
-    String,
+    pub String,
 );
 
 /// The path of `/tasks/import/{taskId}/dump`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("taskId"))]
-#[allow(dead_code)] // As above.
 pub struct ImportDumpPath(
     /// The import task id (32 hex characters).
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "3D3D84DDD53847BAA621810B593C3FC3"
     )]
-    String,
+    pub String,
 );
 
 /// The path of `/tasks/process/{taskId}/dumps/{actionId}`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("taskId", "actionId"))]
-#[allow(dead_code)] // As above.
 pub struct ProcessDumpPath(
     /// The process task id (32 hex characters).
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "6E6E84DDD53847BAA621810B593C3FC6"
     )]
-    String,
+    pub String,
     /// The import inside the process, as `result.nestedResults[].objectId` names it (1 to 20
     /// digits).
     #[param(pattern = r"^[0-9]{1,20}$", example = "112000000011")]
-    String,
+    pub String,
 );
 
 /// The query of a process dump request, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)] // As above.
 pub struct ProcessQuery {
     /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
     #[param(
@@ -234,16 +225,16 @@ pub struct ProcessQuery {
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
-    model_id: Option<String>,
+    pub model_id: Option<String>,
     /// The process id (1 to 20 digits).
     #[param(pattern = r"^[0-9]{1,20}$", example = "118000000007")]
-    object_id: String,
+    pub object_id: String,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "8a8196b15b7dbae6015b8694411d13fe"
     )]
-    workspace_id: Option<String>,
+    pub workspace_id: Option<String>,
 }
 
 fn task_request_in(

@@ -36,7 +36,7 @@ pub struct SharedState {
     reachable: AtomicU8,
     /// When this state was made, and when a call last went to Redis while it was unreachable
     /// (ms since then).
-    started: std::time::Instant,
+    started: Instant,
     last_probe_ms: AtomicU64,
     /// Tags of keys whose answer or failure another replica just stored; `*` after the
     /// subscription was remade, when any may have been missed.
@@ -80,7 +80,7 @@ impl SharedState {
             prefix: settings.prefix.clone(),
             pause_key: format!("{}:{{fleet}}:pause", settings.prefix),
             reachable: AtomicU8::new(UNKNOWN),
-            started: std::time::Instant::now(),
+            started: Instant::now(),
             last_probe_ms: AtomicU64::new(0),
             wakes: broadcast::channel(1024).0,
             listening: AtomicBool::new(false),

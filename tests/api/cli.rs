@@ -1,5 +1,7 @@
 //! The binary as an operator meets it: help, exit statuses, the healthcheck, log output.
 
+#![allow(clippy::disallowed_methods, reason = "a real process: real time")]
+
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 

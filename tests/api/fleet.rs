@@ -4,6 +4,11 @@
 //! except under `CI=true`, where a missing Redis fails them. Real time: Redis answers over a
 //! real socket, which paused time would race.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a real Redis over a real socket: real time"
+)]
+
 use std::time::Duration;
 
 use clap::Parser;

@@ -176,6 +176,10 @@ impl TestApp {
 
 /// Lets the gateway's background work run until `done` holds, failing after 5 s of real time.
 /// The paused clock does not move meanwhile: yielding keeps the runtime busy.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the bound is on real time: paused time stands still"
+)]
 pub async fn until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !done() {
