@@ -75,11 +75,25 @@ fn text_logs_written_to_a_file_carry_no_colour_codes() {
     .unwrap();
     // Once it has printed its examples it is serving; then stop it as Kubernetes does, and it
     // logs its shutdown.
-    let mut stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    // Its output is read on a thread of its own, so waiting for a line is bounded.
+    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout) {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut logs = String::new();
     while !logs.contains("Press Ctrl-C to stop.") {
-        let read = std::io::BufRead::read_line(&mut stdout, &mut logs).unwrap();
-        assert!(read > 0, "the demo stopped early: {logs}");
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match printed.recv_timeout(left) {
+            Ok(line) => logs.extend([line.as_str(), "\n"]),
+            Err(why) => panic!("the demo printed no examples ({why:?}): {logs}"),
+        }
     }
     std::thread::sleep(Duration::from_millis(300));
     let stopped = Command::new("kill")
@@ -95,7 +109,10 @@ fn text_logs_written_to_a_file_carry_no_colour_codes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::io::Read::read_to_string(&mut stdout, &mut logs).unwrap();
+    // It has exited: the rest of its output comes until the reader sees its end.
+    while let Ok(line) = printed.recv_timeout(Duration::from_secs(10)) {
+        logs.extend([line.as_str(), "\n"]);
+    }
     assert!(logs.contains("shutting down"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "colour codes in: {logs:?}");
 }

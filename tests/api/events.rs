@@ -17,6 +17,9 @@ struct Event {
     data: Value,
 }
 
+/// The longest a stream may send nothing: longer than its keep-alive and any poll interval.
+const NOTHING_FOR: Duration = Duration::from_secs(120);
+
 /// Reads a stream's events as they come.
 struct Events {
     response: reqwest::Response,
@@ -58,7 +61,12 @@ impl Events {
                     data: serde_json::from_str(&data).unwrap(),
                 });
             }
-            let chunk = self.response.chunk().await.unwrap()?;
+            // Bounded: a stream that stops sending fails the test instead of hanging it (the
+            // tests' clock is paused, so the bound costs no real time).
+            let chunk = tokio::time::timeout(NOTHING_FOR, self.response.chunk())
+                .await
+                .expect("the stream sent nothing, not even a keep-alive")
+                .unwrap()?;
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     }

@@ -199,11 +199,19 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         })
         .collect();
     // Wait until every request has reached Anaplan, then send SIGTERM mid-flight.
-    while (1..=5)
-        .map(|n| anaplan.calls(Method::GET, &import_path(&task_id(n))))
-        .sum::<usize>()
-        < 5
-    {
+    let reached = || {
+        (1..=5)
+            .map(|n| anaplan.calls(Method::GET, &import_path(&task_id(n))))
+            .sum::<usize>()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while reached() < 5 {
+        let now = tokio::time::Instant::now();
+        assert!(
+            now < deadline,
+            "{} of 5 requests reached Anaplan",
+            reached()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let pid = gateway.id().unwrap().to_string();

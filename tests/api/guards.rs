@@ -79,17 +79,22 @@ async fn half_open(address: std::net::SocketAddr) -> tokio::net::TcpStream {
     stream
 }
 
-/// Whether the gateway closed `stream` (it reads end of stream, or a reset).
+/// Whether the gateway closed `stream` (it reads end of stream, or a reset) within an hour of
+/// the tests' paused clock: never open for good.
 async fn closed(stream: &mut tokio::net::TcpStream) -> bool {
     use tokio::io::AsyncReadExt;
     let mut buffer = [0u8; 512];
-    loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return true,
-            // A 408 or similar before the close is fine: read on to the end.
-            Ok(_) => continue,
+    let until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                // A 408 or similar before the close is fine: read on to the end.
+                Ok(_) => continue,
+            }
         }
-    }
+    };
+    let an_hour = std::time::Duration::from_secs(3600);
+    tokio::time::timeout(an_hour, until_closed).await.is_ok()
 }
 
 #[tokio::test(start_paused = true)]
