@@ -13,8 +13,9 @@ use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL, TASKS};
 use crate::simulator::{OAuthClient, Options, Scenario, Simulator};
 use crate::{secret_file, server};
 
-/// The user the demo logs in as.
+/// The user the demo logs in as, and its password (the demo's own, printed for trying `check`).
 const DEMO_USER: &str = "demo@example.com";
+const DEMO_PASSWORD: &str = "demo";
 
 /// Starts the simulated Anaplan with the demo's scenario, accepting `credentials`, whatever the
 /// method; returns its address.
@@ -25,7 +26,16 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
         ..Options::default()
     };
     match credentials {
-        CredentialMethod::Basic(basic) => options.username = basic.username.clone(),
+        CredentialMethod::Basic(basic) => {
+            options.username = basic.username.clone();
+            // The simulator checks the password as Anaplan would, so a wrong one fails.
+            options.password = Some(match &basic.password {
+                PasswordSource::Inline(password) => password.clone(),
+                PasswordSource::File(file) => {
+                    secret_file::read(file).context("reading the password file")?
+                }
+            });
+        }
         CredentialMethod::Certificate(files) => {
             let pem = std::fs::read(&files.certificate).context("reading the certificate")?;
             options.certificate = Some(pem);
@@ -64,7 +74,7 @@ pub fn example_paths() -> Vec<String> {
 pub fn settings(raw: &RawSettings) -> Result<Settings, Vec<String>> {
     let credentials = Credentials {
         username: DEMO_USER.into(),
-        password: PasswordSource::Inline(SecretString::from("demo".to_owned())),
+        password: PasswordSource::Inline(SecretString::from(DEMO_PASSWORD.to_owned())),
     };
     Settings::for_demo(raw, credentials)
 }
@@ -90,11 +100,22 @@ pub async fn point_at_simulator(settings: &mut Settings) -> anyhow::Result<()> {
 /// Runs the demo with `settings` until Ctrl-C or SIGTERM.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     point_at_simulator(&mut settings).await?;
-    server::run(&settings, || print_examples(&settings)).await
+    server::run(&settings, |api, admin| {
+        print_examples(&settings, api, admin)
+    })
+    .await
 }
 
-fn print_examples(settings: &Settings) {
-    let base = format!("http://{}", settings.listen);
+/// The examples, for the addresses the listeners were bound to (a port 0 given is a real one by
+/// then).
+fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
+    let base = format!("http://{api}");
+    // With callers configured every request needs a caller's key: the lines send the one in
+    // GATEWAY_CALLER_KEY (the file holds only its hash).
+    let curl = match settings.callers {
+        Some(_) => "curl -H \"Authorization: Bearer $GATEWAY_CALLER_KEY\"",
+        None => "curl",
+    };
     println!(
         "anaplan-gateway demo: a simulated Anaplan with tasks that finish over the next two minutes."
     );
@@ -103,37 +124,88 @@ fn print_examples(settings: &Settings) {
         humantime::format_duration(settings.polling.interval)
     );
     for path in example_paths() {
-        println!("  curl -s '{base}{path}'");
+        println!("  {curl} -s '{base}{path}'");
     }
     let list_read = &TASKS[6];
     println!("\nCancel the list read (it runs for two minutes otherwise):\n");
     println!(
-        "  curl -s -X DELETE '{base}/tasks/{}/{}?modelId={BUSY_MODEL}&objectId={}'",
+        "  {curl} -s -X DELETE '{base}/tasks/{}/{}?modelId={BUSY_MODEL}&objectId={}'",
         list_read.kind, list_read.task_id, list_read.object_id
     );
     println!(
-        "\nSee the headers (ETag, Age, Cache-Control, Cache-Status):\n\n  curl -si '{base}{}'",
+        "\nSee the headers (ETag, Age, Cache-Control, Cache-Status):\n\n  {curl} -si '{base}{}'",
         example_paths()[0]
     );
     println!(
         "\nWait for it to change instead of asking again (held until it does, up to 20 s):\n\n  \
-         tag=$(curl -s -o /dev/null -D - '{base}{path}' | tr -d '\\r' | sed -n 's/^etag: //p'); \
-         curl -si -H \"If-None-Match: $tag\" -H 'Prefer: wait=20' '{base}{path}'",
+         tag=$({curl} -s -o /dev/null -D - '{base}{path}' | tr -d '\\r' | sed -n 's/^etag: //p'); \
+         {curl} -si -H \"If-None-Match: $tag\" -H 'Prefer: wait=20' '{base}{path}'",
         path = example_paths()[0]
     );
     println!(
         "\nOr be told each change as it comes, until it finishes (Server-Sent Events):\n\n  \
-         curl -sN '{base}{}'",
+         {curl} -sN '{base}{}'",
         example_paths()[0].replacen('?', "/events?", 1)
     );
     println!(
         "\nAn import's runs, newest first, and the rows its failed run rejected (its failure \
-         dump, read with the gateway's token):\n\n  curl -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
-         curl -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
+         dump, read with the gateway's token):\n\n  {curl} -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
+         {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
     );
     println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",
-        settings.admin_listen, settings.admin_listen
+        admin, admin
     );
+    print_simulator(settings, api, admin);
     println!("Press Ctrl-C to stop.\n");
+}
+
+/// Where the simulated Anaplan listens, with a `check` against it and, in a fleet, a second
+/// replica in front of it: both lines work as printed.
+fn print_simulator(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
+    let anaplan = &settings.anaplan;
+    let this = std::env::current_exe().map_or_else(
+        |_| "anaplan-gateway".to_owned(),
+        |path| path.display().to_string(),
+    );
+    let login = match &anaplan.credentials {
+        CredentialMethod::Basic(basic) if is_demo_password(&basic.password) => {
+            format!("ANAPLAN_USERNAME={} ANAPLAN_PASSWORD=demo", basic.username)
+        }
+        // Other credentials are the operator's: named, never printed.
+        _ => "(your ANAPLAN_* credentials)".to_owned(),
+    };
+    let urls = format!(
+        "ANAPLAN_API_URL={} ANAPLAN_AUTH_URL={}",
+        anaplan.api_url,
+        anaplan.auth_url.as_str().trim_end_matches('/')
+    );
+    println!(
+        "\nThe simulated Anaplan is at {}; log in to it as the gateway does (a wrong password \
+         fails):\n\n  {urls} {login} {this} check",
+        anaplan.auth_url.as_str().trim_end_matches('/')
+    );
+    if let Some(shared) = &settings.shared {
+        println!(
+            "\nA second replica of this fleet, in front of the same simulated Anaplan (one token \
+             and one poll per task for both):\n\n  GATEWAY_REDIS_URL={} GATEWAY_REDIS_PREFIX={} \
+             GATEWAY_LISTEN={} GATEWAY_ADMIN_LISTEN={} GATEWAY_POLL_INTERVAL={} \
+             GATEWAY_UPSTREAM_RATE=1000/s {urls} {login} {this} serve",
+            shared.url,
+            shared.prefix,
+            next_port(api),
+            next_port(admin),
+            humantime::format_duration(settings.polling.interval)
+        );
+    }
+}
+
+/// Whether `password` is the demo's own, which may be printed.
+fn is_demo_password(password: &PasswordSource) -> bool {
+    matches!(password, PasswordSource::Inline(secret) if secret.expose_secret() == DEMO_PASSWORD)
+}
+
+/// `address` with the next port: where a second replica on the same machine listens.
+fn next_port(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip(), address.port().wrapping_add(1))
 }

@@ -31,9 +31,9 @@ async fn serve(raw: &RawSettings) -> ExitCode {
         return configuration_problems(vec![problem]);
     }
     report(
-        server::run(&settings, || {
-            tracing::info!(api = %settings.listen, admin = %settings.admin_listen,
-                anaplan = %settings.anaplan.api_url, "anaplan-gateway listening");
+        server::run(&settings, |api, admin| {
+            tracing::info!(%api, %admin, anaplan = %settings.anaplan.api_url,
+                "anaplan-gateway listening");
         })
         .await,
     )

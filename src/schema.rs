@@ -130,6 +130,7 @@ pub struct TaskStatus {
         "objectName": null,
         "successful": true,
         "failureDumpAvailable": false,
+        "warnings": true,
         "details": [{
             "type": "hierarchyRowsProcessed",
             "message": "Employees: 90 (0/90) rows successful, 5 ignored ",

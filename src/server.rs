@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,10 +199,13 @@ pub async fn serve(
 }
 
 /// Builds, binds, calls `announce` once listening, and serves until SIGTERM or Ctrl-C.
-pub async fn run(settings: &Settings, announce: impl FnOnce()) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    announce: impl FnOnce(SocketAddr, SocketAddr),
+) -> anyhow::Result<()> {
     let app = build(settings)?;
     let (api, admin) = bind(settings).await?;
-    announce();
+    announce(api.local_addr()?, admin.local_addr()?);
     serve(
         app,
         api,

@@ -35,9 +35,14 @@ const HELD_ELSEWHERE: Duration = Duration::from_secs(1);
     tag = "tasks",
     params(TaskPath, TaskQuery, LastEventId),
     responses(
-        (status = 200, description = "Server-Sent Events: `event: status`, `id:` the answer's ETag, \
-`data:` the task as `GET /tasks/{kind}/{taskId}` answers it; one per change, the last one finished",
-            content_type = "text/event-stream", body = TaskEvent),
+        (status = 200, description = "A stream of text (Server-Sent Events), one event per change, \
+the last one finished: `event: status`, `id:` the answer's ETag (send it back as `Last-Event-ID` \
+to resume), `data:` the task as `GET /tasks/{kind}/{taskId}` answers it, as JSON on one line. An \
+upstream failure mid-stream is `event: error` with a problem as its `data`, and the stream ends. \
+Comment lines (`:`) keep the connection alive every 15 s.",
+            content_type = "text/event-stream", body = String,
+            example = json!("event: status\nid: W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\"\ndata: \
+{\"kind\":\"import\",\"taskId\":\"1B1D84DDD53847BAA621810B593C3FC1\",\"state\":\"running\",\"progress\":0.35}\n\n")),
         (status = 204, description = "The task is finished and `Last-Event-ID` names its final answer: nothing more will come"),
         ProblemResponses,
     )
@@ -69,19 +74,6 @@ pub async fn task_events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
-}
-
-/// One event of the stream, as the document describes it.
-#[derive(utoipa::ToSchema)]
-pub struct TaskEvent {
-    /// `status`, or `error` (after which the stream ends).
-    #[schema(pattern = "^(status|error)$", example = "status")]
-    pub event: String,
-    /// The answer's `ETag`, on `status` events: send it back as `Last-Event-ID` to resume.
-    pub id: Option<String>,
-    /// JSON: the task as `GET /tasks/{kind}/{taskId}` answers it (`status`), or a problem
-    /// (`error`).
-    pub data: String,
 }
 
 /// The header a reconnecting client sends, as documented.

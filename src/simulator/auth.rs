@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::certificate::verify;
@@ -76,8 +77,10 @@ pub async fn authenticate(
         let Some((user, password)) = decode_basic(authorization) else {
             return refused("FAILURE_BAD_HEADER");
         };
+        let right_password =
+            (world.password.as_ref()).is_none_or(|expected| expected.expose_secret() == password);
         world.auth.passwords_seen.push(password);
-        user == world.username
+        user == world.username && right_password
     };
     if !accepted {
         return refused("FAILURE_BAD_CREDENTIAL");

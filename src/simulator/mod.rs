@@ -33,9 +33,11 @@ use world::{AuthState, World};
 /// How the simulated Anaplan behaves at the start.
 #[derive(Default)]
 pub struct Options {
-    /// The user it knows: basic logins with this name are accepted (any password, recorded),
-    /// and every token acts as it.
+    /// The user it knows: basic logins with this name are accepted, and every token acts as it.
     pub username: String,
+    /// The password basic logins must carry, as Anaplan checks it; `None`: any password (each
+    /// is recorded, for tests to look at).
+    pub password: Option<secrecy::SecretString>,
     /// The demo's scenario, if any.
     pub scenario: Option<Scenario>,
     /// A certificate (PEM) whose logins are accepted.
@@ -57,6 +59,7 @@ impl Simulator {
     pub async fn start(options: Options) -> anyhow::Result<Self> {
         let world = Arc::new(Mutex::new(World {
             username: options.username,
+            password: options.password,
             scenario: options.scenario,
             auth: AuthState {
                 trusted_certificate: options.certificate,

@@ -13,6 +13,8 @@ use super::scenario::Scenario;
 #[derive(Default)]
 pub struct World {
     pub username: String,
+    /// The password basic logins must carry; `None`: any.
+    pub password: Option<secrecy::SecretString>,
     pub scenario: Option<Scenario>,
     pub scripts: HashMap<String, VecDeque<Reply>>,
     /// Answers every task path nothing else knows.

@@ -193,3 +193,85 @@ fn a_password_in_the_environment_never_shows_in_help() {
     );
     assert!(!help.contains("hunter2-in-env"), "{help}");
 }
+
+/// Runs `line` as a shell runs it, with `GATEWAY_CALLER_KEY` set to `key`.
+fn shell(line: &str, key: &str) -> Output {
+    Command::new("sh")
+        .args(["-c", line])
+        .env("GATEWAY_CALLER_KEY", key)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
+    let key = "a-callers-key-for-this-test";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let callers = std::env::temp_dir().join(format!("demo-callers-{}.json", std::process::id()));
+    let file =
+        format!(r#"{{"callers": [{{"name": "me", "keySha256": "{hash}", "models": ["*"]}}]}}"#);
+    std::fs::write(&callers, file).unwrap();
+    let mut demo = Stopped(
+        gateway(&[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("GATEWAY_CALLERS_FILE", &callers)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(demo.0.stdout.take().unwrap());
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut output = Vec::new();
+    while !output
+        .iter()
+        .any(|line: &String| line.contains("Press Ctrl-C"))
+    {
+        let line = printed.recv_timeout(Duration::from_secs(60));
+        output.push(line.expect("the demo printed its examples"));
+    }
+    let first = output
+        .iter()
+        .find(|line| line.trim_start().starts_with("curl"))
+        .unwrap();
+    assert!(first.contains("$GATEWAY_CALLER_KEY"), "{first}");
+    // The example answers with the caller's key, as printed ...
+    let answer = shell(first.trim(), key);
+    assert!(
+        text(&answer.stdout).contains("\"taskId\""),
+        "{}",
+        text(&answer.stdout)
+    );
+    // ... and `check` logs in to the simulated Anaplan, which refuses a wrong password.
+    let check = output
+        .iter()
+        .find(|line| line.trim_end().ends_with(" check"))
+        .unwrap();
+    assert!(shell(check.trim(), key).status.success(), "{check}");
+    let wrong = check.replace("ANAPLAN_PASSWORD=demo", "ANAPLAN_PASSWORD=wrong");
+    assert_eq!(shell(wrong.trim(), key).status.code(), Some(1));
+    let _ = std::fs::remove_file(&callers);
+}
+
+/// A process stopped when the test ends, whether it passes or fails.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

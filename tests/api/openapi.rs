@@ -61,6 +61,26 @@ fn the_document_describes_every_route_and_error() {
         assert!(schemas[schema].is_object(), "schema {schema}");
     }
     assert_eq!(schemas["Task"]["example"]["state"], "succeeded");
+    // Every required field of a task's result is in the example, so generated clients and
+    // linters accept it.
+    let result_example = &schemas["Task"]["example"]["result"];
+    for field in schemas["TaskResult"]["required"].as_array().unwrap() {
+        let field = field.as_str().unwrap();
+        assert!(
+            !result_example[field].is_null() || field == "objectName",
+            "{field}"
+        );
+    }
+    // An event stream is text to a generated client, not an object.
+    let events = &document["paths"]["/tasks/{kind}/{taskId}/events"]["get"]["responses"]["200"];
+    let stream = &events["content"]["text/event-stream"];
+    assert_eq!(stream["schema"]["type"], "string");
+    assert!(
+        stream["example"]
+            .as_str()
+            .unwrap()
+            .starts_with("event: status\n")
+    );
 }
 
 #[tokio::test]
