@@ -37,7 +37,7 @@ pub struct PollTimes {
 }
 
 /// A task's state, the same for every kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
     /// `NOT_STARTED`.

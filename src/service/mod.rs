@@ -12,7 +12,7 @@ use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
 use crate::cache::{Served, StatusCache};
 use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::schema::{ListedTask, ModelReport, TaskStatus};
+use crate::schema::{ListedTask, ModelReport, TaskState, TaskStatus};
 use crate::shared::SharedState;
 use crate::upstream::{AnaplanClient, UpstreamError, Urgency};
 use crate::waiting::{WaitFor, Waited, Waiting};
@@ -310,12 +310,41 @@ impl StatusService {
             .resolve(request.model, request.workspace)
             .await?;
         let at = request.at(workspace);
-        let client = self.inner.client.clone();
+        let (client, cache) = (self.inner.client.clone(), self.inner.cache.clone());
         let fetch = move |urgency| async move {
             let wire = client.task_list(&at, urgency).await?;
-            Ok(TaskListing(ListedTask::newest_first(wire)))
+            let mut tasks = ListedTask::newest_first(wire);
+            with_known_verdicts(&cache, &at, &mut tasks);
+            Ok(TaskListing(tasks))
         };
         self.inner.cache.get(Address::Tasks(at), fetch).await
+    }
+}
+
+/// Fills in the verdict of each listed task that Anaplan lists without one (`unknown`) but whose
+/// finished status the cache holds, because a caller asked for it.
+fn with_known_verdicts(cache: &StatusCache, at: &ObjectAddress, tasks: &mut [ListedTask]) {
+    #[derive(serde::Deserialize)]
+    struct Verdict {
+        state: TaskState,
+    }
+    let now = Instant::now();
+    for task in tasks
+        .iter_mut()
+        .filter(|task| task.state == TaskState::Unknown)
+    {
+        let Ok(id) = TaskId::parse("taskId", &task.task_id) else {
+            continue;
+        };
+        let address = TaskAddress::new(at.model, at.kind, at.id, id);
+        let Some(held) = cache.fresh(&Address::Task(address), now) else {
+            continue;
+        };
+        if held.snapshot.next_poll_at.is_none()
+            && let Ok(verdict) = serde_json::from_slice::<Verdict>(&held.snapshot.body)
+        {
+            task.state = verdict.state;
+        }
     }
 }
 

@@ -84,3 +84,38 @@ async fn read_requests_and_bad_ids_get_a_400_and_no_call() {
     }
     assert_eq!(app.anaplan.total_calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_listed_task_whose_status_was_asked_carries_its_verdict() {
+    let app = spawn_app().await;
+    app.anaplan.on(&list_path(), anaplan_list());
+    let unknown: serde_json::Value = app.get(&list_route()).await.json().await.unwrap();
+    assert_eq!(unknown["tasks"][2]["state"], "unknown");
+    // A caller asks for the finished task's status: it succeeded.
+    app.anaplan.on(
+        &import_path(&task_id(1)),
+        Reply::ok(fixture("import_complete.json")),
+    );
+    let status = app.get(&import_route(&task_id(1))).await;
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["state"], "succeeded");
+    // From the list's next poll on, the list says so too.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(app.get(&list_route()).await.status(), 200);
+    until("the refresh", || {
+        app.anaplan.calls(Method::GET, &list_path()) == 2
+    })
+    .await;
+    // The refresh's answer lands a moment after Anaplan sends it.
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..100 {
+        listed = app.get(&list_route()).await.json().await.unwrap();
+        if listed["tasks"][2]["state"] != "unknown" {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(listed["tasks"][2]["taskId"], json!(task_id(1)));
+    assert_eq!(listed["tasks"][2]["state"], "succeeded");
+    assert_eq!(listed["tasks"][2]["upstreamState"], "COMPLETE");
+}
