@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anaplan_gateway::config::{
-    Cli, Command, CredentialMethod, RawSettings, Settings, setting_name,
+    Cli, Command, CredentialMethod, LogFormat, RawSettings, Settings, setting_name,
 };
 use anaplan_gateway::upstream::auth::certificate::LoadedCertificate;
 use anaplan_gateway::{demo, server, telemetry};
@@ -26,7 +26,9 @@ async fn serve(raw: &RawSettings) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return configuration_problems(problems),
     };
-    telemetry::init_logging(settings.log_format);
+    if let Err(problem) = start_logging(settings.log_format) {
+        return configuration_problems(vec![problem]);
+    }
     if let Err(problem) = usable_credentials(&settings) {
         return configuration_problems(vec![problem]);
     }
@@ -44,7 +46,9 @@ async fn demo(raw: &RawSettings) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return configuration_problems(problems),
     };
-    telemetry::init_logging(settings.log_format);
+    if let Err(problem) = start_logging(settings.log_format) {
+        return configuration_problems(vec![problem]);
+    }
     if let Err(problem) = usable_credentials(&settings) {
         return configuration_problems(vec![problem]);
     }
@@ -113,6 +117,14 @@ fn usable_credentials(settings: &Settings) -> Result<Option<LoadedCertificate>, 
 }
 
 /// One line per problem, and exit status 2, for every subcommand alike.
+/// Starts logging as `RUST_LOG` asks; a value that would silently log nothing is a problem.
+fn start_logging(format: LogFormat) -> Result<(), String> {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = telemetry::log_filter(rust_log.as_deref())?;
+    telemetry::init_logging(format, filter);
+    Ok(())
+}
+
 fn configuration_problems(problems: Vec<String>) -> ExitCode {
     for problem in problems {
         eprintln!("anaplan-gateway: configuration: {problem}");

@@ -27,9 +27,33 @@ const LATENCY_BUCKETS: &[f64] = &[
 const HTTP_REQUESTS: &str = "anaplan_gateway_http_requests_total";
 const HTTP_DURATION: &str = "anaplan_gateway_http_request_duration_seconds";
 
-/// Starts logging; a second call (as in tests) changes nothing.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// The levels `RUST_LOG` may name.
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// The log filter `RUST_LOG` asks for (`info` when unset). A value that would log nothing
+/// useful is refused rather than taken silently: a word that is no level (`verbose`) would
+/// otherwise be read as a target's name, turning every other log off.
+pub fn log_filter(rust_log: Option<&str>) -> Result<EnvFilter, String> {
+    let Some(value) = rust_log.filter(|value| !value.trim().is_empty()) else {
+        return Ok(EnvFilter::new("info"));
+    };
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "RUST_LOG: `{directive}` names no level: give one of {} (for example `info`), \
+                 or target=level (for example `anaplan_gateway=debug`)",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    EnvFilter::try_new(value).map_err(|err| format!("RUST_LOG: `{value}` is not a filter ({err})"))
+}
+
+/// Starts logging with `filter`; a second call (as in tests) changes nothing.
+pub fn init_logging(format: LogFormat, filter: EnvFilter) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
         LogFormat::Json => builder
@@ -221,4 +245,25 @@ fn describe_metrics() {
         "anaplan_gateway_token_refreshes_total",
         "Token renewals with Anaplan's auth API, by outcome"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn rust_log_is_read_or_refused_never_silently_dropped() {
+        for given in [
+            None,
+            Some(""),
+            Some("debug"),
+            Some("anaplan_gateway=debug,WARN"),
+        ] {
+            assert!(log_filter(given).is_ok(), "{given:?}");
+        }
+        for given in ["verbose", "info,hyper=chatty", "anaplan_gateway"] {
+            let problem = log_filter(Some(given)).unwrap_err();
+            assert!(problem.starts_with("RUST_LOG: "), "{problem}");
+        }
+    }
 }

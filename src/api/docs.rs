@@ -111,8 +111,14 @@ impl IntoResponses for ProblemResponses {
                  second than its allowance; nothing was sent to Anaplan",
             ),
             (
-                ApiError::Upstream(UpstreamError::NotFound),
-                "Anaplan reports no such object, or the gateway's user has no access to it",
+                ApiError::Upstream(UpstreamError::NotFound {
+                    path: "/2/0/workspaces/8a8196b15b7dbae6015b8694411d13fe/models/\
+                           75A40874E6B64FA3AE0743278996850F/imports/112000000009/tasks/\
+                           1B1D84DDD53847BAA621810B593C3FC1"
+                        .into(),
+                }),
+                "Anaplan reports no such object, or the gateway's user has no access to it; the \
+                 detail names the Anaplan path asked for, made of the request's ids",
             ),
             (
                 ApiError::Upstream(UpstreamError::Busy { status: 423 }),

@@ -63,7 +63,7 @@ async fn dump(
         .dump(task, action)
         .await
         .map_err(|error| match error {
-            UpstreamError::NotFound => ApiError::NoDump,
+            UpstreamError::NotFound { .. } => ApiError::NoDump,
             other => ApiError::Upstream(other),
         })?;
     let file = format!("attachment; filename=\"{}-failure-dump.csv\"", task.task);

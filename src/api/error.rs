@@ -112,7 +112,7 @@ impl ApiError {
                 "Method not allowed",
             ),
             ApiError::Upstream(err) => match err {
-                UpstreamError::NotFound => {
+                UpstreamError::NotFound { .. } => {
                     (StatusCode::NOT_FOUND, "not-found", "Not found in Anaplan")
                 }
                 UpstreamError::Busy { .. } => (StatusCode::CONFLICT, "model-busy", "Model busy"),
@@ -143,9 +143,10 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::Upstream(UpstreamError::NotFound) => {
-                "Anaplan reports no such object, or the gateway's user has no access to it".into()
-            }
+            ApiError::Upstream(UpstreamError::NotFound { path }) => format!(
+                "Anaplan reports no {path}, or the gateway's user has no access to it: check \
+                 each id in it, whose case matters to Anaplan"
+            ),
             ApiError::Upstream(UpstreamError::Unauthorized) => {
                 "Anaplan refused the gateway's credentials; an operator must check them".into()
             }

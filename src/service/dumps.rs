@@ -42,7 +42,10 @@ impl StatusService {
         let client = self.inner.client.clone();
         let mut chunks: std::collections::VecDeque<String> =
             client.dump_chunks(&at, action).await?.into();
-        let first = chunks.pop_front().ok_or(UpstreamError::NotFound)?;
+        let no_dump = || UpstreamError::NotFound {
+            path: "failure dump".into(),
+        };
+        let first = chunks.pop_front().ok_or_else(no_dump)?;
         let current = client.dump_chunk(&at, action, &first).await?;
         let reader_deadline = self.inner.dump_reader_deadline;
         let state = (client, at, action, chunks, Some(current));

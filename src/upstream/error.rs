@@ -26,8 +26,11 @@ pub enum UpstreamError {
         retry_after: Duration,
     },
     /// 404: the id does not exist, or the gateway's user has no access to it.
-    #[error("Anaplan reports no such object, or no access to it")]
-    NotFound,
+    #[error("Anaplan reports no {path}, or no access to it")]
+    NotFound {
+        /// What was asked for: the Integration API path, made of the ids as they were asked.
+        path: String,
+    },
     /// 409 or 423: the model is busy or locked.
     #[error("the model is busy or locked (Anaplan answered {status})")]
     Busy {
@@ -104,7 +107,7 @@ impl UpstreamError {
             UpstreamError::Timeout => "timeout",
             UpstreamError::Unreachable(_) => "unreachable",
             UpstreamError::RateLimited { .. } => "rate_limited",
-            UpstreamError::NotFound => "not_found",
+            UpstreamError::NotFound { .. } => "not_found",
             UpstreamError::Busy { .. } => "busy",
             UpstreamError::Server { .. } | UpstreamError::Unavailable { .. } => "server_error",
             UpstreamError::Rejected { .. } => "rejected",

@@ -161,9 +161,13 @@ impl AnaplanClient {
         let deadline = Instant::now() + self.inner.timeout;
         let started = Instant::now();
         let attempts = self.attempts(&call, &url, &read, deadline);
-        let result = tokio::time::timeout_at(deadline, attempts)
+        let mut result = tokio::time::timeout_at(deadline, attempts)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
+        // What was not found, so the caller sees which of its ids Anaplan did not know.
+        if let Err(UpstreamError::NotFound { path }) = &mut result {
+            *path = url.path().to_owned();
+        }
         metrics::histogram!("anaplan_gateway_upstream_request_duration_seconds",
             "endpoint" => call.endpoint.label())
         .record(started.elapsed().as_secs_f64());

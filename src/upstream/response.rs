@@ -29,7 +29,9 @@ pub fn classify(
     match status.as_u16() {
         200..=299 => Ok(body),
         401 => Err(UpstreamError::Unauthorized),
-        404 => Err(UpstreamError::NotFound),
+        404 => Err(UpstreamError::NotFound {
+            path: String::new(),
+        }),
         409 | 423 => Err(UpstreamError::Busy {
             status: status.as_u16(),
         }),

@@ -399,3 +399,28 @@ async fn the_default_workspace_applies_to_the_default_model_only() {
         "looked up, not assumed"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_404_names_what_anaplan_did_not_find() {
+    let app = spawn_app().await;
+    let lower = MODEL.to_ascii_lowercase();
+    // The task, in a model asked for in lower case: the detail shows the path as it was asked.
+    let route =
+        format!("/tasks/import/{TASK}?modelId={lower}&objectId={IMPORT}&workspaceId={WORKSPACE}");
+    let response = app.get(&route).await;
+    assert_eq!(response.status(), 404);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("/models/{lower}/imports/{IMPORT}/tasks/{TASK}")),
+        "{detail}"
+    );
+    // Without a workspace, the model itself is looked up: the detail names the model.
+    let route = format!("/tasks/import/{TASK}?modelId={lower}&objectId={IMPORT}");
+    let problem: serde_json::Value = app.get(&route).await.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("no /2/0/models/{lower},")),
+        "{detail}"
+    );
+}
