@@ -1,7 +1,7 @@
 //! `anaplan-gateway`: one small, caching, coalescing HTTP API in front of Anaplan's Integration
 //! API v2, for the status of every task kind and of models.
 //!
-//! The layers, outside in: [`api`] (HTTP: who may ask, with [`config::Callers`]; parameters, the fast
+//! The layers, outside in: [`api`] (HTTP: who may ask, with [`callers::Callers`]; parameters, the fast
 //! path, routes, headers, problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
 //! workspace a model lives in) and [`waiting`] (requests held until an answer changes) → [`cache`] (polling etiquette, coalescing, stale answers) →
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
@@ -17,6 +17,7 @@ pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod cache;
+pub mod callers;
 pub mod clock;
 pub mod config;
 pub mod connections;

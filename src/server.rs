@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::admin::{self, Readiness};
 use crate::api::Api;
-use crate::config::Callers;
+use crate::callers::Callers;
 use crate::config::Settings;
 use crate::connections::{self, ConnectionLimits};
 use crate::service::StatusService;
@@ -58,12 +58,13 @@ pub fn build(settings: &Settings) -> anyhow::Result<App> {
     let readiness = Readiness::default();
     let keys_required = settings.callers.is_some();
     let routes = with_route_metrics(api::router(service.clone(), keys_required));
+    let callers = settings.callers.as_ref().map(|c| Arc::new(Callers::new(c)));
     Ok(App {
-        api: Api::new(service.clone(), routes, settings.callers.clone()),
+        api: Api::new(service.clone(), routes, callers.clone()),
         admin: with_route_metrics(admin::router(readiness.clone())),
         service,
         readiness,
-        callers: settings.callers.clone(),
+        callers,
     })
 }
 

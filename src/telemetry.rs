@@ -16,7 +16,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Caller;
+use crate::callers::Caller;
 use crate::config::LogFormat;
 
 /// Latency buckets in seconds: from a cache hit to a slow Anaplan.

@@ -8,7 +8,7 @@ use axum::extract::Request;
 use axum::http::header;
 
 use super::error::ApiError;
-use crate::config::{Caller, Callers, Refused};
+use crate::callers::{Caller, Callers, Refused};
 use crate::service::{Lookup, StatusService};
 
 /// Paths anyone may read: the API's description, so Swagger UI loads and its "Authorize" works.

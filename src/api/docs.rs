@@ -13,7 +13,7 @@ use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, Type};
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 
 use super::error::{ApiError, Problem};
-use crate::config::{Refused, Unauthenticated};
+use crate::callers::{Refused, Unauthenticated};
 use crate::ids::IdError;
 use crate::upstream::UpstreamError;
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::config::{Refused, Unauthenticated};
+use crate::callers::{Refused, Unauthenticated};
 use crate::ids::IdError;
 use crate::upstream::UpstreamError;
 

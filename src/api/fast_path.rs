@@ -22,7 +22,7 @@ use super::access;
 use super::headers::respond;
 use super::params;
 use super::routes::__path_get_task;
-use crate::config::{Caller, Callers};
+use crate::callers::{Caller, Callers};
 use crate::service::StatusService;
 use crate::telemetry::RouteMetrics;
 

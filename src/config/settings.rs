@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::allowed::AllowedModels;
-use super::callers::Callers;
+use super::callers::CallersSettings;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
 use super::parse::{address, base_url, duration, positive, rate};
@@ -85,7 +85,7 @@ pub struct Settings {
     /// The models the gateway may ask about.
     pub allowed_models: AllowedModels,
     /// Callers with keys (`GATEWAY_CALLERS_FILE`); none: the API is open.
-    pub callers: Option<std::sync::Arc<Callers>>,
+    pub callers: Option<CallersSettings>,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
@@ -179,8 +179,8 @@ impl Settings {
         let callers = match (&raw.callers_file, rate) {
             (None, _) => Some(None),
             (Some(path), Some(rate)) => problems
-                .check("callers_file", Callers::load(path, half_of(rate)))
-                .map(|callers| Some(std::sync::Arc::new(callers))),
+                .check("callers_file", CallersSettings::load(path, half_of(rate)))
+                .map(Some),
             // The budget is wrong too: that is the problem to fix first.
             (Some(_), None) => None,
         };
