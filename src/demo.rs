@@ -161,42 +161,68 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
 }
 
 /// Where the simulated Anaplan listens, with a `check` against it and, in a fleet, a second
-/// replica in front of it: both lines work as printed.
+/// replica in front of it: both lines work as printed. With credentials of the operator's own,
+/// which are never printed, only the address is.
 fn print_simulator(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
     let anaplan = &settings.anaplan;
+    let auth_url = anaplan.auth_url.as_str().trim_end_matches('/');
+    let login = match &anaplan.credentials {
+        CredentialMethod::Basic(basic) if is_demo_password(&basic.password) => format!(
+            "ANAPLAN_USERNAME={} ANAPLAN_PASSWORD={DEMO_PASSWORD}",
+            basic.username
+        ),
+        _ => {
+            println!(
+                "\nThe simulated Anaplan is at {auth_url} (API {}).",
+                anaplan.api_url
+            );
+            return;
+        }
+    };
     let this = std::env::current_exe().map_or_else(
         |_| "anaplan-gateway".to_owned(),
         |path| path.display().to_string(),
     );
-    let login = match &anaplan.credentials {
-        CredentialMethod::Basic(basic) if is_demo_password(&basic.password) => {
-            format!("ANAPLAN_USERNAME={} ANAPLAN_PASSWORD=demo", basic.username)
-        }
-        // Other credentials are the operator's: named, never printed.
-        _ => "(your ANAPLAN_* credentials)".to_owned(),
-    };
-    let urls = format!(
-        "ANAPLAN_API_URL={} ANAPLAN_AUTH_URL={}",
-        anaplan.api_url,
-        anaplan.auth_url.as_str().trim_end_matches('/')
+    let anaplan_env = format!(
+        "ANAPLAN_API_URL={} ANAPLAN_AUTH_URL={auth_url} {login}",
+        anaplan.api_url
     );
     println!(
-        "\nThe simulated Anaplan is at {}; log in to it as the gateway does (a wrong password \
-         fails):\n\n  {urls} {login} {this} check",
-        anaplan.auth_url.as_str().trim_end_matches('/')
+        "\nThe simulated Anaplan is at {auth_url}; log in to it as the gateway does (a wrong \
+         password fails):\n\n  {anaplan_env} {this} check"
     );
     if let Some(shared) = &settings.shared {
+        let mut redis = format!(
+            "GATEWAY_REDIS_URL={} GATEWAY_REDIS_PREFIX={}",
+            shared.url, shared.prefix
+        );
+        // Paths only: the files' content stays where it is.
+        if let Some(file) = &shared.password_file {
+            redis += &format!(" GATEWAY_REDIS_PASSWORD_FILE={}", file.display());
+        }
+        if let Some(file) = &shared.ca_file {
+            redis += &format!(" GATEWAY_REDIS_CA_FILE={}", file.display());
+        }
         println!(
             "\nA second replica of this fleet, in front of the same simulated Anaplan (one token \
-             and one poll per task for both):\n\n  GATEWAY_REDIS_URL={} GATEWAY_REDIS_PREFIX={} \
-             GATEWAY_LISTEN={} GATEWAY_ADMIN_LISTEN={} GATEWAY_POLL_INTERVAL={} \
-             GATEWAY_UPSTREAM_RATE=1000/s {urls} {login} {this} serve",
-            shared.url,
-            shared.prefix,
+             and one poll per task for both):\n\n  {redis} GATEWAY_LISTEN={} \
+             GATEWAY_ADMIN_LISTEN={} GATEWAY_POLL_INTERVAL={}ms GATEWAY_UPSTREAM_RATE={} \
+             {anaplan_env} {this} serve",
             next_port(api),
             next_port(admin),
-            humantime::format_duration(settings.polling.interval)
+            settings.polling.interval.as_millis(),
+            rate(anaplan.rate),
         );
+    }
+}
+
+/// `quota` as `GATEWAY_UPSTREAM_RATE` reads it: calls a second, or a minute when fewer.
+fn rate(quota: governor::Quota) -> String {
+    let per_second = 1.0 / quota.replenish_interval().as_secs_f64();
+    if per_second >= 1.0 {
+        format!("{}/s", per_second.round())
+    } else {
+        format!("{}/m", (per_second * 60.0).round().max(1.0))
     }
 }
 

@@ -116,7 +116,6 @@ fn usable_credentials(settings: &Settings) -> Result<Option<LoadedCertificate>, 
     Ok(Some(certificate))
 }
 
-/// One line per problem, and exit status 2, for every subcommand alike.
 /// Starts logging as `RUST_LOG` asks; a value that would silently log nothing is a problem.
 fn start_logging(format: LogFormat) -> Result<(), String> {
     let rust_log = std::env::var("RUST_LOG").ok();
@@ -125,6 +124,7 @@ fn start_logging(format: LogFormat) -> Result<(), String> {
     Ok(())
 }
 
+/// One line per problem, and exit status 2, for every subcommand alike.
 fn configuration_problems(problems: Vec<String>) -> ExitCode {
     for problem in problems {
         eprintln!("anaplan-gateway: configuration: {problem}");

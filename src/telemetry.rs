@@ -27,8 +27,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 const HTTP_REQUESTS: &str = "anaplan_gateway_http_requests_total";
 const HTTP_DURATION: &str = "anaplan_gateway_http_request_duration_seconds";
 
-/// The levels `RUST_LOG` may name.
-const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+/// The levels `RUST_LOG` may name (or their numbers, 0 for off to 5 for trace).
+const LEVELS: [&str; 12] = [
+    "off", "error", "warn", "info", "debug", "trace", "0", "1", "2", "3", "4", "5",
+];
 
 /// The log filter `RUST_LOG` asks for (`info` when unset). A value that would log nothing
 /// useful is refused rather than taken silently: a word that is no level (`verbose`) would
@@ -45,7 +47,7 @@ pub fn log_filter(rust_log: Option<&str>) -> Result<EnvFilter, String> {
             return Err(format!(
                 "RUST_LOG: `{directive}` names no level: give one of {} (for example `info`), \
                  or target=level (for example `anaplan_gateway=debug`)",
-                LEVELS.join(", ")
+                LEVELS[..6].join(", ")
             ));
         }
     }
@@ -257,6 +259,7 @@ mod tests {
             None,
             Some(""),
             Some("debug"),
+            Some("hyper=3"),
             Some("anaplan_gateway=debug,WARN"),
         ] {
             assert!(log_filter(given).is_ok(), "{given:?}");

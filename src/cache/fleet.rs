@@ -16,9 +16,9 @@ use crate::upstream::UpstreamError;
 /// The fleet's tier, as the cache uses it.
 pub(super) struct FleetTier {
     state: Arc<SharedState>,
-    /// The longest a replica waits on another's poll, and how long a finished poll's floor
-    /// outlives its next poll: longer than any upstream call.
-    lease: Duration,
+    /// Longer than any upstream call: the longest a replica waits on another's poll, and how
+    /// long a shared answer outlives its next poll.
+    longest_poll: Duration,
 }
 
 impl FleetTier {
@@ -30,7 +30,7 @@ impl FleetTier {
     ) -> Self {
         Self {
             state,
-            lease: interval.max(upstream_timeout) + interval,
+            longest_poll: interval.max(upstream_timeout) + interval,
         }
     }
 
@@ -42,7 +42,7 @@ impl FleetTier {
     /// Whether to poll, or what another replica's poll brought (see [`SharedState::claim`]).
     pub(super) async fn claim(&self, key: &FleetKey) -> Claim {
         // Waiting on another replica's poll is bounded as one's own would be.
-        let deadline = Instant::now() + self.lease;
+        let deadline = Instant::now() + self.longest_poll;
         self.state.claim(key, deadline).await
     }
 
@@ -72,9 +72,9 @@ impl FleetTier {
         let (floor_for, keep_for) = match held.next_poll_at {
             Some(due) => {
                 let floor_for = due.saturating_duration_since(now);
-                (floor_for, floor_for + self.lease)
+                (floor_for, floor_for + self.longest_poll)
             }
-            None => (self.lease, keep_finished),
+            None => (self.longest_poll, keep_finished),
         };
         self.state
             .share_answer(key, lease, &answer, floor_for, keep_for);

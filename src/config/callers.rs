@@ -62,12 +62,21 @@ impl std::fmt::Debug for CallerSpec {
 
 /// The callers one reading of the file found, with the content they were read from (to tell
 /// whether it changed since).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallerList {
     /// The callers, each named once.
     pub callers: Vec<CallerSpec>,
     /// The file's content.
     pub content: Vec<u8>,
+}
+
+// The content holds every caller's key hash: `Debug` names the callers only.
+impl std::fmt::Debug for CallerList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerList")
+            .field("callers", &self.callers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the callers come from, and the callers read there at start.

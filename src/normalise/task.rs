@@ -131,7 +131,7 @@ fn counts_trouble(detail: &Detail) -> bool {
     })
 }
 
-/// The parts every kind shares, from the locator the caller asked with.
+/// The parts every kind shares, from the address the caller asked about.
 fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>) -> TaskStatus {
     TaskStatus {
         kind: at.kind(),

@@ -131,9 +131,9 @@ return {'wait', '', floor_ttl}";
 const STORE_ANSWER: &str = "\
 local id = ARGV[1] \
 local floor = redis.call('GET', KEYS[1]) \
-if id == '' then id = floor or ARGV[5] end \
-if floor == id then redis.call('PEXPIRE', KEYS[1], ARGV[4]) \
-elseif not floor then redis.call('SET', KEYS[1], id, 'PX', ARGV[4]) end \
+if id == '' then id = floor or ARGV[5] \
+elseif floor == id then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+if not floor then redis.call('SET', KEYS[1], id, 'PX', ARGV[4]) end \
 redis.call('SET', KEYS[2], id .. ' ' .. ARGV[2], 'PX', ARGV[3]) \
 redis.call('DEL', KEYS[3]) \
 return 1";

@@ -80,38 +80,52 @@ impl<'a> Call<'a> {
 }
 
 /// A successful answer whose body streams as it comes, holding one of the permits that bound
-/// upstream requests in flight until it is read to its end or dropped.
+/// upstream requests in flight until it is read to its end or dropped. The request is counted
+/// when it is dropped, with how its body ended.
 pub struct Streaming {
     response: reqwest::Response,
     _permit: OwnedSemaphorePermit,
     /// The longest wait for the next piece.
     idle: Duration,
+    sent: Sent,
 }
 
 impl Streaming {
     /// The next piece of the body; `None` at its end.
     pub async fn next(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        tokio::time::timeout(self.idle, self.response.chunk())
+        let piece = tokio::time::timeout(self.idle, self.response.chunk())
             .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|err| transport_error(&err))
+            .map_err(|_| UpstreamError::Timeout)
+            .and_then(|read| read.map_err(|err| transport_error(&err)));
+        self.sent.outcome = match &piece {
+            Ok(Some(_)) => "timeout",
+            Ok(None) => "ok",
+            Err(err) => err.outcome(),
+        };
+        piece
     }
 
     /// The whole body, within the bound on a status answer's size.
-    async fn read_whole(self) -> Result<Bytes, UpstreamError> {
+    async fn read_whole(mut self) -> Result<Bytes, UpstreamError> {
         let status = self.response.status();
-        let body = read_bounded(self.response).await?;
-        if body.is_empty() && status != StatusCode::NO_CONTENT {
-            return Err(UpstreamError::BadBody(
-                "the answer is empty or too large".into(),
-            ));
-        }
-        Ok(body)
+        let body = read_bounded(self.response).await.and_then(|body| {
+            match body.is_empty() && status != StatusCode::NO_CONTENT {
+                true => Err(UpstreamError::BadBody(
+                    "the answer is empty or too large".into(),
+                )),
+                false => Ok(body),
+            }
+        });
+        self.sent.outcome = match &body {
+            Ok(_) => "ok",
+            Err(err) => err.outcome(),
+        };
+        body
     }
 }
 
-/// Counts one request that left for Anaplan, with its outcome: a request cut off by its bound
-/// (or the gateway stopping) before it was answered counts as a timeout.
+/// Counts one request that left for Anaplan, with its outcome, once it is over: a request cut off
+/// by its bound (or the gateway stopping) before its answer was read counts as a timeout.
 struct Sent {
     endpoint: Endpoint,
     outcome: &'static str,
@@ -205,6 +219,11 @@ impl AnaplanClient {
         // A turn in the budget must leave the call time to be made.
         let turn_by = deadline.checked_sub(per_attempt).unwrap_or(deadline);
         loop {
+            // A 429's pause (here or anywhere in the fleet) holds the call back before it spends
+            // a turn in the budget.
+            if let Some(retry_after) = self.inner.gate.pause_left(Instant::now()).await {
+                return Err(UpstreamError::RateLimited { retry_after });
+            }
             // Each attempt is a call: it waits its turn in the budget, within the whole bound.
             (self.inner.budget.turn(turn_by, call.urgency).await)
                 .map_err(|retry_after| UpstreamError::OverBudget { retry_after })?;
@@ -229,8 +248,8 @@ impl AnaplanClient {
         }
     }
 
-    /// One attempt: the gate, a permit, the request; a successful answer is handed back open,
-    /// holding the permit, and any other is classified.
+    /// One attempt: a permit, the request; a successful answer is handed back open, holding the
+    /// permit, and any other is classified.
     async fn send_once(
         &self,
         call: &Call<'_>,
@@ -238,9 +257,6 @@ impl AnaplanClient {
         token: &Token,
     ) -> Result<Streaming, UpstreamError> {
         let inner = &self.inner;
-        if let Some(retry_after) = inner.gate.pause_left(Instant::now()).await {
-            return Err(UpstreamError::RateLimited { retry_after });
-        }
         let permit = (inner.permits.clone().acquire_owned().await)
             .map_err(|_| UpstreamError::Unreachable("client closed".into()))?;
         // The gate may have closed while this request waited for a permit.
@@ -262,11 +278,11 @@ impl AnaplanClient {
         })?;
         let status = response.status();
         if status.is_success() {
-            sent.outcome = "ok";
             return Ok(Streaming {
                 response,
                 _permit: permit,
                 idle: inner.timeout,
+                sent,
             });
         }
         let headers = response.headers().clone();

@@ -3,6 +3,8 @@
 #![allow(clippy::disallowed_methods, reason = "a real process: real time")]
 
 use std::process::{Command, Output, Stdio};
+
+use crate::helpers::{Stopped, printed_examples, shell};
 use std::time::Duration;
 
 fn gateway(args: &[&str]) -> Command {
@@ -61,22 +63,24 @@ fn a_failing_healthcheck_says_why() {
 
 #[test]
 fn text_logs_written_to_a_file_carry_no_colour_codes() {
-    let mut demo = gateway(&[
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .env("GATEWAY_LOG_FORMAT", "text")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut demo = Stopped(
+        gateway(&[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("GATEWAY_LOG_FORMAT", "text")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
     // Once it has printed its examples it is serving; then stop it as Kubernetes does, and it
     // logs its shutdown.
     // Its output is read on a thread of its own, so waiting for a line is bounded.
-    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let stdout = std::io::BufReader::new(demo.0.stdout.take().unwrap());
     let (lines, printed) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(stdout) {
@@ -97,12 +101,12 @@ fn text_logs_written_to_a_file_carry_no_colour_codes() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let stopped = Command::new("kill")
-        .args(["-TERM", &demo.id().to_string()])
+        .args(["-TERM", &demo.0.id().to_string()])
         .status()
         .unwrap();
     assert!(stopped.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while demo.try_wait().unwrap().is_none() {
+    while demo.0.try_wait().unwrap().is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the demo did not stop"
@@ -194,15 +198,6 @@ fn a_password_in_the_environment_never_shows_in_help() {
     assert!(!help.contains("hunter2-in-env"), "{help}");
 }
 
-/// Runs `line` as a shell runs it, with `GATEWAY_CALLER_KEY` set to `key`.
-fn shell(line: &str, key: &str) -> Output {
-    Command::new("sh")
-        .args(["-c", line])
-        .env("GATEWAY_CALLER_KEY", key)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
     let key = "a-callers-key-for-this-test";
@@ -212,44 +207,22 @@ fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
     let file =
         format!(r#"{{"callers": [{{"name": "me", "keySha256": "{hash}", "models": ["*"]}}]}}"#);
     std::fs::write(&callers, file).unwrap();
-    let mut demo = Stopped(
-        gateway(&[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("GATEWAY_CALLERS_FILE", &callers)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
-    let stdout = std::io::BufReader::new(demo.0.stdout.take().unwrap());
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut output = Vec::new();
-    while !output
-        .iter()
-        .any(|line: &String| line.contains("Press Ctrl-C"))
-    {
-        let line = printed.recv_timeout(Duration::from_secs(60));
-        output.push(line.expect("the demo printed its examples"));
-    }
+    let mut command = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    command.env("GATEWAY_CALLERS_FILE", &callers);
+    let (_demo, output) = printed_examples(command);
     let first = output
         .iter()
         .find(|line| line.trim_start().starts_with("curl"))
         .unwrap();
     assert!(first.contains("$GATEWAY_CALLER_KEY"), "{first}");
     // The example answers with the caller's key, as printed ...
-    let answer = shell(first.trim(), key);
+    let answer = shell(first.trim(), &[("GATEWAY_CALLER_KEY", key)]);
     assert!(
         text(&answer.stdout).contains("\"taskId\""),
         "{}",
@@ -260,18 +233,8 @@ fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
         .iter()
         .find(|line| line.trim_end().ends_with(" check"))
         .unwrap();
-    assert!(shell(check.trim(), key).status.success(), "{check}");
+    assert!(shell(check.trim(), &[]).status.success(), "{check}");
     let wrong = check.replace("ANAPLAN_PASSWORD=demo", "ANAPLAN_PASSWORD=wrong");
-    assert_eq!(shell(wrong.trim(), key).status.code(), Some(1));
+    assert_eq!(shell(wrong.trim(), &[]).status.code(), Some(1));
     let _ = std::fs::remove_file(&callers);
-}
-
-/// A process stopped when the test ends, whether it passes or fails.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -281,3 +281,49 @@ pub async fn spawn_gateway_process_with(
     }
     panic!("the gateway did not become ready");
 }
+
+/// A process stopped when the test ends, whether it passes or fails.
+pub struct Stopped(pub std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the demo as `command` gives it and returns it with every line it printed up to its
+/// last example (at most a minute's wait).
+#[allow(clippy::disallowed_methods, reason = "a real process: real time")]
+pub fn printed_examples(mut command: std::process::Command) -> (Stopped, Vec<String>) {
+    let mut demo = Stopped(
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(demo.0.stdout.take().unwrap());
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut output: Vec<String> = Vec::new();
+    while !output.iter().any(|line| line.contains("Press Ctrl-C")) {
+        let line = printed.recv_timeout(Duration::from_secs(60));
+        output.push(line.expect("the demo printed its examples"));
+    }
+    (demo, output)
+}
+
+/// Runs `line` as a shell runs it, with `env` added to the environment.
+pub fn shell(line: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", line]);
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}

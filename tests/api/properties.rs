@@ -76,7 +76,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn locator(kind: TaskKind) -> TaskAddress {
+fn address(kind: TaskKind) -> TaskAddress {
     let model = ModelAddress::new(
         WorkspaceId::parse("workspaceId", WORKSPACE).unwrap(),
         ModelId::parse("modelId", MODEL).unwrap(),
@@ -90,7 +90,7 @@ fn locator(kind: TaskKind) -> TaskAddress {
 fn normalise_everything(body: &[u8]) {
     if let Ok(envelope) = serde_json::from_slice::<TaskEnvelope>(body) {
         let task = TaskStatus::from_wire(
-            &locator(TaskKind::Process),
+            &address(TaskKind::Process),
             WireTaskStatus::Task(envelope.task),
         );
         serde_json::to_vec(&task).unwrap();
@@ -99,10 +99,10 @@ fn normalise_everything(body: &[u8]) {
         && let Some(request) = envelope.into_request()
     {
         let wire = WireTaskStatus::ReadRequest(request);
-        serde_json::to_vec(&TaskStatus::from_wire(&locator(TaskKind::ViewRead), wire)).unwrap();
+        serde_json::to_vec(&TaskStatus::from_wire(&address(TaskKind::ViewRead), wire)).unwrap();
     }
     if let Ok(envelope) = serde_json::from_slice::<ModelStatusEnvelope>(body) {
-        let at = locator(TaskKind::Import);
+        let at = address(TaskKind::Import);
         let report = ModelReport::from_wire(at.model(), envelope.request_status);
         serde_json::to_vec(&report).unwrap();
     }

@@ -176,7 +176,7 @@ file too.
   value: "/var/run/secrets/redis/password"
 {{- end }}
 {{- if include "anaplan-gateway.redisCa" . }}
-# The private CA's certificates (PEM), trusted for the rediss:// connection besides the system roots.
+# The private CA's certificates (PEM), trusted for the rediss:// connection instead of the system roots.
 - name: GATEWAY_REDIS_CA_FILE
   value: "/var/run/secrets/redis-ca/ca.crt"
 {{- end }}
@@ -210,7 +210,7 @@ sharedState.redis.caSecret is; and the callers file when callers.existingSecret 
   readOnly: true
 {{- end }}
 {{- if include "anaplan-gateway.redisCa" . }}
-# A directory mount too, never subPath, so a renewed CA Secret reaches the pod.
+# A directory mount too, never subPath; the gateway reads the CA at start, so a renewed CA needs a restart.
 - name: anaplan-gateway-redis-ca
   mountPath: /var/run/secrets/redis-ca
   readOnly: true

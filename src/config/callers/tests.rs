@@ -46,3 +46,14 @@ fn a_bad_file_is_refused_without_quoting_it() {
     assert!(callers(&file(&[("a b", "\"*\"")])).is_err());
     assert!(callers(&file(&[("a", "\"nope\"")])).is_err());
 }
+
+#[test]
+fn debug_names_the_callers_never_their_hashes() {
+    let list = callers(&file(&[("ops", "\"*\"")])).unwrap();
+    let shown = format!("{list:?}");
+    assert!(shown.contains("ops"), "{shown}");
+    assert!(
+        !shown.contains("abab") && !shown.contains("171, 171"),
+        "{shown}"
+    );
+}

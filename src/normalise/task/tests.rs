@@ -4,7 +4,7 @@ use crate::normalise::fixture;
 use crate::upstream::wire::{ReadRequestEnvelope, TaskEnvelope};
 use serde_json::json;
 
-fn locator(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
+fn address(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
     let model = crate::address::ModelAddress::new(
         WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
         ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
@@ -14,7 +14,7 @@ fn locator(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
 }
 
 fn task_fixture(kind: TaskKind, fixture: &str) -> TaskStatus {
-    let at = locator(kind, "112000000009", "1B1D84DDD53847BAA621810B593C3FC1");
+    let at = address(kind, "112000000009", "1B1D84DDD53847BAA621810B593C3FC1");
     let wire = if kind.is_read_request() {
         let envelope: ReadRequestEnvelope = serde_json::from_str(fixture).unwrap();
         WireTaskStatus::ReadRequest(envelope.into_request().unwrap())

@@ -1,5 +1,6 @@
 //! A fleet's shared token: taken from the fleet, or renewed for it by one replica at a time, in
-//! named steps: look at the fleet's token, take the renewal lease, renew and store.
+//! named steps: look at the fleet's token, take the renewal lease (or wait for its holder),
+//! renew and store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +18,23 @@ use crate::upstream::error::UpstreamError;
 const FLEET_LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 /// A fleet's shared token: taken from the fleet, or renewed for it by one replica at a time.
+/// What one look at the fleet's token found.
+enum Found {
+    /// A token good for a while yet, and not the one Anaplan rejected: the fleet's token.
+    Good(Opened),
+    /// Another replica's login just failed, and would fail here too: its error, for its pause.
+    LoginFailed(UpstreamError),
+    /// A token to renew (or none): what was opened of it, and the generation seen.
+    Due { opened: Option<Opened>, seen: u64 },
+}
+
 impl TokenManager {
     /// The fleet's token when it is good, else a new one obtained by this replica while it holds
     /// the fleet's renewal lease; while another replica renews, the valid token in use goes on.
     /// `None` when Redis does not answer (or another renewal takes too long): renew alone.
+    ///
+    /// Each round is three steps: look at the fleet's token ([`Self::look`]); renew it when this
+    /// replica holds the lease; else take the lease, or wait for the replica that holds it.
     pub(super) async fn renew_with_fleet(
         &self,
         fleet: &FleetTokens,
@@ -31,36 +45,17 @@ impl TokenManager {
         let give_up_at = Instant::now() + fleet.lease;
         let mut lease = None;
         let outcome = loop {
-            let Some(look) = fleet.state.fleet_token().await else {
+            let Some(found) = self.look(fleet, rejected).await else {
                 break Ok(None);
             };
             let now = Instant::now();
-            let FleetLook {
-                token: stored,
-                login_failure,
-            } = look;
-            let seen = stored.as_ref().map_or(0, |stored| stored.generation);
-            let opened = stored.as_ref().and_then(|stored| fleet.open(stored));
-            let good = opened.as_ref().is_some_and(|opened| {
-                let token = &opened.token;
-                let value = token.value.expose_secret();
-                !token.needs_renewal(now)
-                    && rejected.is_none_or(|old| old.value.expose_secret() != value)
-            });
             // The valid token in use, unless Anaplan rejected it.
             let keep_current = current.filter(|token| rejected.is_none() && token.is_usable(now));
-            if good {
-                break Ok(opened.map(|opened| self.adopt(generation, opened)));
-            }
-            if let Some((failure, pause)) = login_failure {
-                // Another replica's login just failed: the same credentials would fail here too.
-                if let Some(token) = keep_current {
-                    break Ok(Some(token.clone()));
-                }
-                let error = serde_json::from_slice::<UpstreamError>(&failure)
-                    .unwrap_or(UpstreamError::Unauthorized);
-                break Err(error.with_remaining(pause));
-            }
+            let (opened, seen) = match found {
+                Found::Good(opened) => break Ok(Some(self.adopt(generation, opened))),
+                Found::LoginFailed(error) => break keep_current.cloned().map(Some).ok_or(error),
+                Found::Due { opened, seen } => (opened, seen),
+            };
             if lease.is_some() {
                 let renewed = self.renew_for_fleet(fleet, generation, opened, seen, rejected);
                 break renewed.await.map(Some);
@@ -75,6 +70,7 @@ impl TokenManager {
                 }
                 Some(Renewal::Held) => {}
             }
+            // Another replica renews: the valid token in use goes on meanwhile, else wait.
             if let Some(token) = keep_current {
                 break Ok(Some(token.clone()));
             }
@@ -87,6 +83,32 @@ impl TokenManager {
             fleet.state.release_renewal(lease).await;
         }
         outcome
+    }
+
+    /// One look at the fleet's token; `None` when Redis does not answer.
+    async fn look(&self, fleet: &FleetTokens, rejected: Option<&Token>) -> Option<Found> {
+        let FleetLook {
+            token: stored,
+            login_failure,
+        } = fleet.state.fleet_token().await?;
+        let now = Instant::now();
+        let seen = stored.as_ref().map_or(0, |stored| stored.generation);
+        let opened = stored.as_ref().and_then(|stored| fleet.open(stored));
+        let good = opened.as_ref().is_some_and(|opened| {
+            let token = &opened.token;
+            let value = token.value.expose_secret();
+            !token.needs_renewal(now)
+                && rejected.is_none_or(|old| old.value.expose_secret() != value)
+        });
+        Some(match (opened, login_failure) {
+            (Some(opened), _) if good => Found::Good(opened),
+            (_, Some((failure, pause))) => {
+                let error = serde_json::from_slice::<UpstreamError>(&failure)
+                    .unwrap_or(UpstreamError::Unauthorized);
+                Found::LoginFailed(error.with_remaining(pause))
+            }
+            (opened, None) => Found::Due { opened, seen },
+        })
     }
 
     /// Obtains a new token for the fleet, renewing the fleet's own when it is still valid, and
