@@ -29,7 +29,9 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// The most connections open at once.
     pub max: usize,
-    /// The most connections open at once from one peer address; `None`: no cap but `max`.
+    /// Once fewer than a quarter of the places are free, the most connections one peer address
+    /// may hold; `None`: no cap but `max`. While places are plenty any peer may take them (a
+    /// benchmark, a busy scraper); when they run short, no one peer can take the rest.
     pub per_peer: Option<usize>,
 }
 
@@ -44,11 +46,12 @@ struct PeerPlace {
 }
 
 impl Peers {
-    /// A place for a connection from `address`, unless it already has `cap` open.
-    fn admit(self: &Arc<Self>, address: IpAddr, cap: usize) -> Option<PeerPlace> {
+    /// A place for a connection from `address`, unless places are `short` and it already has
+    /// `cap` open.
+    fn admit(self: &Arc<Self>, address: IpAddr, cap: usize, short: bool) -> Option<PeerPlace> {
         let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(address).or_default();
-        if *count >= cap {
+        if short && *count >= cap {
             return None;
         }
         *count += 1;
@@ -105,12 +108,13 @@ pub async fn serve<S>(
             },
             () = until_stopped(&mut stopped) => break,
         };
+        let short = open.available_permits() * 4 < limits.max;
         let peer_place = match limits.per_peer {
-            Some(cap) => match peers.admit(peer.ip(), cap) {
+            Some(cap) => match peers.admit(peer.ip(), cap, short) {
                 Some(place) => Some(place),
                 None => {
                     // Closed at once: its place goes to another peer.
-                    tracing::debug!(%peer, cap, "a peer's connections past its cap: closed");
+                    tracing::debug!(%peer, cap, "places short, a peer's connections past its cap: closed");
                     continue;
                 }
             },

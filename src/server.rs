@@ -30,9 +30,9 @@ use crate::{api, telemetry};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connections the admin listener keeps open at once: enough for probes and a scraper.
 const ADMIN_CONNECTIONS: usize = 64;
-/// Connections the admin listener keeps open from one address: the kubelet's probes and a
-/// scraper each need a few; idle connections from one pod (it binds every address, so any pod
-/// can reach it) cannot take every place from the kubelet.
+/// Connections the admin listener keeps open from one address once its places run short: the
+/// kubelet's probes and a scraper each need a few; idle connections from one pod (it binds every
+/// address, so any pod can reach it) cannot take every place from the kubelet.
 const ADMIN_CONNECTIONS_PER_PEER: usize = 8;
 
 /// The gateway's services and shared state, ready to serve. [`serve`] wraps both services in

@@ -286,9 +286,11 @@ impl Keys {
                     None => None,
                 };
                 let called_at = Instant::now();
+                // Boxed: the floor's renewals ride along in a fleet only, and the task of every
+                // cold key stays as small as the call itself (the heap grows with that size).
                 let result = match (&inner.fleet, &fleet_claim) {
-                    (Some(fleet), Some((key, lease))) => {
-                        fleet.polling(key, lease.as_ref(), upstream).await
+                    (Some(fleet), Some((key, Some(lease)))) => {
+                        Box::pin(fleet.holding_floor(key, lease, upstream)).await
                     }
                     _ => upstream.await,
                 };

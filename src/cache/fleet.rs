@@ -46,17 +46,14 @@ impl FleetTier {
         self.state.claim(key, deadline).await
     }
 
-    /// Runs `call` holding the floor `lease` took, when it took one.
-    pub(super) async fn polling<T>(
+    /// Runs `call` holding the floor `lease` took.
+    pub(super) async fn holding_floor<T>(
         &self,
         key: &FleetKey,
-        lease: Option<&Lease>,
+        lease: &Lease,
         call: impl std::future::Future<Output = T>,
     ) -> T {
-        match lease {
-            Some(lease) => self.state.hold_floor(key, lease, call).await,
-            None => call.await,
-        }
+        self.state.hold_floor(key, lease, call).await
     }
 
     /// Shares the answer now held, with the floor running until its next poll.
