@@ -38,9 +38,15 @@ fn free_port() -> u16 {
 
 /// Starts `redis-server` on `port`, keeping nothing on disk; waits until it answers.
 fn start_redis_server(port: u16) -> Option<std::process::Child> {
+    redis_server_on(port, &["--port", &port.to_string()])
+}
+
+/// Starts `redis-server` with `args` (on loopback, keeping nothing on disk); waits until `port`
+/// takes connections, failing after 10 s.
+fn redis_server_on(port: u16, args: &[&str]) -> Option<std::process::Child> {
     let server = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
+        .args(args)
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .ok()?;
@@ -48,7 +54,7 @@ fn start_redis_server(port: u16) -> Option<std::process::Child> {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
-            "redis-server did not start"
+            "redis-server did not start ({args:?})"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -692,37 +698,25 @@ async fn a_poll_longer_than_its_floors_hold_keeps_the_floor() {
 fn start_tls_redis_server() -> Option<(TestRedis, String)> {
     let port = free_port();
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/redis-tls");
-    let server = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args(["--tls-cert-file", &format!("{fixtures}/server.pem")])
-        .args(["--tls-key-file", &format!("{fixtures}/server-key.pem")])
-        .args(["--tls-ca-cert-file", &format!("{fixtures}/ca.pem")])
-        .args([
-            "--tls-auth-clients",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis-server with TLS did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let tls_port = port.to_string();
+    let cert = format!("{fixtures}/server.pem");
+    let key = format!("{fixtures}/server-key.pem");
+    let ca = format!("{fixtures}/ca.pem");
+    let tls = [
+        "--port",
+        "0",
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+    ];
+    let server = redis_server_on(port, &tls)?;
     let redis = TestRedis {
         url: format!("rediss://127.0.0.1:{port}"),
         server: Some(server),
