@@ -33,13 +33,56 @@ another's upstream call) or `hit; detail=shared` (another replica of a fleet sha
 Anaplan; this replica's first answer from the shared tier)."
     ),
     servers((url = "/", description = "This gateway")),
-    components(schemas(Problem)),
+    components(schemas(Problem, TaskEvent)),
     modifiers(&CallerKeys),
     tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
          (name = "models", description = "Model status"))
 )]
 /// The document's frame: the routes add their paths to it.
 pub struct ApiDoc;
+
+/// One event of a task's stream (`GET /tasks/{kind}/{taskId}/events`), as the document describes
+/// it; the events themselves are built with axum's `Event`.
+#[derive(ToSchema)]
+pub struct TaskEvent {
+    /// `status`, or `error` (after which the stream ends).
+    #[schema(pattern = "^(status|error)$", example = "status")]
+    pub event: Option<String>,
+    /// The answer's `ETag`, on `status` events: send it back as `Last-Event-ID` to resume.
+    pub id: Option<String>,
+    /// JSON on one line: the task as `GET /tasks/{kind}/{taskId}` answers it (`status`), or a
+    /// problem (`error`).
+    pub data: String,
+    /// How long a client should wait before it reconnects, in milliseconds (on a finished task's
+    /// last event).
+    #[schema(minimum = 0)]
+    pub retry: Option<u64>,
+}
+
+/// The path of the events route, whose stream [`event_stream`] describes.
+const EVENTS_PATH: &str = "/tasks/{kind}/{taskId}/events";
+
+/// Describes the events route's stream for both kinds of reader: to a generated client, the
+/// stream is text (its `schema` admits a string); to a validator that reads it as its events,
+/// each is a [`TaskEvent`] (`itemSchema`, OpenAPI 3.2's word for an item of a stream) and the
+/// events together an array of them.
+pub fn event_stream(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
+    let response = (document.paths.paths.get_mut(EVENTS_PATH))
+        .and_then(|item| item.get.as_mut())
+        .and_then(|operation| operation.responses.responses.get_mut("200"));
+    let Some(RefOr::T(response)) = response else {
+        return;
+    };
+    let Some(RefOr::T(content)) = response.content.get_mut("text/event-stream") else {
+        return;
+    };
+    let event = RefOr::Ref(Ref::from_schema_name("TaskEvent"));
+    let text = ObjectBuilder::new().schema_type(Type::String);
+    let events = ArrayBuilder::new().items(event.clone());
+    content.schema = Some(AnyOfBuilder::new().item(text).item(events).into());
+    content.item_schema = Some(event);
+}
 
 /// Callers' keys (`GATEWAY_CALLERS_FILE`): a bearer scheme Swagger UI's "Authorize" fills in.
 /// Optional in this document; [`keys_required`] makes it required when callers are configured.

@@ -42,6 +42,7 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
 pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
+    docs::event_stream(&mut document);
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }
@@ -61,5 +62,7 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
 
 /// The OpenAPI document as served when no default model is configured (the checked-in one).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().into_openapi()
+    let mut document = documented_routes().into_openapi();
+    docs::event_stream(&mut document);
+    document
 }

@@ -71,10 +71,20 @@ fn the_document_describes_every_route_and_error() {
             "{field}"
         );
     }
-    // An event stream is text to a generated client, not an object.
+    // An event stream is text to a generated client (its schema admits a string), and to a
+    // validator reading it as events, each one a TaskEvent.
     let events = &document["paths"]["/tasks/{kind}/{taskId}/events"]["get"]["responses"]["200"];
     let stream = &events["content"]["text/event-stream"];
-    assert_eq!(stream["schema"]["type"], "string");
+    let branches = stream["schema"]["anyOf"].as_array().unwrap();
+    assert!(branches.iter().any(|branch| branch["type"] == "string"));
+    assert_eq!(
+        stream["itemSchema"]["$ref"],
+        "#/components/schemas/TaskEvent"
+    );
+    assert_eq!(
+        schemas["TaskEvent"]["required"],
+        serde_json::json!(["data"])
+    );
     assert!(
         stream["example"]
             .as_str()
