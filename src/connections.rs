@@ -3,8 +3,9 @@
 //! so is a keep-alive connection left idle that long (hyper's own header read timeout covers both;
 //! a long-poll or event stream in progress is not reading headers, so it is not cut); at most
 //! `max` connections are open at once, the next ones waiting in the listen backlog; with a cap per
-//! peer, a peer's connections past it are closed at once, so one peer cannot take every place. On
-//! stop, each connection finishes the request it is serving and closes.
+//! peer, once places run short a peer's connections past its cap are closed at once, so one peer
+//! cannot take every place. On stop, each connection finishes the request it is serving and
+//! closes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -5,8 +5,8 @@
 //! after a stall) lapses within seconds, never a whole call's bound. A claim whose answer was lost
 //! is still the attempt's own: its holder stores under that id. When the call ends, the holder
 //! sets the floor to the answer's own next poll (or a failure's pause), and nobody ever deletes
-//! it: the floor expires. The poller stores the answer, already serialised, or the failure, and publishes the
-//! key's tag; replicas waiting on that key wake within milliseconds and read it.
+//! it: the floor expires. The poller stores the answer, already serialised, or the failure, and
+//! publishes the key's tag; replicas waiting on that key wake within milliseconds and read it.
 //!
 //! An answer is stored tagged with the floor it answers: while that floor holds, the answer is the
 //! key's latest, fresh for the floor's time to live as Redis counts it, so replicas whose clocks
