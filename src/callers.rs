@@ -31,6 +31,7 @@ pub struct Caller {
     /// `None`: every model (`*`).
     models: Option<AllowedModels>,
     may_cancel: bool,
+    may_start: bool,
     cold_lookups: Arc<ColdLookups>,
     /// The caller's series of the fresh-hit metrics, looked up once: a hit then costs no
     /// registry lookup.
@@ -49,6 +50,7 @@ impl std::fmt::Debug for Caller {
         f.debug_struct("Caller")
             .field("name", &self.name)
             .field("may_cancel", &self.may_cancel)
+            .field("may_start", &self.may_start)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +62,8 @@ pub enum Refused {
     Model,
     /// The caller may not cancel.
     Cancel,
+    /// The caller may not start tasks.
+    Start,
     /// The caller looked up more unknown keys this second than it may; there is room again
     /// after this long.
     ColdLookups(Duration),
@@ -108,6 +112,15 @@ impl Caller {
             Ok(())
         } else {
             Err(Refused::Cancel)
+        }
+    }
+
+    /// Whether the caller may start tasks.
+    pub fn may_start(&self) -> Result<(), Refused> {
+        if self.may_start {
+            Ok(())
+        } else {
+            Err(Refused::Start)
         }
     }
 
@@ -253,6 +266,7 @@ fn caller(spec: CallerSpec, current: Option<&Roster>) -> Caller {
         key_sha256: spec.key_sha256,
         models: spec.models,
         may_cancel: spec.may_cancel,
+        may_start: spec.may_start,
         cold_lookups,
         hit_metrics: OnceLock::new(),
     }

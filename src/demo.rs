@@ -106,6 +106,20 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     .await
 }
 
+/// A start with an `Idempotency-Key` of this run's own, and its repeat.
+fn print_start(base: &str, curl: &str) {
+    let key = format!("demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+    let start = format!(
+        "{curl} -si -X POST -H 'Idempotency-Key: {key}' -H 'Content-Type: application/json' \
+         -d '{{\"localeName\": \"en_US\"}}' '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'"
+    );
+    println!(
+        "\nStart an import (202, with the task and its Location to watch it at), then send the \
+         same start again: the key makes it the same start, answered the same (Idempotent-Replayed: \
+         true), never a second task:\n\n  {start}\n  {start}"
+    );
+}
+
 /// The examples, for the addresses the listeners were bound to (a port 0 given is a real one by
 /// then).
 fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
@@ -152,6 +166,7 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
          dump, read with the gateway's token):\n\n  {curl} -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
          {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
     );
+    print_start(&base, curl);
     println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",
         admin, admin

@@ -3,7 +3,8 @@
 //!
 //! The layers, outside in: [`api`] (HTTP: who may ask, with [`callers::Callers`]; parameters, the fast
 //! path, routes, headers, problem+json, OpenAPI) → [`service`] (what a request does) with [`workspaces`] (which
-//! workspace a model lives in) and [`waiting`] (requests held until an answer changes) → [`cache`] (polling etiquette, coalescing, stale answers) →
+//! workspace a model lives in), [`waiting`] (requests held until an answer changes) and [`starts`]
+//! (a start's options, keys and records) → [`cache`] (polling etiquette, coalescing, stale answers) →
 //! [`upstream`] (the Anaplan client, with its [`upstream::auth`] token, and the pauses a fleet
 //! shares through [`shared`]). [`normalise`] turns Anaplan's shapes into [`schema`]; [`ids`]
 //! checks every id first. [`server`] runs the listeners (their connections bounded by
@@ -30,6 +31,7 @@ pub mod server;
 pub mod service;
 pub mod shared;
 pub mod simulator;
+pub mod starts;
 pub mod telemetry;
 pub mod upstream;
 pub mod waiting;

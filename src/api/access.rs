@@ -1,6 +1,6 @@
 //! Who may ask about what: the gateway's allow-list of models (`GATEWAY_ALLOWED_MODELS`) and,
-//! with callers configured (`GATEWAY_CALLERS_FILE`), each caller's key, models, right to cancel
-//! and allowance of cold lookups. All of it is checked before anything goes upstream.
+//! with callers configured (`GATEWAY_CALLERS_FILE`), each caller's key, models, rights to cancel
+//! and to start, and allowance of cold lookups. All of it is checked before anything goes upstream.
 
 use std::sync::Arc;
 
@@ -72,6 +72,18 @@ pub fn may_cancel(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
     };
     caller
         .may_cancel()
+        .map_err(|refused| refusal(caller, refused))?;
+    Ok(Some(caller.name().clone()))
+}
+
+/// Whether the request's caller may start tasks (anyone may without callers configured); the
+/// caller's name, for the log and to scope its `Idempotency-Key`s.
+pub fn may_start(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
+    let Some(caller) = caller(request) else {
+        return Ok(None);
+    };
+    caller
+        .may_start()
         .map_err(|refused| refusal(caller, refused))?;
     Ok(Some(caller.name().clone()))
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::callers::{Refused, Unauthenticated};
 use crate::ids::IdError;
+use crate::service::starts::StartError;
 use crate::upstream::UpstreamError;
 
 /// An RFC 9457 problem.
@@ -30,6 +31,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time, and what the caller can do.
     pub detail: String,
+    /// For `start-outcome-unknown`: the tasks the lost start may have created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
 }
 
 /// Why a request failed.
@@ -67,6 +71,50 @@ pub enum ApiError {
     /// Anaplan failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// Anaplan refused a start (a 4xx other than 404, 409 and 423): nothing was started.
+    #[error("Anaplan refused the start (HTTP {status}): {message}")]
+    StartRefused {
+        /// Anaplan's status.
+        status: u16,
+        /// Anaplan's message.
+        message: String,
+    },
+    /// A start may have created a task, and the task list does not tell which.
+    #[error("the start's outcome is unknown")]
+    StartOutcomeUnknown {
+        /// The tasks it may have created.
+        candidates: Vec<String>,
+    },
+    /// The `Idempotency-Key`'s first start is still under way.
+    #[error("a start with this Idempotency-Key is still under way")]
+    IdempotencyInFlight(Duration),
+    /// The `Idempotency-Key` was first used for another request.
+    #[error("this Idempotency-Key was used for a different start")]
+    IdempotencyKeyReused,
+    /// The fleet's record of the `Idempotency-Key` could not be reached.
+    #[error("the fleet's shared state is unreachable")]
+    IdempotencyUnavailable,
+}
+
+/// How long a caller waits before it asks a busy model again: one poll interval as Anaplan
+/// advises it.
+const RETRY_BUSY: Duration = Duration::from_secs(5);
+
+impl From<StartError> for ApiError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::NotStarted(UpstreamError::Rejected { status, message }) => {
+                ApiError::StartRefused { status, message }
+            }
+            StartError::NotStarted(other) => ApiError::Upstream(other),
+            StartError::OutcomeUnknown { candidates } => {
+                ApiError::StartOutcomeUnknown { candidates }
+            }
+            StartError::InFlight { retry_after } => ApiError::IdempotencyInFlight(retry_after),
+            StartError::KeyReused => ApiError::IdempotencyKeyReused,
+            StartError::RecordsUnavailable => ApiError::IdempotencyUnavailable,
+        }
+    }
 }
 
 impl From<crate::config::NotAllowed> for ApiError {
@@ -105,6 +153,36 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "caller-not-allowed",
                 "Caller not allowed",
+            ),
+            ApiError::StartRefused { status: 403, .. } => (
+                StatusCode::FORBIDDEN,
+                "upstream-forbidden",
+                "Anaplan forbids it",
+            ),
+            ApiError::StartRefused { .. } => (
+                StatusCode::BAD_REQUEST,
+                "start-refused",
+                "Anaplan refused the start",
+            ),
+            ApiError::StartOutcomeUnknown { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "start-outcome-unknown",
+                "Start outcome unknown",
+            ),
+            ApiError::IdempotencyInFlight(_) => (
+                StatusCode::CONFLICT,
+                "idempotency-in-flight",
+                "Start under way",
+            ),
+            ApiError::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            ),
+            ApiError::IdempotencyUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "idempotency-unavailable",
+                "Idempotency-Key records unreachable",
             ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -164,6 +242,10 @@ impl ApiError {
                     "the caller `{caller}` may not read that model (or not in that workspace)"
                 ),
                 Refused::Cancel => format!("the caller `{caller}` may not cancel tasks"),
+                Refused::Start => format!(
+                    "the caller `{caller}` may not start tasks: its entry in the callers file \
+                     needs `\"mayStart\": true`"
+                ),
                 Refused::ColdLookups(_) => format!(
                     "the caller `{caller}` asked about more tasks and models the gateway knows \
                      nothing of this second than it may (each costs a call to Anaplan); retry \
@@ -173,6 +255,35 @@ impl ApiError {
             ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"
+                .into(),
+            ApiError::StartRefused { status, message } => format!(
+                "Anaplan refused the start with HTTP {status}, so nothing was started: {message}"
+            ),
+            ApiError::StartOutcomeUnknown { candidates } if candidates.is_empty() => {
+                "the start was sent and its answer was lost; the object's task list shows no task \
+                 it could have created that no other start claims (or could not be read, or the \
+                 kind keeps no list). It was not sent again: look for the task before starting \
+                 anew, and a repeat with the same Idempotency-Key looks again"
+                    .into()
+            }
+            ApiError::StartOutcomeUnknown { candidates } => format!(
+                "the start was sent and its answer was lost; the object's task list shows {} tasks \
+                 created within the start's window that it may have created (candidates). It was \
+                 not sent again: check them before starting anew",
+                candidates.len()
+            ),
+            ApiError::IdempotencyInFlight(_) => "the first start with this Idempotency-Key is still \
+                under way; retry after the Retry-After delay to get its answer"
+                .into(),
+            ApiError::IdempotencyKeyReused => "this Idempotency-Key was first used for a different \
+                start (kind, ids or body); a key names one start: use a new key for a new start"
+                .into(),
+            ApiError::IdempotencyUnavailable => "the fleet's shared state (Redis), which keeps \
+                Idempotency-Keys, did not answer, so nothing was started; retry after the \
+                Retry-After delay"
+                .into(),
+            ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
+                Anaplan refused the call; retry after the Retry-After delay"
                 .into(),
             ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
                 "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()
@@ -204,6 +315,9 @@ impl ApiError {
                 refused: Refused::ColdLookups(retry_after),
                 ..
             } => Some(*retry_after),
+            ApiError::IdempotencyInFlight(retry_after) => Some(*retry_after),
+            ApiError::Upstream(UpstreamError::Busy { .. }) => Some(RETRY_BUSY),
+            ApiError::IdempotencyUnavailable => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -216,6 +330,10 @@ impl ApiError {
             title: title.into(),
             status: status.as_u16(),
             detail: self.detail(),
+            candidates: match self {
+                ApiError::StartOutcomeUnknown { candidates } => Some(candidates.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -1,10 +1,10 @@
-//! The HTTP API callers use: task and model status, cancel, and the OpenAPI document with
-//! Swagger UI.
+//! The HTTP API callers use: task and model status, start, cancel, and the OpenAPI document
+//! with Swagger UI.
 //!
 //! [`Api`] (in [`fast_path`]) answers fresh cached task answers itself and hands everything else
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
-//! [`headers`] built in one place, and fail with an [`error`]; [`events`] streams a task's
-//! changes and [`dumps`] its failure dump; [`docs`] describes them.
+//! [`headers`] built in one place, and fail with an [`error`]; [`starts`] starts tasks,
+//! [`events`] streams a task's changes and [`dumps`] its failure dump; [`docs`] describes them.
 
 pub mod access;
 pub mod docs;
@@ -15,6 +15,7 @@ pub mod fast_path;
 pub mod headers;
 pub mod params;
 pub mod routes;
+pub mod starts;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,7 +32,7 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(routes::get_task, routes::cancel_task))
         .routes(routes!(events::task_events))
-        .routes(routes!(routes::list_tasks))
+        .routes(routes!(routes::list_tasks, starts::start_task))
         .routes(routes!(dumps::import_dump))
         .routes(routes!(dumps::process_dump))
         .routes(routes!(routes::get_model_status))
@@ -43,6 +44,7 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
     docs::event_stream(&mut document);
+    docs::start_body_optional(&mut document);
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }
@@ -64,5 +66,6 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = documented_routes().into_openapi();
     docs::event_stream(&mut document);
+    docs::start_body_optional(&mut document);
     document
 }

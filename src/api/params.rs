@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, Uri};
 use utoipa::IntoParams;
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::service::starts::StartRequest;
 use crate::service::{ListRequest, ModelRequest, TaskRequest};
+use crate::starts::StartOptions;
 
 /// The path of `/tasks/{kind}/{taskId}`, as documented.
 #[derive(IntoParams)]
@@ -175,6 +177,22 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
         model,
         object,
         workspace,
+    })
+}
+
+/// Reads and checks `POST /tasks/{kind}?modelId=&objectId=[&workspaceId=]`, every kind taken;
+/// the start's options are the kind's defaults until its body is read.
+pub fn start_request(uri: &Uri, default_model: Option<ModelId>) -> Result<StartRequest, IdError> {
+    let kind = uri.path().strip_prefix("/tasks/").unwrap_or_default();
+    let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    let (model, object, workspace) = query_ids(uri.query(), default_model)?;
+    Ok(StartRequest {
+        kind,
+        model,
+        object,
+        workspace,
+        options: StartOptions::defaults(kind),
+        key: None,
     })
 }
 

@@ -159,6 +159,15 @@ impl StatusCache {
         }
     }
 
+    /// Keeps an answer obtained outside polling (a start's) as `key`'s, as if polled now: a status
+    /// request within the poll interval is answered from it.
+    pub fn keep<A: Cacheable>(&self, key: Address, answer: A) -> Served {
+        let now = Instant::now();
+        let entry = self.keys.entry(key, now);
+        let kept = self.keys.accept(key, &entry, now, answer);
+        Served::new(kept, CacheStatus::Miss)
+    }
+
     /// Signalled whenever a new answer for `key` is stored: what a request held until the answer
     /// changes waits on (registered before it looks, so no answer slips between).
     pub fn changes(&self, key: Address) -> Arc<tokio::sync::Notify> {

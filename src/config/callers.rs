@@ -3,7 +3,7 @@
 //! gateway runs. Off by default: a sidecar on loopback needs none.
 //!
 //! The file names each caller, the SHA-256 of its API key (never the key itself), the models it
-//! may read (`*` for all), whether it may cancel, and its allowance of cold lookups (keys the
+//! may read (`*` for all), whether it may cancel or start tasks, and its allowance of cold lookups (keys the
 //! gateway holds nothing for, so each costs an Anaplan call).
 
 use std::num::NonZeroU32;
@@ -30,6 +30,8 @@ struct CallerEntry {
     models: Vec<String>,
     #[serde(default)]
     may_cancel: bool,
+    #[serde(default)]
+    may_start: bool,
     /// Distinct keys the gateway holds nothing for that this caller may make it look up per
     /// second; by default half the upstream budget.
     #[serde(default)]
@@ -47,6 +49,8 @@ pub struct CallerSpec {
     pub models: Option<AllowedModels>,
     /// Whether it may cancel tasks.
     pub may_cancel: bool,
+    /// Whether it may start tasks.
+    pub may_start: bool,
     /// Its allowance of cold lookups.
     pub cold_lookups: Quota,
 }
@@ -56,6 +60,7 @@ impl std::fmt::Debug for CallerSpec {
         f.debug_struct("CallerSpec")
             .field("name", &self.name)
             .field("may_cancel", &self.may_cancel)
+            .field("may_start", &self.may_start)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +166,7 @@ fn caller(entry: CallerEntry, default_cold_lookups: Quota) -> Result<CallerSpec,
         key_sha256,
         models,
         may_cancel: entry.may_cancel,
+        may_start: entry.may_start,
         cold_lookups: (entry.cold_lookups_per_second)
             .map_or(default_cold_lookups, Quota::per_second),
     })

@@ -75,6 +75,14 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
+    /// Refuses a start (`POST /tasks/{kind}`) without an `Idempotency-Key` (400): `true` or `false`.
+    #[arg(
+        long,
+        env = "GATEWAY_REQUIRE_IDEMPOTENCY_KEY",
+        default_value = "false",
+        global = true
+    )]
+    pub require_idempotency_key: String,
     /// The only models the gateway may ask Anaplan about: `modelId` or `workspaceId/modelId`,
     /// comma-separated. Unset: every model the gateway's Anaplan user can see.
     #[arg(long, env = "GATEWAY_ALLOWED_MODELS", global = true)]

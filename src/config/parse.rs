@@ -28,6 +28,15 @@ pub fn address(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("`{text}` is not an address; use for example 127.0.0.1:8080"))
 }
 
+/// `true` or `false`, as a flag's value.
+pub fn flag(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("`{text}` is neither true nor false")),
+    }
+}
+
 pub fn positive(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(value @ 1..=MAX_COUNT) => Ok(value),

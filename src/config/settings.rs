@@ -10,7 +10,7 @@ use super::allowed::AllowedModels;
 use super::callers::CallersSettings;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
-use super::parse::{address, base_url, duration, positive, rate};
+use super::parse::{address, base_url, duration, flag, positive, rate};
 use super::problems::{Problems, setting_name};
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
@@ -86,6 +86,8 @@ pub struct Settings {
     pub allowed_models: AllowedModels,
     /// Callers with keys (`GATEWAY_CALLERS_FILE`); none: the API is open.
     pub callers: Option<CallersSettings>,
+    /// Whether a start must carry an `Idempotency-Key`.
+    pub require_idempotency_key: bool,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
@@ -185,6 +187,10 @@ impl Settings {
             (Some(_), None) => None,
         };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
+        let require_idempotency_key = problems.check(
+            "require_idempotency_key",
+            flag(&raw.require_idempotency_key),
+        );
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
         let timeout = problems.check("timeout", duration(&raw.timeout));
@@ -220,6 +226,7 @@ impl Settings {
             },
             allowed_models: allowed_models?,
             callers: callers?,
+            require_idempotency_key: require_idempotency_key?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,

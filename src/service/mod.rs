@@ -1,5 +1,5 @@
 //! What the API does, apart from HTTP: find a checked request's workspace, answer from the cache
-//! (which asks Anaplan through the client when it must), and cancel tasks upstream.
+//! (which asks Anaplan through the client when it must), and cancel and start tasks upstream.
 
 mod answers;
 mod dumps;
@@ -14,6 +14,7 @@ use crate::config::{AllowedModels, NotAllowed, Settings};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ListedTask, ModelReport, TaskState, TaskStatus};
 use crate::shared::SharedState;
+use crate::starts::Records;
 use crate::upstream::{AnaplanClient, UpstreamError, Urgency};
 use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
@@ -102,6 +103,8 @@ macro_rules! model_and_workspace {
     };
 }
 
+pub mod starts;
+
 impl Lookup for TaskRequest {
     model_and_workspace!();
     fn key_in(&self, workspace: WorkspaceId) -> Address {
@@ -138,6 +141,10 @@ struct Parts {
     workspaces: Workspaces,
     default_model: Option<ModelId>,
     allowed_models: AllowedModels,
+    /// Idempotency-Keys' records and the claims on started tasks.
+    records: Records,
+    /// Whether a start must carry an `Idempotency-Key`.
+    require_idempotency_key: bool,
 }
 
 impl StatusService {
@@ -156,6 +163,7 @@ impl StatusService {
             ),
             None => StatusCache::new(settings.polling, settings.cache),
         };
+        let records = Records::new(shared.clone());
         let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
             cache,
@@ -165,6 +173,8 @@ impl StatusService {
             client,
             default_model: settings.anaplan.default_model,
             allowed_models: settings.allowed_models.clone(),
+            records,
+            require_idempotency_key: settings.require_idempotency_key,
         };
         Ok(Self {
             inner: Arc::new(parts),
@@ -192,6 +202,11 @@ impl StatusService {
     pub fn is_cold(&self, lookup: &impl Lookup) -> bool {
         let known = (self.inner.workspaces).known(lookup.model(), lookup.workspace());
         known.is_none_or(|workspace| !self.inner.cache.holds(&lookup.key_in(workspace)))
+    }
+
+    /// Whether a start must carry an `Idempotency-Key` (`GATEWAY_REQUIRE_IDEMPOTENCY_KEY`).
+    pub fn requires_idempotency_key(&self) -> bool {
+        self.inner.require_idempotency_key
     }
 
     /// The model for requests that leave `modelId` out (`ANAPLAN_MODEL_ID`).

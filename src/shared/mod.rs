@@ -5,7 +5,8 @@
 //! `Retry-After`; each key's polling floor, last answer and remembered failure, with wake-ups for
 //! replicas waiting on another's poll ([`answers`]); and the one Anaplan token, sealed, with a
 //! renewal lease and a generation swapped atomically ([`token`]); and the budget of Integration API
-//! calls ([`budget`]). Redis is never on the path of a
+//! calls ([`budget`]); and the records of starts: `Idempotency-Key`s and the tasks starts answered
+//! with ([`records`]). Redis is never on the path of a
 //! fresh cached answer; every call to it is bounded by a short timeout, and while it is
 //! unreachable each replica goes on alone and says so once (in the log and in
 //! `anaplan_gateway_shared_state_up`): no caller gets an error because of it. Connections are made
@@ -16,10 +17,11 @@
 
 mod answers;
 mod budget;
+mod records;
 mod state;
 mod token;
 
 pub use answers::{Claim, FleetKey, Lease, SharedAnswer, now_ms};
 pub use budget::{Ask, Turn};
-pub use state::SharedState;
+pub use state::{SharedState, random_id};
 pub use token::{FleetLook, FleetToken, Renewal, RenewalLease, Written};

@@ -179,7 +179,7 @@ impl Query for redis::Pipeline {
 }
 
 /// A random value no other replica picks: who holds a lease.
-pub(super) fn random_id() -> String {
+pub fn random_id() -> String {
     use rand::RngExt;
     format!("{:016x}", rand::rng().random::<u64>())
 }

@@ -5,12 +5,14 @@
 //!
 //! Every Integration API call needs a token it issued (401 otherwise), is counted, and is answered
 //! by the first that knows the path: the replies scripted for it (the last one repeats), the
-//! demo's [`Scenario`], the reply set for any task, else 404.
+//! tasks started on it ([`StartPlan`]), the demo's [`Scenario`], the reply set for any task,
+//! else 404.
 
 mod auth;
 mod certificate;
 mod reply;
 pub mod scenario;
+mod starts;
 mod world;
 
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ use tokio::time::Instant;
 
 pub use reply::Reply;
 pub use scenario::Scenario;
+pub use starts::StartPlan;
 pub use world::OAuthClient;
 use world::{AuthState, World};
 
@@ -97,9 +100,36 @@ impl Simulator {
         self.script(path, vec![reply]);
     }
 
+    /// Scripts the answers to starts (POSTs) on a path under `/2/0` (the last repeats), apart
+    /// from its other methods: `Reply::LostAfterStart` creates the task and loses the answer,
+    /// any other reply is answered without creating one.
+    pub fn script_starts(&self, path: &str, replies: Vec<Reply>) {
+        self.world()
+            .start_scripts
+            .insert(format!("/2/0{path}"), replies.into());
+    }
+
     /// Answers every task path that nothing else knows with `reply`.
     pub fn answer_any_task(&self, reply: Reply) {
         self.world().any_task = Some(reply);
+    }
+
+    /// How tasks started from now on move.
+    pub fn plan_starts(&self, plan: StartPlan) {
+        self.world().starts.plan = plan;
+    }
+
+    /// Ids of every task started so far, in order.
+    pub fn started_tasks(&self) -> Vec<String> {
+        self.world().starts.ids()
+    }
+
+    /// The bodies POSTed to a path under `/2/0`, in order.
+    pub fn posted(&self, path: &str) -> Vec<String> {
+        let path = format!("/2/0{path}");
+        let world = self.world();
+        let posted = world.posted.iter().filter(|(to, _)| *to == path);
+        posted.map(|(_, body)| body.clone()).collect()
     }
 
     /// Calls of `method` to a path under `/2/0`.
@@ -215,8 +245,17 @@ impl Simulator {
 async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let request = Request::from_parts(parts, ());
     let reply = {
         let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
+        if method == Method::POST {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            world.posted.push((path.clone(), body));
+        }
         let authorization = request.headers().get(header::AUTHORIZATION);
         if let Some(value) = authorization.and_then(|value| value.to_str().ok()) {
             world.forwarded_authorization.push(value.to_owned());

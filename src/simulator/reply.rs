@@ -25,6 +25,11 @@ pub enum Reply {
     After(Duration, Box<Reply>),
     /// 200 with a text body, as a dump chunk comes.
     Text(String),
+    /// Scripted for a start: the task is created, and then this is answered instead of it (a
+    /// stall, a reset, a 5xx): the start's answer is lost.
+    LostAfterStart(Box<Reply>),
+    /// Scripted for a start: the task is created and answered, as an unscripted start is.
+    Start,
 }
 
 impl Reply {
@@ -52,6 +57,9 @@ impl Reply {
                 Reply::Status(status, headers) => error_response(status, headers, &path),
                 Reply::Stall => std::future::pending().await,
                 Reply::Reset => reset_mid_body(),
+                Reply::LostAfterStart(reply) => reply.play(path).await,
+                // Only a start is answered so; anywhere else it names nothing.
+                Reply::Start => error_response(StatusCode::NOT_FOUND, Vec::new(), &path),
                 Reply::After(delay, reply) => {
                     tokio::time::sleep(delay).await;
                     reply.play(path).await

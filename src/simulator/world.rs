@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::reply::Reply;
 use super::scenario::Scenario;
+use super::starts::{self, Starts};
 
 /// What the simulated Anaplan has seen and will answer; one lock, held only between awaits.
 #[derive(Default)]
@@ -17,6 +18,8 @@ pub struct World {
     pub password: Option<secrecy::SecretString>,
     pub scenario: Option<Scenario>,
     pub scripts: HashMap<String, VecDeque<Reply>>,
+    /// Scripted answers to starts (POSTs) only, ahead of `scripts`.
+    pub start_scripts: HashMap<String, VecDeque<Reply>>,
     /// Answers every task path nothing else knows.
     pub any_task: Option<Reply>,
     pub calls: HashMap<(Method, String), usize>,
@@ -25,22 +28,42 @@ pub struct World {
     pub most_in_flight: usize,
     pub forwarded_authorization: Vec<String>,
     pub auth: AuthState,
+    pub starts: Starts,
+    /// Every POST's path and body, in order.
+    pub posted: Vec<(String, String)>,
 }
 
 impl World {
-    /// The reply to a counted call: scripted, the scenario's, the any-task reply, else 404.
+    /// The reply to a counted call: scripted, a start's, a started task's, the scenario's, the
+    /// any-task reply, else 404.
     pub fn reply_for(&mut self, method: &Method, path: &str) -> Reply {
-        if let Some(replies) = self.scripts.get_mut(path) {
-            let next = if replies.len() > 1 {
-                replies.pop_front()
-            } else {
-                replies.front().cloned()
-            };
-            if let Some(reply) = next {
-                return reply;
-            }
-        }
+        let scripted = next(self.scripts.get_mut(path));
         let below_api = path.strip_prefix("/2/0").unwrap_or(path);
+        if method == Method::POST
+            && let Some((collection, object)) = starts::start_target(below_api)
+        {
+            let scripted = next(self.start_scripts.get_mut(path)).or(scripted);
+            return match scripted {
+                Some(Reply::LostAfterStart(lost)) => {
+                    self.starts.create(collection, object);
+                    *lost
+                }
+                Some(Reply::Start) | None if self.scenario.is_some() && !in_scenario(below_api) => {
+                    Reply::not_found()
+                }
+                Some(Reply::Start) | None => self.starts.create(collection, object),
+                Some(refused) => refused,
+            };
+        }
+        if let Some(reply) = scripted {
+            return reply;
+        }
+        if let Some(reply) = self.starts.reply(method, below_api) {
+            return reply;
+        }
+        if let Some(reply) = self.listed(method, below_api) {
+            return reply;
+        }
         if let Some(reply) = self
             .scenario
             .as_mut()
@@ -53,6 +76,46 @@ impl World {
             Some(reply) if is_task => reply.clone(),
             _ => Reply::not_found(),
         }
+    }
+}
+
+impl World {
+    /// An object's task list with the tasks started on it: the scenario's list with them added,
+    /// or them alone.
+    fn listed(&mut self, method: &Method, path: &str) -> Option<Reply> {
+        let (collection, object) = starts::start_target(path)?;
+        let started = self.starts.listed(collection, object);
+        if method != Method::GET || started.is_empty() {
+            return None;
+        }
+        let scenario = self.scenario.as_mut().and_then(|s| s.reply(method, path));
+        let mut tasks = match scenario {
+            Some(Reply::Json(_, body)) => body["tasks"].as_array().cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        tasks.extend(started);
+        let size = tasks.len();
+        Some(Reply::ok(serde_json::json!({
+            "meta": {"paging": {"currentPageSize": size, "offset": 0, "totalSize": size}},
+            "tasks": tasks
+        })))
+    }
+}
+
+/// Whether `path` (below `/2/0`) is in the scenario's workspace and one of its models.
+fn in_scenario(path: &str) -> bool {
+    use super::scenario::{BUSY_MODEL, IDLE_MODEL, WORKSPACE};
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(segments.as_slice(), ["workspaces", WORKSPACE, "models", model, ..]
+        if *model == BUSY_MODEL || *model == IDLE_MODEL)
+}
+
+/// The next of scripted replies; the last one repeats.
+fn next(replies: Option<&mut VecDeque<Reply>>) -> Option<Reply> {
+    let replies = replies?;
+    match replies.len() > 1 {
+        true => replies.pop_front(),
+        false => replies.front().cloned(),
     }
 }
 

@@ -59,11 +59,8 @@ impl AnaplanClient {
     ) -> Result<Streaming, UpstreamError> {
         let path = dump_path(at, action.as_ref(), &["chunks", chunk]);
         let call = Call {
-            method: Method::GET,
-            path: &path,
-            endpoint: Endpoint::DumpChunk,
-            urgency: Urgency::Caller,
             accept: "text/csv, text/plain, application/octet-stream",
+            ..Call::json(Method::GET, &path, Endpoint::DumpChunk, Urgency::Caller)
         };
         self.call_streaming(call).await
     }

@@ -1,7 +1,7 @@
 //! The client for Anaplan's Integration API v2: one connection pool, the shared token, the
 //! budget, the permits and the pause after a 429, which every request passes through the one
 //! request core ([`request`]). What is asked of Anaplan is built on it: statuses, task lists and
-//! cancels ([`status`]), failure dumps ([`dump`]).
+//! cancels ([`status`]), starts ([`start`]), failure dumps ([`dump`]).
 
 pub mod auth;
 mod budget;
@@ -10,6 +10,8 @@ pub mod error;
 mod gate;
 mod request;
 mod response;
+mod server_clock;
+pub mod start;
 mod status;
 pub mod wire;
 
@@ -54,6 +56,8 @@ struct Inner {
     /// Shared with the token's auth API calls: a 429 from either pauses both.
     gate: Arc<RateLimitGate>,
     timeout: Duration,
+    /// Anaplan's clock against the gateway's, from its answers' `Date`.
+    clock: server_clock::ServerClock,
 }
 
 impl AnaplanClient {
@@ -86,8 +90,19 @@ impl AnaplanClient {
                 budget: budget::Budget::new(settings.rate, shared),
                 gate,
                 timeout: settings.timeout,
+                clock: server_clock::ServerClock::default(),
             }),
         })
+    }
+
+    /// The bound on one call, `ANAPLAN_TIMEOUT`.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Anaplan's time minus the gateway's, in milliseconds, as its last answer's `Date` said.
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.inner.clock.offset_ms()
     }
 
     /// Logs in once with the configured credentials and says whom the gateway acts as.

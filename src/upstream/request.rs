@@ -6,11 +6,12 @@
 //! metrics and logs. Its answer is read whole, or left open to stream while it holds its permit.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::RngExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, DATE};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::sync::OwnedSemaphorePermit;
@@ -38,6 +39,7 @@ pub(super) enum Endpoint {
     DumpChunks,
     DumpChunk,
     TaskList,
+    Start,
 }
 
 impl Endpoint {
@@ -50,6 +52,7 @@ impl Endpoint {
             Endpoint::DumpChunks => "dump_chunks",
             Endpoint::DumpChunk => "dump_chunk",
             Endpoint::TaskList => "task_list",
+            Endpoint::Start => "start",
         }
     }
 }
@@ -64,6 +67,11 @@ pub(super) struct Call<'a> {
     pub urgency: Urgency,
     /// The `Accept` header.
     pub accept: &'static str,
+    /// A JSON body, sent as it is.
+    pub body: Option<Bytes>,
+    /// Set once the request has left for Anaplan (a refused connection clears it again): whether
+    /// a call that failed may have reached Anaplan.
+    pub left: Option<&'a AtomicBool>,
 }
 
 impl<'a> Call<'a> {
@@ -75,6 +83,8 @@ impl<'a> Call<'a> {
             endpoint,
             urgency,
             accept: "application/json",
+            body: None,
+            left: None,
         }
     }
 }
@@ -268,15 +278,30 @@ impl AnaplanClient {
             endpoint: call.endpoint,
             outcome: "timeout",
         };
-        let request = (inner.http.request(call.method.clone(), url.clone()))
+        let mut request = (inner.http.request(call.method.clone(), url.clone()))
             .header(AUTHORIZATION, token.header_value())
             .header(ACCEPT, call.accept);
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(left) = call.left {
+            left.store(true, Ordering::Release);
+        }
         let response = request.send().await.map_err(|err| {
+            // A connection that was never made carried nothing.
+            if let (true, Some(left)) = (err.is_connect(), call.left) {
+                left.store(false, Ordering::Release);
+            }
             let err = transport_error(&err);
             sent.outcome = err.outcome();
             err
         })?;
         let status = response.status();
+        if let Some(date) = response.headers().get(DATE) {
+            inner.clock.observe(date);
+        }
         if status.is_success() {
             return Ok(Streaming {
                 response,

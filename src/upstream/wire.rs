@@ -55,6 +55,23 @@ pub struct TaskListEnvelope {
     pub tasks: Vec<WireTask>,
 }
 
+/// The answer to a start, in any of the shapes Anaplan gives it: `{"task": {"taskId", …}}`
+/// (with or without the task's state), a bare `{"taskId"}`, or a read request's
+/// `{"viewReadRequest" | "listReadRequest": {"requestId", …}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartEnvelope {
+    /// An import's, export's, action's or process's new task.
+    pub task: Option<WireTask>,
+    /// The task id alone, as some answers give it.
+    #[serde(default, deserialize_with = "id_text")]
+    pub task_id: Option<String>,
+    /// A new view read request.
+    pub view_read_request: Option<WireReadRequest>,
+    /// A new list read request.
+    pub list_read_request: Option<WireReadRequest>,
+}
+
 /// A task as Anaplan reports it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,7 +10,7 @@ const OTHER_MODEL: &str = "95A40874E6B64FA3AE0743278996850F";
 const ORDERS_KEY: &str = "orders-3f9c2a7e51d84b06";
 const OPS_KEY: &str = "ops-b81e55d0c9a24f7a";
 
-fn sha256_hex(key: &str) -> String {
+pub(crate) fn sha256_hex(key: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -28,7 +28,7 @@ fn callers_json(extra: &str) -> String {
 }
 
 /// A callers file of its own for a test.
-fn callers_file(test: &str, content: &str) -> std::path::PathBuf {
+pub(crate) fn callers_file(test: &str, content: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gateway-callers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{test}.json"));

@@ -238,3 +238,36 @@ fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
     assert_eq!(shell(wrong.trim(), &[]).status.code(), Some(1));
     let _ = std::fs::remove_file(&callers);
 }
+
+#[test]
+fn the_demos_start_and_its_repeat_work_as_printed() {
+    let command = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let (_demo, output) = printed_examples(command);
+    let starts: Vec<&String> = (output.iter())
+        .filter(|line| line.contains("-X POST"))
+        .collect();
+    assert_eq!(starts.len(), 2, "{output:?}");
+    assert_eq!(starts[0], starts[1], "the repeat is the same line");
+    let first = text(&shell(starts[0].trim(), &[]).stdout);
+    assert!(first.starts_with("HTTP/1.1 202"), "{first}");
+    let location = first
+        .lines()
+        .find_map(|line| line.strip_prefix("location: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(location.starts_with("/tasks/import/"), "{first}");
+    let repeat = text(&shell(starts[1].trim(), &[]).stdout);
+    assert!(repeat.starts_with("HTTP/1.1 202"), "{repeat}");
+    assert!(
+        repeat.contains(&format!("location: {location}")),
+        "{repeat}"
+    );
+    assert!(repeat.contains("idempotent-replayed: true"), "{repeat}");
+}

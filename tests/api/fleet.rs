@@ -17,8 +17,8 @@ use reqwest::Method;
 use crate::helpers::*;
 
 /// A Redis for one test, stopped when dropped if the test started it.
-struct TestRedis {
-    url: String,
+pub(crate) struct TestRedis {
+    pub(crate) url: String,
     server: Option<std::process::Child>,
 }
 
@@ -61,7 +61,7 @@ fn redis_server_on(port: u16, args: &[&str]) -> Option<std::process::Child> {
     Some(server)
 }
 
-fn redis() -> Option<TestRedis> {
+pub(crate) fn redis() -> Option<TestRedis> {
     if let Ok(url) = std::env::var("GATEWAY_TEST_REDIS_URL") {
         return Some(TestRedis { url, server: None });
     }
@@ -82,7 +82,7 @@ fn redis() -> Option<TestRedis> {
 }
 
 /// A prefix of its own for each test, so tests sharing one server do not meet.
-fn prefix(test: &str) -> String {
+pub(crate) fn prefix(test: &str) -> String {
     format!("test-{test}-{}", std::process::id())
 }
 
@@ -90,7 +90,12 @@ async fn replica(anaplan: &Simulator, redis: &str, prefix: &str) -> TestApp {
     replica_with(anaplan, redis, prefix, &[]).await
 }
 
-async fn replica_with(anaplan: &Simulator, redis: &str, prefix: &str, extra: &[&str]) -> TestApp {
+pub(crate) async fn replica_with(
+    anaplan: &Simulator,
+    redis: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> TestApp {
     replica_as(anaplan, BASIC, redis, prefix, extra).await
 }
 

@@ -1,0 +1,328 @@
+//! Starting a task, at most once: with an `Idempotency-Key`, the key's record is taken before the
+//! start is sent, so a repeat (here or on another replica) answers what the first answered, and
+//! a start whose answer was lost is looked for in the object's task list, never sent again.
+
+use std::time::Duration;
+
+use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
+use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+use crate::schema::TaskStatus;
+use crate::shared::now_ms;
+use crate::starts::{
+    IdempotencyKey, KeyRecord, RecordState, StartAnswer, StartOptions, Unavailable, Window,
+};
+use crate::upstream::start::StartFailure;
+use crate::upstream::{UpstreamError, Urgency, WireTaskStatus};
+
+use super::{Lookup, StatusService};
+
+/// How long a repeat waits before it looks again at a key whose start is under way.
+const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+
+/// A start whose ids and options passed the checks.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The kind of task to start.
+    pub kind: TaskKind,
+    /// The model.
+    pub model: ModelId,
+    /// The import, export, action, process, view or list.
+    pub object: ObjectId,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+    /// What the start says besides its ids.
+    pub options: StartOptions,
+    /// The caller's `Idempotency-Key`, scoped to the caller.
+    pub key: Option<String>,
+}
+
+impl StartRequest {
+    /// The key as the caller's (`caller` its name, when callers are configured).
+    pub fn with_key(mut self, key: Option<IdempotencyKey>, caller: Option<&str>) -> Self {
+        self.key = key.map(|key| key.scoped(caller));
+        self
+    }
+
+    fn at(&self, workspace: WorkspaceId) -> ObjectAddress {
+        ObjectAddress {
+            model: ModelAddress::new(workspace, self.model),
+            kind: self.kind,
+            id: self.object,
+        }
+    }
+}
+
+impl Lookup for StartRequest {
+    model_and_workspace!();
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Tasks(self.at(workspace))
+    }
+}
+
+/// A start's answer.
+#[derive(Debug)]
+pub struct Started {
+    /// The task, where to watch it, and how it was first answered.
+    pub answer: StartAnswer,
+    /// Whether this is a repeat's answer: nothing was started for it.
+    pub replayed: bool,
+}
+
+/// Why a start gave no task.
+#[derive(Debug)]
+pub enum StartError {
+    /// Nothing was started: Anaplan refused, or the start never left.
+    NotStarted(UpstreamError),
+    /// The start may have created a task, and which is not known: the candidates the object's
+    /// task list shows (none when it could not be read, or the kind keeps no list).
+    OutcomeUnknown {
+        /// Tasks created within the start's window that no other start claims.
+        candidates: Vec<String>,
+    },
+    /// The key's first start is still under way.
+    InFlight {
+        /// When to ask again.
+        retry_after: Duration,
+    },
+    /// The key was first used for a different request.
+    KeyReused,
+    /// The fleet's records could not be reached: nothing was sent.
+    RecordsUnavailable,
+}
+
+impl From<Unavailable> for StartError {
+    fn from(_: Unavailable) -> Self {
+        StartError::RecordsUnavailable
+    }
+}
+
+impl StatusService {
+    /// Starts the task `request` asks for, at most once for its key.
+    pub async fn start(&self, request: StartRequest) -> Result<Started, StartError> {
+        let workspaces = &self.inner.workspaces;
+        let workspace = (workspaces.resolve(request.model, request.workspace).await)
+            .map_err(StartError::NotStarted)?;
+        let object = request.at(workspace);
+        let Some(key) = &request.key else {
+            let by = crate::shared::random_id();
+            let answer = self.start_once(object, &request.options, &by).await?;
+            return Ok(Started {
+                answer,
+                replayed: false,
+            });
+        };
+        let asked = fingerprint(&object, &request.options);
+        let mine = self.in_flight(&asked, now_ms());
+        let tenant = object.model.tenant.as_str();
+        let records = &self.inner.records;
+        let Some(found) = records.take(tenant, key, &mine).await? else {
+            // The key is this start's alone.
+            let outcome = self.start_once(object, &request.options, key).await;
+            return self.settle(object, key, &mine, outcome).await;
+        };
+        if found.request != asked {
+            return Err(StartError::KeyReused);
+        }
+        let sent_at_ms = match &found.state {
+            RecordState::Started(answer) => {
+                return Ok(Started {
+                    answer: answer.clone(),
+                    replayed: true,
+                });
+            }
+            RecordState::InFlight {
+                lease_until_ms,
+                sent_at_ms,
+                ..
+            } => match *lease_until_ms > now_ms() {
+                true => {
+                    return Err(StartError::InFlight {
+                        retry_after: IN_FLIGHT_RETRY,
+                    });
+                }
+                // Its maker stopped: it may have sent the start, so look, never send.
+                false => *sent_at_ms,
+            },
+            RecordState::Unknown { sent_at_ms } => *sent_at_ms,
+        };
+        let mine = self.in_flight(&asked, sent_at_ms);
+        if !records.replace(tenant, key, &found, Some(&mine)).await? {
+            return Err(StartError::InFlight {
+                retry_after: IN_FLIGHT_RETRY,
+            });
+        }
+        let outcome = self.find_started(object, sent_at_ms, key).await;
+        self.settle(object, key, &mine, outcome).await
+    }
+
+    /// A record of a start under way by this replica, sent (or about to be) at `sent_at_ms`.
+    fn in_flight(&self, asked: &str, sent_at_ms: i64) -> KeyRecord {
+        // The start's call, then the search of the task list, each within its bound.
+        let lease = 2 * self.inner.client.timeout() + Duration::from_secs(1);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        KeyRecord {
+            request: asked.to_owned(),
+            state: RecordState::InFlight {
+                sent_at_ms,
+                lease_until_ms: now_ms().saturating_add(lease_ms),
+                owner: crate::shared::random_id(),
+            },
+        }
+    }
+
+    /// Writes down how a keyed start ended: its answer kept for repeats, a lost outcome kept
+    /// for a repeat to look for again, a start that did not happen forgotten (the key is free).
+    async fn settle(
+        &self,
+        object: ObjectAddress,
+        key: &str,
+        mine: &KeyRecord,
+        outcome: Result<StartAnswer, StartError>,
+    ) -> Result<Started, StartError> {
+        let sent_at_ms = match &mine.state {
+            RecordState::InFlight { sent_at_ms, .. } => *sent_at_ms,
+            _ => now_ms(),
+        };
+        let state = match &outcome {
+            Ok(answer) => Some(RecordState::Started(answer.clone())),
+            Err(StartError::OutcomeUnknown { .. }) => Some(RecordState::Unknown { sent_at_ms }),
+            Err(_) => None,
+        };
+        let settled = state.map(|state| KeyRecord {
+            request: mine.request.clone(),
+            state,
+        });
+        let tenant = object.model.tenant.as_str();
+        // Redis failing now leaves the record in flight: a repeat after its lease looks for
+        // the task, which the claim below still names as this key's.
+        let replaced = self
+            .inner
+            .records
+            .replace(tenant, key, mine, settled.as_ref());
+        if replaced.await.is_err() {
+            tracing::warn!("a start's Idempotency-Key record could not be updated");
+        }
+        outcome.map(|answer| Started {
+            answer,
+            replayed: false,
+        })
+    }
+
+    /// Sends the start once; a lost outcome is looked for in the task list.
+    async fn start_once(
+        &self,
+        object: ObjectAddress,
+        options: &StartOptions,
+        by: &str,
+    ) -> Result<StartAnswer, StartError> {
+        let sent_at_ms = now_ms();
+        match self
+            .inner
+            .client
+            .start_task(&object, options.upstream_body())
+            .await
+        {
+            Ok((id, wire)) => self.answer(object, id, wire, by).await,
+            Err(StartFailure::NotStarted(err)) => Err(StartError::NotStarted(err)),
+            Err(StartFailure::Unknown(_)) => self.find_started(object, sent_at_ms, by).await,
+        }
+    }
+
+    /// The task a start sent at `sent_at_ms` created, if the object's task list shows exactly
+    /// one that could be it.
+    async fn find_started(
+        &self,
+        object: ObjectAddress,
+        sent_at_ms: i64,
+        by: &str,
+    ) -> Result<StartAnswer, StartError> {
+        let unknown = |candidates| StartError::OutcomeUnknown { candidates };
+        if object.kind.is_read_request() {
+            return Err(unknown(Vec::new()));
+        }
+        let client = &self.inner.client;
+        let listed =
+            (client.task_list(&object, Urgency::Caller).await).map_err(|_| unknown(Vec::new()))?;
+        let window = Window::of_start(sent_at_ms, client.clock_offset_ms(), client.timeout());
+        let tenant = object.model.tenant.as_str();
+        let mut candidates = Vec::new();
+        for task in listed
+            .into_iter()
+            .filter(|task| window.holds(task.creation_time))
+        {
+            let id = task
+                .task_id
+                .as_deref()
+                .map(|id| TaskId::parse("taskId", id));
+            let Some(Ok(id)) = id else { continue };
+            let at = Address::Task(TaskAddress { object, id });
+            if !self
+                .inner
+                .records
+                .claimed_by_other(tenant, &at.tag(), by)
+                .await?
+            {
+                candidates.push((id, task));
+            }
+        }
+        match <[_; 1]>::try_from(candidates) {
+            Ok([(id, task)]) => {
+                self.answer(object, id, WireTaskStatus::Task(task), by)
+                    .await
+            }
+            Err(candidates) => {
+                let ids = candidates.iter().map(|(id, _)| id.as_str().to_owned());
+                Err(unknown(ids.collect()))
+            }
+        }
+    }
+
+    /// The answer for a task this start created: claimed for it, kept in the cache so the
+    /// first status request costs no call, and where to watch it.
+    async fn answer(
+        &self,
+        object: ObjectAddress,
+        id: TaskId,
+        wire: WireTaskStatus,
+        by: &str,
+    ) -> Result<StartAnswer, StartError> {
+        let at = TaskAddress { object, id };
+        let tenant = object.model.tenant.as_str();
+        if !self
+            .inner
+            .records
+            .claim(tenant, &Address::Task(at).tag(), by)
+            .await?
+        {
+            // Another start answered with this task first: it is not this one's.
+            return Err(StartError::OutcomeUnknown {
+                candidates: vec![id.as_str().to_owned()],
+            });
+        }
+        let status = TaskStatus::from_wire(&at, wire);
+        let served = self.inner.cache.keep(Address::Task(at), status);
+        Ok(StartAnswer {
+            task_id: id.as_str().to_owned(),
+            location: location(&at),
+            body: String::from_utf8_lossy(&served.snapshot.body).into_owned(),
+        })
+    }
+}
+
+/// What a key was used for: the kind, the ids and the options; a repeat must ask the same.
+fn fingerprint(object: &ObjectAddress, options: &StartOptions) -> String {
+    let body = options.upstream_body().unwrap_or_default();
+    let body = String::from_utf8_lossy(&body);
+    let model = &object.model;
+    let (kind, workspace, id) = (object.kind, model.workspace, object.id);
+    format!("{kind} {workspace}/{} {id} {body}", model.model)
+}
+
+/// Where a started task is watched.
+fn location(at: &TaskAddress) -> String {
+    let (object, model) = (&at.object, &at.object.model);
+    format!(
+        "/tasks/{}/{}?modelId={}&objectId={}&workspaceId={}",
+        object.kind, at.id, model.model, object.id, model.workspace
+    )
+}
