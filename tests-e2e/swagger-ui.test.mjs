@@ -206,6 +206,39 @@ test('"Try it out" on GET /tasks/{kind}/{taskId} answers 200 with the task', { t
   await live.scrollIntoViewIfNeeded();
 });
 
+test('"Try it out" on POST /tasks/{kind} starts a task: 202 with the task', { timeout: TEST_TIMEOUT }, async () => {
+  const block = page.locator('#swagger-ui .opblock.opblock-post', {
+    has: page.locator('.opblock-summary-path[data-path="/tasks/{kind}"]'),
+  });
+  await block.waitFor({ state: 'visible' });
+  await block.locator('.opblock-summary').first().click();
+  await block.locator('button.try-out__btn').click();
+
+  const parameter = (name) => block.locator(`tr[data-param-name="${name}"]`);
+  await parameter('kind').locator('input').fill(TASK.kind);
+  for (const name of ['modelId', 'objectId']) {
+    await parameter(name).locator('input').fill(TASK[name]);
+  }
+  const key = `docs-check-${Date.now()}`;
+  await parameter('Idempotency-Key').locator('input').fill(key);
+
+  const answered = page.waitForResponse(
+    (response) => response.request().method() === 'POST' && new URL(response.url()).pathname === `/tasks/${TASK.kind}`,
+  );
+  await block.locator('button.execute').click();
+  const wire = await answered;
+  assert.equal(await wire.request().headerValue('idempotency-key'), key, 'Swagger UI sent the key');
+
+  const live = block.locator('.live-responses-table');
+  const status = live.locator('.response .response-col_status').first();
+  await status.waitFor({ state: 'visible' });
+  const statusText = (await status.textContent()).trim();
+  const bodyText = await live.locator('.response-col_description .highlight-code').first().textContent({ timeout: WAIT });
+  assert.equal(statusText, '202', `Swagger UI shows status ${statusText}; body: ${bodyText}`);
+  assert.match(bodyText, /"kind":\s*"import"/, `the body shown lacks "kind": "import": ${bodyText}`);
+  assert.match(bodyText, /"state":\s*"queued"/, `the body shown lacks "state": "queued": ${bodyText}`);
+});
+
 test('no request left the machine, and the page raised no error', { timeout: TEST_TIMEOUT }, async () => {
   assert.ok(requests.length > 0, 'no request was recorded');
   const outside = requests.filter((request) => !staysLocal(request.url));

@@ -21,7 +21,8 @@ use crate::upstream::UpstreamError;
 #[openapi(
     info(
         title = "anaplan-gateway",
-        description = "One API for the status of every Anaplan Integration API v2 task kind and of models. \
+        description = "One API for the status of every Anaplan Integration API v2 task kind and of models, \
+and to start tasks, each sent to Anaplan once. \
 The gateway holds the one shared Anaplan token, asks Anaplan at most once per task or model per poll \
 interval however many callers ask, and answers every task kind in one normalised shape.\n\n\
 Every answer carries a weak `ETag` (over the answer without its poll times: `If-None-Match` with it \
