@@ -153,7 +153,13 @@ pub async fn start_task(
     start.options = StartOptions::read(start.kind, &body).map_err(ApiError::Malformed)?;
     let start = start.with_key(key, caller.as_deref());
     let (kind, object) = (start.kind, start.object);
-    let outcome = service.start(start).await;
+    // The start runs on even if the caller hangs up: a start is never cut off half-way, between
+    // its key's record and its call, or its call and its answer's record.
+    let starting = service.clone();
+    let outcome = tokio::spawn(async move { starting.start(start).await }).await;
+    let outcome = outcome.unwrap_or(Err(StartError::OutcomeUnknown {
+        candidates: Vec::new(),
+    }));
     let label = match &outcome {
         Ok(Started { replayed: true, .. }) => "replayed",
         Ok(_) => "started",

@@ -9,7 +9,7 @@ use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::TaskStatus;
 use crate::shared::now_ms;
 use crate::starts::{
-    IdempotencyKey, KeyRecord, RecordState, StartAnswer, StartOptions, Unavailable, Window,
+    IdempotencyKey, KeyRecord, RecordState, StartAnswer, StartOptions, Stored, Unavailable, Window,
 };
 use crate::upstream::start::StartFailure;
 use crate::upstream::{UpstreamError, Urgency, WireTaskStatus};
@@ -86,7 +86,7 @@ pub enum StartError {
     },
     /// The key was first used for a different request.
     KeyReused,
-    /// The fleet's records could not be reached: nothing was sent.
+    /// The fleet's records could not be reached before the start was sent: nothing was sent.
     RecordsUnavailable,
 }
 
@@ -112,94 +112,106 @@ impl StatusService {
             });
         };
         let asked = fingerprint(&object, &request.options);
-        let mine = self.in_flight(&asked, now_ms());
+        let now = now_ms();
+        let mine = self.in_flight(&asked, now, now);
         let tenant = object.model.tenant.as_str();
         let records = &self.inner.records;
-        let Some(found) = records.take(tenant, key, &mine).await? else {
+        let found = match records.take(tenant, key, &mine).await {
+            Ok(found) => found,
+            Err(unavailable) => {
+                // Redis may have stored the record and only its answer been lost: nothing was
+                // sent, so the key must not stay taken.
+                if records.replace(tenant, key, &mine, None).await.is_err() {
+                    tracing::warn!("an Idempotency-Key may stay taken: Redis did not answer");
+                }
+                return Err(unavailable.into());
+            }
+        };
+        let Some(found) = found else {
             // The key is this start's alone.
             let outcome = self.start_once(object, &request.options, key).await;
             return self.settle(object, key, &mine, outcome).await;
         };
-        if found.request != asked {
+        if found.record.request != asked {
             return Err(StartError::KeyReused);
         }
-        let sent_at_ms = match &found.state {
+        let in_flight = Err(StartError::InFlight {
+            retry_after: IN_FLIGHT_RETRY,
+        });
+        let sent_at_ms = match &found.record.state {
             RecordState::Started(answer) => {
                 return Ok(Started {
                     answer: answer.clone(),
                     replayed: true,
                 });
             }
-            RecordState::InFlight {
-                lease_until_ms,
-                sent_at_ms,
-                ..
-            } => match *lease_until_ms > now_ms() {
-                true => {
-                    return Err(StartError::InFlight {
-                        retry_after: IN_FLIGHT_RETRY,
-                    });
-                }
-                // Its maker stopped: it may have sent the start, so look, never send.
-                false => *sent_at_ms,
-            },
-            RecordState::Unknown { sent_at_ms } => *sent_at_ms,
+            RecordState::InFlight { lease_until_ms, .. } if *lease_until_ms > now_ms() => {
+                return in_flight;
+            }
+            // Its maker stopped: it may have sent the start, so look, never send.
+            RecordState::InFlight { sent_at_ms, .. } | RecordState::Unknown { sent_at_ms } => {
+                *sent_at_ms
+            }
         };
-        let mine = self.in_flight(&asked, sent_at_ms);
-        if !records.replace(tenant, key, &found, Some(&mine)).await? {
-            return Err(StartError::InFlight {
-                retry_after: IN_FLIGHT_RETRY,
-            });
+        let mine = self.in_flight(&asked, found.record.taken_at_ms, sent_at_ms);
+        if !records
+            .replace(tenant, key, &found, Some(&mine.record))
+            .await?
+        {
+            return in_flight;
         }
         let outcome = self.find_started(object, sent_at_ms, key).await;
         self.settle(object, key, &mine, outcome).await
     }
 
-    /// A record of a start under way by this replica, sent (or about to be) at `sent_at_ms`.
-    fn in_flight(&self, asked: &str, sent_at_ms: i64) -> KeyRecord {
+    /// A record of a start under way by this replica, for a key first used at `taken_at_ms`,
+    /// sent (or about to be) at `sent_at_ms`.
+    fn in_flight(&self, asked: &str, taken_at_ms: i64, sent_at_ms: i64) -> Stored {
         // The start's call, then the search of the task list, each within its bound.
         let lease = 2 * self.inner.client.timeout() + Duration::from_secs(1);
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        KeyRecord {
+        Stored::new(KeyRecord {
             request: asked.to_owned(),
+            taken_at_ms,
             state: RecordState::InFlight {
                 sent_at_ms,
                 lease_until_ms: now_ms().saturating_add(lease_ms),
                 owner: crate::shared::random_id(),
             },
-        }
+        })
     }
 
     /// Writes down how a keyed start ended: its answer kept for repeats, a lost outcome kept
-    /// for a repeat to look for again, a start that did not happen forgotten (the key is free).
+    /// for a repeat to look for again; a start that was not made is forgotten (the key is free).
     async fn settle(
         &self,
         object: ObjectAddress,
         key: &str,
-        mine: &KeyRecord,
+        mine: &Stored,
         outcome: Result<StartAnswer, StartError>,
     ) -> Result<Started, StartError> {
-        let sent_at_ms = match &mine.state {
+        let sent_at_ms = match &mine.record.state {
             RecordState::InFlight { sent_at_ms, .. } => *sent_at_ms,
             _ => now_ms(),
         };
         let state = match &outcome {
             Ok(answer) => Some(RecordState::Started(answer.clone())),
-            Err(StartError::OutcomeUnknown { .. }) => Some(RecordState::Unknown { sent_at_ms }),
-            Err(_) => None,
+            Err(StartError::NotStarted(_)) => None,
+            Err(_) => Some(RecordState::Unknown { sent_at_ms }),
         };
         let settled = state.map(|state| KeyRecord {
-            request: mine.request.clone(),
             state,
+            ..mine.record.clone()
         });
         let tenant = object.model.tenant.as_str();
         // Redis failing now leaves the record in flight: a repeat after its lease looks for
-        // the task, which the claim below still names as this key's.
-        let replaced = self
-            .inner
-            .records
-            .replace(tenant, key, mine, settled.as_ref());
-        if replaced.await.is_err() {
+        // the task, which its claim still names as this key's.
+        let records = &self.inner.records;
+        if records
+            .replace(tenant, key, mine, settled.as_ref())
+            .await
+            .is_err()
+        {
             tracing::warn!("a start's Idempotency-Key record could not be updated");
         }
         outcome.map(|answer| Started {
@@ -216,20 +228,16 @@ impl StatusService {
         by: &str,
     ) -> Result<StartAnswer, StartError> {
         let sent_at_ms = now_ms();
-        match self
-            .inner
-            .client
-            .start_task(&object, options.upstream_body())
-            .await
-        {
-            Ok((id, wire)) => self.answer(object, id, wire, by).await,
+        let client = &self.inner.client;
+        match client.start_task(&object, options.upstream_body()).await {
+            Ok((id, wire)) => self.answer(object, id, wire, by, Certainty::Named).await,
             Err(StartFailure::NotStarted(err)) => Err(StartError::NotStarted(err)),
             Err(StartFailure::Unknown(_)) => self.find_started(object, sent_at_ms, by).await,
         }
     }
 
     /// The task a start sent at `sent_at_ms` created, if the object's task list shows exactly
-    /// one that could be it.
+    /// one that could be it: created within the start's window, and claimed by no other start.
     async fn find_started(
         &self,
         object: ObjectAddress,
@@ -241,11 +249,11 @@ impl StatusService {
             return Err(unknown(Vec::new()));
         }
         let client = &self.inner.client;
-        let listed =
-            (client.task_list(&object, Urgency::Caller).await).map_err(|_| unknown(Vec::new()))?;
+        let listed = client.task_list(&object, Urgency::Caller).await;
+        let listed = listed.map_err(|_| unknown(Vec::new()))?;
         let window = Window::of_start(sent_at_ms, client.clock_offset_ms(), client.timeout());
         let tenant = object.model.tenant.as_str();
-        let mut candidates = Vec::new();
+        let (mut candidates, mut undated) = (Vec::new(), false);
         for task in listed
             .into_iter()
             .filter(|task| window.holds(task.creation_time))
@@ -255,21 +263,21 @@ impl StatusService {
                 .as_deref()
                 .map(|id| TaskId::parse("taskId", id));
             let Some(Ok(id)) = id else { continue };
-            let at = Address::Task(TaskAddress { object, id });
-            if !self
-                .inner
-                .records
-                .claimed_by_other(tenant, &at.tag(), by)
-                .await?
-            {
+            let tag = Address::Task(TaskAddress { object, id }).tag();
+            let claimed = self.inner.records.claimed_by_other(tenant, &tag, by);
+            // Claims that cannot be read leave every task a candidate.
+            if !claimed.await.unwrap_or(false) {
+                undated |= task.creation_time.is_none();
                 candidates.push((id, task));
             }
         }
         match <[_; 1]>::try_from(candidates) {
-            Ok([(id, task)]) => {
-                self.answer(object, id, WireTaskStatus::Task(task), by)
-                    .await
+            // A task Anaplan gave no creation time may be anyone's: never adopted.
+            Ok([(id, task)]) if !undated => {
+                let wire = WireTaskStatus::Task(task);
+                self.answer(object, id, wire, by, Certainty::Found).await
             }
+            Ok([(id, _)]) => Err(unknown(vec![id.as_str().to_owned()])),
             Err(candidates) => {
                 let ids = candidates.iter().map(|(id, _)| id.as_str().to_owned());
                 Err(unknown(ids.collect()))
@@ -285,19 +293,25 @@ impl StatusService {
         id: TaskId,
         wire: WireTaskStatus,
         by: &str,
+        certainty: Certainty,
     ) -> Result<StartAnswer, StartError> {
         let at = TaskAddress { object, id };
         let tenant = object.model.tenant.as_str();
-        if !self
-            .inner
-            .records
-            .claim(tenant, &Address::Task(at).tag(), by)
-            .await?
-        {
-            // Another start answered with this task first: it is not this one's.
-            return Err(StartError::OutcomeUnknown {
-                candidates: vec![id.as_str().to_owned()],
-            });
+        let tag = Address::Task(at).tag();
+        let claim = self.inner.records.claim(tenant, &tag, by);
+        match (claim.await, certainty) {
+            (Ok(true), _) => {}
+            // Anaplan named the task: it is this start's, whatever else was thought.
+            (_, Certainty::Named) => {
+                tracing::warn!(task = %id, "a started task could not be claimed for its start");
+            }
+            // Found in the list, but another start holds it (or the claim could not be
+            // made): not this one's for sure.
+            (_, Certainty::Found) => {
+                return Err(StartError::OutcomeUnknown {
+                    candidates: vec![id.as_str().to_owned()],
+                });
+            }
         }
         let status = TaskStatus::from_wire(&at, wire);
         let served = self.inner.cache.keep(Address::Task(at), status);
@@ -307,6 +321,15 @@ impl StatusService {
             body: String::from_utf8_lossy(&served.snapshot.body).into_owned(),
         })
     }
+}
+
+/// How a start knows its task.
+#[derive(Debug, Clone, Copy)]
+enum Certainty {
+    /// Anaplan's answer to the start named it.
+    Named,
+    /// The start's answer was lost, and the task list showed it.
+    Found,
 }
 
 /// What a key was used for: the kind, the ids and the options; a repeat must ask the same.

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::state::{SharedState, millis};
 
-/// Replaces a value only if it is still the one the writer saw; an empty new value deletes it.
+/// Replaces a value only if it is still the one the writer saw, keeping its expiry; an empty new
+/// value deletes it.
 const SWAP: &str = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end \
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) \
-else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return 1";
+else redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end return 1";
 
 /// Sets a value if the key is free, else answers the value there, in one round trip.
 const PUT_NEW: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
@@ -37,24 +38,17 @@ impl SharedState {
         Some(found.map_or(Ok(()), Err))
     }
 
-    /// Replaces `seen` under `{tag}:{name}` with `new` (kept for `keep`), or deletes it when
-    /// `new` is `None`, if `seen` is still what is stored; `None` when Redis did not answer.
-    pub async fn swap(
-        &self,
-        tag: &str,
-        name: &str,
-        seen: &str,
-        new: Option<&str>,
-        keep: Duration,
-    ) -> Option<bool> {
+    /// Replaces `seen` under `{tag}:{name}` with `new` (until `seen` would have expired), or
+    /// deletes it when `new` is `None`, if `seen` is still what is stored; `None` when Redis did
+    /// not answer.
+    pub async fn swap(&self, tag: &str, name: &str, seen: &str, new: Option<&str>) -> Option<bool> {
         let mut command = redis::cmd("EVAL");
         command
             .arg(SWAP)
             .arg(1)
             .arg(self.key(tag, name))
             .arg(seen)
-            .arg(new.unwrap_or_default())
-            .arg(millis(keep));
+            .arg(new.unwrap_or_default());
         let swapped: i64 = self.run(command).await?;
         Some(swapped == 1)
     }

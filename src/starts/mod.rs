@@ -15,10 +15,8 @@ use std::time::Duration;
 use crate::ids::IdError;
 
 pub use options::StartOptions;
-pub use records::{KeyRecord, RecordState, Records, StartAnswer, Unavailable};
+pub use records::{KeyRecord, RecordState, Records, StartAnswer, Stored, Unavailable};
 
-/// The pattern of an `Idempotency-Key`, as documented.
-pub const KEY_PATTERN: &str = r#"^(?:[!#-~][!-~]{0,254}|"[!-~]{1,255}")$"#;
 /// The longest `Idempotency-Key`.
 const MAX_KEY: usize = 255;
 /// Slack on each side of a start's window: Anaplan's `Date` tells its clock to the second.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::shared::SharedState;
+use crate::shared::{SharedState, now_ms};
 
 /// How long a key's record is kept: a repeat within it answers as the first did.
 pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
@@ -19,11 +19,31 @@ const LOCAL_CAPACITY: u64 = 100_000;
 
 /// What one `Idempotency-Key` has done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyRecord {
     /// The request the key was first used for: kind, ids and options.
     pub request: String,
+    /// When the key was first used (ms since the epoch): it is kept 24 hours from then.
+    pub taken_at_ms: i64,
     /// Where its start is.
     pub state: RecordState,
+}
+
+/// A key's record as the store holds it: what a replacement must find there unchanged.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The record.
+    pub record: KeyRecord,
+    /// Its text in the fleet's Redis, compared as it is (never re-encoded).
+    text: String,
+}
+
+impl Stored {
+    /// A record this start is about to store.
+    pub fn new(record: KeyRecord) -> Self {
+        let text = encode(&record);
+        Self { record, text }
+    }
 }
 
 /// Where a key's start is.
@@ -90,14 +110,17 @@ impl Records {
     pub fn new(shared: Option<Arc<SharedState>>) -> Self {
         match shared {
             Some(shared) => Records::Fleet(shared),
+            // Least recently used first: a new record is always admitted.
             None => Records::Local(Arc::new(Local {
                 keys: moka::sync::Cache::builder()
                     .max_capacity(LOCAL_CAPACITY)
                     .time_to_live(KEY_LIFETIME)
+                    .eviction_policy(moka::policy::EvictionPolicy::lru())
                     .build(),
                 claims: moka::sync::Cache::builder()
                     .max_capacity(LOCAL_CAPACITY)
                     .time_to_live(CLAIM_LIFETIME)
+                    .eviction_policy(moka::policy::EvictionPolicy::lru())
                     .build(),
                 lock: Mutex::new(()),
             })),
@@ -110,27 +133,29 @@ impl Records {
         &self,
         tenant: &str,
         key: &str,
-        record: &KeyRecord,
-    ) -> Result<Option<KeyRecord>, Unavailable> {
+        record: &Stored,
+    ) -> Result<Option<Stored>, Unavailable> {
         match self {
             Records::Local(local) => {
                 let _step = local.lock.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(found) = local.keys.get(key) {
-                    return Ok(Some(found));
+                // Replacing a record restarts moka's clock: the record's own time is the one.
+                let lifetime = i64::try_from(KEY_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+                let live = |found: &KeyRecord| found.taken_at_ms + lifetime > now_ms();
+                if let Some(found) = local.keys.get(key).filter(live) {
+                    return Ok(Some(Stored::new(found)));
                 }
-                local.keys.insert(key.to_owned(), record.clone());
+                local.keys.insert(key.to_owned(), record.record.clone());
                 Ok(None)
             }
             Records::Fleet(shared) => {
-                let value = encode(record);
-                let taken = (shared
-                    .put_new(&tag(tenant), key, &value, KEY_LIFETIME)
-                    .await)
-                    .ok_or(Unavailable)?;
-                // A record that cannot be read is not this gateway's to replace.
-                Ok(taken
-                    .err()
-                    .map(|found| decode(&found).unwrap_or_else(|| unreadable(found))))
+                let tag = tag(tenant);
+                let put = shared.put_new(&tag, key, &record.text, KEY_LIFETIME);
+                let taken = put.await.ok_or(Unavailable)?;
+                Ok(taken.err().map(|text| {
+                    // A record that cannot be read is not this gateway's to replace.
+                    let record = decode(&text).unwrap_or_else(|| unreadable(&text));
+                    Stored { record, text }
+                }))
             }
         }
     }
@@ -141,13 +166,13 @@ impl Records {
         &self,
         tenant: &str,
         key: &str,
-        seen: &KeyRecord,
+        seen: &Stored,
         new: Option<&KeyRecord>,
     ) -> Result<bool, Unavailable> {
         match self {
             Records::Local(local) => {
                 let _step = local.lock.lock().unwrap_or_else(|p| p.into_inner());
-                if local.keys.get(key).as_ref() != Some(seen) {
+                if local.keys.get(key).as_ref() != Some(&seen.record) {
                     return Ok(false);
                 }
                 match new {
@@ -157,8 +182,8 @@ impl Records {
                 Ok(true)
             }
             Records::Fleet(shared) => {
-                let (tag, seen, new) = (tag(tenant), encode(seen), new.map(encode));
-                let swapped = shared.swap(&tag, key, &seen, new.as_deref(), KEY_LIFETIME);
+                let (tag, new) = (tag(tenant), new.map(encode));
+                let swapped = shared.swap(&tag, key, &seen.text, new.as_deref());
                 swapped.await.ok_or(Unavailable)
             }
         }
@@ -210,9 +235,10 @@ fn decode(text: &str) -> Option<KeyRecord> {
 }
 
 /// A stored record this version cannot read: it stands for a request no repeat matches.
-fn unreadable(found: String) -> KeyRecord {
+fn unreadable(found: &str) -> KeyRecord {
     KeyRecord {
         request: format!("unreadable record: {found}"),
+        taken_at_ms: 0,
         state: RecordState::Unknown { sent_at_ms: 0 },
     }
 }

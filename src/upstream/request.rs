@@ -4,6 +4,8 @@
 //! at before and after waiting for a permit), the global limit on requests in flight, a bound on
 //! the whole call, retries of idempotent GETs with jittered backoff, classification of the answer,
 //! metrics and logs. Its answer is read whole, or left open to stream while it holds its permit.
+//! Only a GET is tried again after a failure; any request refused with a 401 is sent once more
+//! with a fresh token, since Anaplan did nothing with it (a start too: it was not made).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -299,6 +301,10 @@ impl AnaplanClient {
             err
         })?;
         let status = response.status();
+        // Refused before it was read: a request that failed its authentication did nothing.
+        if let (StatusCode::UNAUTHORIZED, Some(left)) = (status, call.left) {
+            left.store(false, Ordering::Release);
+        }
         if let Some(date) = response.headers().get(DATE) {
             inner.clock.observe(date);
         }

@@ -19,7 +19,7 @@ use crate::helpers::*;
 /// A Redis for one test, stopped when dropped if the test started it.
 pub(crate) struct TestRedis {
     pub(crate) url: String,
-    server: Option<std::process::Child>,
+    pub(crate) server: Option<std::process::Child>,
 }
 
 impl Drop for TestRedis {

@@ -90,3 +90,39 @@ async fn a_replica_stopped_mid_start_leaves_the_key_to_another_replicas_search()
     );
     assert_eq!(posts(), 1, "the start was sent once in the whole fleet");
 }
+
+#[tokio::test]
+async fn with_redis_gone_a_keyed_start_sends_nothing_and_a_keyless_one_still_answers() {
+    let Some(mut redis) = redis() else { return };
+    let Some(mut server) = redis.server.take() else {
+        eprintln!(
+            "skipped: stopping a server given by GATEWAY_TEST_REDIS_URL is not this test's to do"
+        );
+        return;
+    };
+    let anaplan = start_anaplan().await;
+    let one = replica_with(&anaplan, &redis.url, &prefix("gone"), &[]).await;
+    assert_eq!(start_on(&one, "before").await.0, 202);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let posts = || anaplan.calls(Method::POST, &import_tasks());
+    // A key that cannot be recorded fleet-wide could be started again elsewhere: refused.
+    let route = format!("/tasks/import?modelId={MODEL}&objectId={IMPORT}&workspaceId={WORKSPACE}");
+    let keyed = one
+        .http
+        .post(one.url(&route))
+        .header("idempotency-key", "after");
+    let keyed = keyed.send().await.unwrap();
+    assert_eq!(keyed.status(), 503);
+    assert_eq!(keyed.headers()["retry-after"], "1");
+    let problem: Value = keyed.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:anaplan-gateway:problem:idempotency-unavailable"
+    );
+    assert_eq!(posts(), 1, "nothing was sent");
+    // Without a key there is no record to keep: the start is made, and its answer given.
+    let keyless = one.http.post(one.url(&route)).send().await.unwrap();
+    assert_eq!(keyless.status(), 202);
+    assert_eq!(posts(), 2);
+}

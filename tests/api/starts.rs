@@ -339,6 +339,20 @@ async fn two_candidates_are_502_with_both_and_nothing_is_sent_again() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_listed_task_without_a_creation_time_is_never_taken_for_the_start() {
+    let app = spawn_app().await;
+    let lost = Reply::LostAfterStart(Box::new(Reply::Reset));
+    app.anaplan.script_starts(&import_tasks(), vec![lost]);
+    let undated = task_id(7);
+    let tasks = json!({"tasks": [{"taskId": undated, "taskState": "IN_PROGRESS"}]});
+    app.anaplan.on(&import_tasks(), Reply::ok(tasks));
+    let response = start(&app, None, "").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(problem(response).await["candidates"], json!([undated]));
+    assert_eq!(posts(&app), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lost_read_start_is_unknown_since_reads_keep_no_list() {
     let app = spawn_app().await;
     let path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/views/101000000014/readRequests");
@@ -433,6 +447,18 @@ async fn starting_needs_the_right_and_keys_are_each_callers_own() {
     let again = start_as("loader").await.unwrap();
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(posts(&app), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_refused_for_its_token_is_made_once_with_a_fresh_one() {
+    let app = spawn_app().await;
+    assert_eq!(start(&app, None, "").await.status(), 202);
+    // Anaplan refuses the token (401) before it reads the start: the start is sent again
+    // with a new token, and made once.
+    app.anaplan.revoke_tokens();
+    assert_eq!(start(&app, Some("after-401"), "").await.status(), 202);
+    assert_eq!(app.anaplan.started_tasks().len(), 2);
+    assert_eq!(app.anaplan.authentications(), 2);
 }
 
 /// An import start with `key`, as the API hands it to the service.
