@@ -107,7 +107,7 @@ def test_notes_warn_an_open_standalone_api():
     assert WARNING in text
     assert (
         "Any client that can reach Service/gw-anaplan-gateway may read every model the gateway's "
-        "Anaplan user can see and cancel any task. Set:"
+        "Anaplan user can see and cancel or start tasks. Set:"
     ) in words(text)
     # What to set, one setting a line.
     for setting in ("callers.existingSecret", "networkPolicy.enabled", "gateway.allowedModels"):
@@ -121,7 +121,7 @@ def test_notes_warning_names_the_allowed_models_when_limited():
     values = {**BASIC, "gateway": {"allowedModels": [MODEL_ID]}}
     text = notes(values)
     assert WARNING in text
-    assert "may read every model of gateway.allowedModels and cancel any task" in words(text)
+    assert "may read every model of gateway.allowedModels and cancel or start tasks" in words(text)
     assert "every model the gateway's Anaplan user can see" not in words(text)
 
 

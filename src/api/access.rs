@@ -67,24 +67,24 @@ pub fn admit(
 /// Whether the request's caller may cancel (anyone may without callers configured); the
 /// caller's name, for the log.
 pub fn may_cancel(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
-    let Some(caller) = caller(request) else {
-        return Ok(None);
-    };
-    caller
-        .may_cancel()
-        .map_err(|refused| refusal(caller, refused))?;
-    Ok(Some(caller.name().clone()))
+    may(request, Caller::may_cancel)
 }
 
 /// Whether the request's caller may start tasks (anyone may without callers configured); the
 /// caller's name, for the log and to scope its `Idempotency-Key`s.
 pub fn may_start(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
+    may(request, Caller::may_start)
+}
+
+/// Whether the request's caller has `right`; its name.
+fn may(
+    request: &Request,
+    right: fn(&Caller) -> Result<(), Refused>,
+) -> Result<Option<Arc<str>>, ApiError> {
     let Some(caller) = caller(request) else {
         return Ok(None);
     };
-    caller
-        .may_start()
-        .map_err(|refused| refusal(caller, refused))?;
+    right(caller).map_err(|refused| refusal(caller, refused))?;
     Ok(Some(caller.name().clone()))
 }
 
