@@ -9,9 +9,15 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
-use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL, TASKS};
-use crate::simulator::{OAuthClient, Options, Scenario, Simulator};
+use crate::simulator::scenario::tasks::{DemoTask, TASKS};
+use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL};
+use crate::simulator::{FileContent, OAuthClient, Options, Scenario, Simulator};
 use crate::{secret_file, server};
+
+/// An export and a view read that finished before the demo started: the export's output file
+/// and the read's pages can be collected at once.
+const DEMO_EXPORT: &DemoTask = &TASKS[9];
+const DEMO_VIEW_READ: &DemoTask = &TASKS[10];
 
 /// The user the demo logs in as, and its password (the demo's own, printed for trying `check`).
 const DEMO_USER: &str = "demo@example.com";
@@ -50,7 +56,14 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
             });
         }
     }
-    Ok(Simulator::start(options).await?.address)
+    let simulator = Simulator::start(options).await?;
+    // The demo's export writes its output file: three chunks to collect once it has succeeded.
+    let file = FileContent::Generated {
+        chunks: 3,
+        chunk_size: 2000,
+    };
+    simulator.put_file(DEMO_EXPORT.object_id, file);
+    Ok(simulator.address)
 }
 
 /// The example requests the demo prints, as paths with their query.
@@ -104,6 +117,32 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         print_examples(&settings, api, admin)
     })
     .await
+}
+
+/// What the demo's export and view read leave to collect, as paths with their query: the
+/// export's file, the read's first page, and all the read's pages.
+pub fn download_paths() -> [String; 3] {
+    let task = |task: &DemoTask, below: &str| {
+        format!(
+            "/tasks/{}/{}/{below}?modelId={BUSY_MODEL}&objectId={}",
+            task.kind, task.task_id, task.object_id
+        )
+    };
+    [
+        task(DEMO_EXPORT, "file"),
+        task(DEMO_VIEW_READ, "pages/0"),
+        task(DEMO_VIEW_READ, "data"),
+    ]
+}
+
+/// What the demo's export and view read leave to collect.
+fn print_downloads(base: &str, curl: &str) {
+    let [file, page, data] = download_paths();
+    println!(
+        "\nCollect what finished tasks left, with the gateway's token: an export's file, a view \
+         read's first page, and all its pages (a running task's are 409 until it succeeds):\n\n  {curl} -s '{base}{file}'\n  \
+         {curl} -s '{base}{page}'\n  {curl} -s '{base}{data}'"
+    );
 }
 
 /// A start with an `Idempotency-Key` of this run's own, and its repeat.
@@ -167,6 +206,7 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
          {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
     );
     print_start(&base, curl);
+    print_downloads(&base, curl);
     println!(
         "\nAPI docs: {base}/docs   health: http://{}/readyz   metrics: http://{}/metrics",
         admin, admin

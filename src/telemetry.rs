@@ -206,6 +206,10 @@ fn describe_metrics() {
         "429 answers from Anaplan"
     );
     describe_counter!(
+        "anaplan_gateway_transfer_bytes_total",
+        "Bytes streamed through the gateway, by direction: download (export files and read pages)"
+    );
+    describe_counter!(
         "anaplan_gateway_task_starts_total",
         "Starts asked for, by kind and outcome: started, replayed (a repeat of an Idempotency-Key), refused (nothing started), unknown (the answer was lost and the task list did not tell)"
     );

@@ -36,6 +36,7 @@ GATEWAY_ENV = [
     "GATEWAY_HEADER_TIMEOUT",
     "GATEWAY_MAX_CONNECTIONS",
     "GATEWAY_REQUIRE_IDEMPOTENCY_KEY",
+    "GATEWAY_MAX_TRANSFERS",
     "GATEWAY_UPSTREAM_CONCURRENCY",
     "GATEWAY_UPSTREAM_RATE",
     "GATEWAY_CACHE_MAX_ENTRIES",
@@ -127,6 +128,7 @@ def test_values_reach_the_env_unchanged():
             "headerTimeout": "5s",
             "maxConnections": 20000,
             "requireIdempotencyKey": True,
+            "maxTransfers": 3,
             "upstreamConcurrency": 3,
             "upstreamRate": "600/m",
             "cacheMaxEntries": 2000000,
@@ -150,6 +152,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_REQUIRE_IDEMPOTENCY_KEY"] == "true"
+    assert variables["GATEWAY_MAX_TRANSFERS"] == "3"
     assert variables["GATEWAY_UPSTREAM_CONCURRENCY"] == "3"
     assert variables["GATEWAY_UPSTREAM_RATE"] == "600/m"
     # Helm holds numbers as floats; a large one must not come out as 2e+06.

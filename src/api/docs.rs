@@ -240,6 +240,34 @@ impl IntoResponses for StartProblems {
     }
 }
 
+/// The error responses of a download: the shared ones, and a transfer's own.
+pub struct FileProblems;
+
+impl IntoResponses for FileProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut problems = shared_problems();
+        problems.extend([
+            (
+                ApiError::TaskNotFinished(crate::schema::TaskState::Running),
+                "The task has not succeeded (yet): nothing to collect",
+            ),
+            (
+                ApiError::NoFile,
+                "Anaplan has no file for the export (it keeps one about 48 hours)",
+            ),
+            (
+                ApiError::NoPage(3),
+                "The read has not made that page available (yet)",
+            ),
+            (
+                ApiError::TooManyTransfers,
+                "GATEWAY_MAX_TRANSFERS transfers are in flight",
+            ),
+        ]);
+        responses(problems)
+    }
+}
+
 /// One response per status, each problem of it an example named by its type.
 fn responses(problems: Vec<(ApiError, &'static str)>) -> BTreeMap<String, RefOr<Response>> {
     let mut by_status: BTreeMap<u16, Vec<(Problem, &str)>> = BTreeMap::new();

@@ -12,6 +12,7 @@ pub mod dumps;
 pub mod error;
 pub mod events;
 pub mod fast_path;
+pub mod files;
 pub mod headers;
 pub mod params;
 pub mod routes;
@@ -36,6 +37,9 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
         .routes(routes!(dumps::import_dump))
         .routes(routes!(dumps::process_dump))
         .routes(routes!(routes::get_model_status))
+        .routes(routes!(files::export_file))
+        .routes(routes!(files::read_page))
+        .routes(routes!(files::read_data))
 }
 
 /// The API routes, with `/openapi.json`, Swagger UI at `/docs`, and problem+json for the rest;

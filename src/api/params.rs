@@ -134,8 +134,19 @@ pub fn task_events_request(
     uri: &Uri,
     default_model: Option<ModelId>,
 ) -> Result<TaskRequest, IdError> {
-    let path = uri.path().strip_suffix("/events").unwrap_or_default();
-    let mut request = task_request_in(path, uri.query(), default_model)?;
+    task_request_below(uri.path(), "/events", uri.query(), default_model)
+}
+
+/// Reads and checks the task of a route below a task's own, `{task path}{tail}` with the task's
+/// query, as [`task_request`] does the task's own route.
+pub fn task_request_below(
+    path: &str,
+    tail: &str,
+    query: Option<&str>,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
+    let path = path.strip_suffix(tail).unwrap_or_default();
+    let mut request = task_request_in(path, query, default_model)?;
     request.task = request.task.in_anaplan_case();
     Ok(request)
 }

@@ -41,11 +41,11 @@ pub struct StartHeaders {
     /// Makes the start happen once: a repeat with the same key and request within 24 hours
     /// answers as the first did and starts nothing (draft-ietf-httpapi-idempotency-key-header).
     /// 1 to 255 visible ASCII characters, bare or in double quotes; required when the gateway
-    /// runs with `GATEWAY_REQUIRE_IDEMPOTENCY_KEY=true`.
+    /// runs with `GATEWAY_REQUIRE_IDEMPOTENCY_KEY=true`. For example `nightly-load-2026-12-06`:
+    /// a key names one start, so no example value is offered to reuse.
     #[param(
         rename = "Idempotency-Key",
-        pattern = r#"^(?:[!#-~][!-~]{0,254}|"[!-~]{1,255}")$"#,
-        example = "nightly-load-2026-12-06"
+        pattern = r#"^(?:[!#-~][!-~]{0,254}|"[!-~]{1,255}")$"#
     )]
     pub idempotency_key: Option<String>,
 }

@@ -75,6 +75,14 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
+    /// Most file transfers (export files, read pages) in flight at once; past it 503.
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_TRANSFERS",
+        default_value = "8",
+        global = true
+    )]
+    pub max_transfers: String,
     /// Refuses a start (`POST /tasks/{kind}`) without an `Idempotency-Key` (400): `true` or `false`.
     #[arg(
         long,

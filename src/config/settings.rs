@@ -88,6 +88,8 @@ pub struct Settings {
     pub callers: Option<CallersSettings>,
     /// Whether a start must carry an `Idempotency-Key`.
     pub require_idempotency_key: bool,
+    /// Most file transfers in flight at once.
+    pub max_transfers: usize,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
@@ -187,6 +189,7 @@ impl Settings {
             (Some(_), None) => None,
         };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
+        let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
         let require_idempotency_key = problems.check(
             "require_idempotency_key",
             flag(&raw.require_idempotency_key),
@@ -227,6 +230,7 @@ impl Settings {
             allowed_models: allowed_models?,
             callers: callers?,
             require_idempotency_key: require_idempotency_key?,
+            max_transfers: usize::try_from(max_transfers?).ok()?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,

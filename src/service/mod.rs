@@ -3,6 +3,8 @@
 
 mod answers;
 mod dumps;
+pub mod files;
+mod streams;
 
 use std::sync::Arc;
 
@@ -136,8 +138,8 @@ struct Parts {
     client: AnaplanClient,
     cache: StatusCache,
     waiting: Waiting,
-    /// How long a dump's reader may take for one piece before the dump is cut off.
-    dump_reader_deadline: std::time::Duration,
+    /// How long a streamed body's reader may take for one piece before the body is cut off.
+    reader_deadline: std::time::Duration,
     workspaces: Workspaces,
     default_model: Option<ModelId>,
     allowed_models: AllowedModels,
@@ -145,6 +147,8 @@ struct Parts {
     records: Records,
     /// Whether a start must carry an `Idempotency-Key`.
     require_idempotency_key: bool,
+    /// Places for file transfers in flight (`GATEWAY_MAX_TRANSFERS`).
+    transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl StatusService {
@@ -168,13 +172,14 @@ impl StatusService {
         let parts = Parts {
             cache,
             waiting: Waiting::new(settings.waiting, settings.polling.interval),
-            dump_reader_deadline: settings.anaplan.timeout,
+            reader_deadline: settings.anaplan.timeout,
             workspaces: Workspaces::new(client.clone(), &settings.anaplan, &settings.polling),
             client,
             default_model: settings.anaplan.default_model,
             allowed_models: settings.allowed_models.clone(),
             records,
             require_idempotency_key: settings.require_idempotency_key,
+            transfers: Arc::new(tokio::sync::Semaphore::new(settings.max_transfers)),
         };
         Ok(Self {
             inner: Arc::new(parts),

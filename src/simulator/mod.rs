@@ -10,6 +10,7 @@
 
 mod auth;
 mod certificate;
+pub mod files;
 mod reply;
 pub mod scenario;
 mod starts;
@@ -27,6 +28,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+pub use files::FileContent;
 pub use reply::Reply;
 pub use scenario::Scenario;
 pub use starts::StartPlan;
@@ -117,6 +119,11 @@ impl Simulator {
     /// How tasks started from now on move.
     pub fn plan_starts(&self, plan: StartPlan) {
         self.world().starts.plan = plan;
+    }
+
+    /// Keeps `content` as the model file `id` (an export's output is the file of the export's id).
+    pub fn put_file(&self, id: &str, content: FileContent) {
+        self.world().files.put(id, content);
     }
 
     /// Ids of every task started so far, in order.

@@ -25,6 +25,8 @@ pub enum Reply {
     After(Duration, Box<Reply>),
     /// 200 with a text body, as a dump chunk comes.
     Text(String),
+    /// 200 with bytes, as a file's chunk comes.
+    Bytes(bytes::Bytes),
     /// Scripted for a start: the task is created, and then this is answered instead of it (a
     /// stall, a reset, a 5xx): the start's answer is lost.
     LostAfterStart(Box<Reply>),
@@ -63,6 +65,9 @@ impl Reply {
                 Reply::After(delay, reply) => {
                     tokio::time::sleep(delay).await;
                     reply.play(path).await
+                }
+                Reply::Bytes(bytes) => {
+                    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
                 }
                 Reply::Text(text) => {
                     ([(axum::http::header::CONTENT_TYPE, "text/plain")], text).into_response()

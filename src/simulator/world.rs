@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, Method, header};
 use tokio::time::Instant;
 
+use super::files::Files;
 use super::reply::Reply;
 use super::scenario::Scenario;
 use super::starts::{self, Starts};
@@ -29,6 +30,7 @@ pub struct World {
     pub forwarded_authorization: Vec<String>,
     pub auth: AuthState,
     pub starts: Starts,
+    pub files: Files,
     /// Every POST's path and body, in order.
     pub posted: Vec<(String, String)>,
 }
@@ -62,6 +64,11 @@ impl World {
             return reply;
         }
         if let Some(reply) = self.listed(method, below_api) {
+            return reply;
+        }
+        if method == Method::GET
+            && let Some(reply) = self.files.reply(below_api)
+        {
             return reply;
         }
         if let Some(reply) = self

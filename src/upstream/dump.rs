@@ -5,23 +5,11 @@
 
 use reqwest::Method;
 
+use super::chunks::ChunkList;
 use super::request::{Call, Endpoint, Streaming};
 use super::{AnaplanClient, UpstreamError, Urgency};
 use crate::address::TaskAddress;
 use crate::ids::ObjectId;
-
-/// Anaplan's list of a dump's chunks.
-#[derive(serde::Deserialize)]
-struct ChunkList {
-    #[serde(default)]
-    chunks: Vec<ChunkRef>,
-}
-
-#[derive(serde::Deserialize)]
-struct ChunkRef {
-    /// `"0"`, `"1"`…; a number is read as its text.
-    id: serde_json::Value,
-}
 
 impl AnaplanClient {
     /// The ids of a failure dump's chunks, in order: the import's own, or (with `action`) that of
@@ -34,19 +22,7 @@ impl AnaplanClient {
         let path = dump_path(at, action.as_ref(), &["chunks"]);
         let call = Call::json(Method::GET, &path, Endpoint::DumpChunks, Urgency::Caller);
         let list: ChunkList = self.call_json(call).await?;
-        let id = |chunk: ChunkRef| match chunk.id {
-            serde_json::Value::String(text) => text,
-            other => other.to_string(),
-        };
-        let ids: Vec<String> = list.chunks.into_iter().map(id).collect();
-        // Chunk ids go into a URL: only the numbers Anaplan documents are followed.
-        let numbered = |id: &String| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
-        if !ids.iter().all(numbered) {
-            return Err(UpstreamError::BadBody(
-                "a dump chunk id is not a number".into(),
-            ));
-        }
-        Ok(ids)
+        list.ids()
     }
 
     /// One chunk of a dump, to be read as it comes, holding one of the permits that bound

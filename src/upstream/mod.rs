@@ -1,14 +1,17 @@
 //! The client for Anaplan's Integration API v2: one connection pool, the shared token, the
 //! budget, the permits and the pause after a 429, which every request passes through the one
 //! request core ([`request`]). What is asked of Anaplan is built on it: statuses, task lists and
-//! cancels ([`status`]), starts ([`start`]), failure dumps ([`dump`]).
+//! cancels ([`status`]), starts ([`start`]), failure dumps ([`dump`]), export files and read
+//! pages ([`files`]).
 
 pub mod auth;
 mod budget;
+mod chunks;
 pub mod dump;
 pub mod error;
+mod files;
 mod gate;
-mod request;
+pub mod request;
 mod response;
 mod server_clock;
 pub mod start;

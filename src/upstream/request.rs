@@ -42,6 +42,9 @@ pub(super) enum Endpoint {
     DumpChunk,
     TaskList,
     Start,
+    FileChunks,
+    FileChunk,
+    ReadPage,
 }
 
 impl Endpoint {
@@ -55,6 +58,9 @@ impl Endpoint {
             Endpoint::DumpChunk => "dump_chunk",
             Endpoint::TaskList => "task_list",
             Endpoint::Start => "start",
+            Endpoint::FileChunks => "file_chunks",
+            Endpoint::FileChunk => "file_chunk",
+            Endpoint::ReadPage => "read_page",
         }
     }
 }

@@ -13,7 +13,7 @@ async fn every_printed_example_answers_as_the_contract_shows() {
     assert_eq!(model_states, ["processing", "open"]);
 
     let http = reqwest::Client::new();
-    let list_read = &scenario::TASKS[6];
+    let list_read = &scenario::tasks::TASKS[6];
     let cancel = format!(
         "{base}/tasks/{}/{}?modelId={}&objectId={}",
         list_read.kind,
@@ -86,4 +86,49 @@ pub async fn ask_every_example(base: &str) -> Vec<String> {
     ];
     assert_eq!(kinds, all);
     model_states
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_printed_downloads_answer_and_a_running_tasks_once_it_has_succeeded() {
+    let base = spawn_demo(&[]).await;
+    // A new connection each time: the gateway closes idle ones while the clock moves on.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
+    let [file, page, data] = demo::download_paths();
+    // The demo's running export: 409 until it has succeeded, 30 s in.
+    let running = file.replace(demo_export_id(), scenario::tasks::TASKS[2].task_id);
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    assert_eq!(get(&running).await.unwrap().status(), 409);
+    // The printed ones finished before the demo started.
+    let file = get(&file).await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().len(), 3 * 2000);
+    let page = get(&page).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.starts_with("Request,Page,Row\n"), "{page}");
+    let data = get(&data).await.unwrap();
+    assert_eq!(data.status(), 200);
+    let data = data.text().await.unwrap();
+    assert_eq!(
+        data.matches("Request,Page,Row").count(),
+        100,
+        "every page, in order"
+    );
+    assert!(data.starts_with(&page));
+    tokio::time::advance(std::time::Duration::from_secs(30)).await;
+    assert_eq!(get(&running).await.unwrap().status(), 200);
+}
+
+/// The task id in the printed export download.
+fn demo_export_id() -> &'static str {
+    let [file, _, _] = demo::download_paths();
+    scenario::tasks::TASKS
+        .iter()
+        .find(|task| file.contains(task.task_id))
+        .map(|task| task.task_id)
+        .unwrap()
 }

@@ -11,6 +11,7 @@ mod demo;
 mod dumps;
 mod events;
 mod faults;
+mod files;
 mod fleet;
 mod fleet_starts;
 mod guards;

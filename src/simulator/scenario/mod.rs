@@ -10,6 +10,9 @@ use tokio::time::Instant;
 
 use super::reply::Reply;
 
+pub mod tasks;
+use tasks::{DemoTask, Outcome, TASKS};
+
 /// The simulated workspace.
 pub const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
 /// A model busy with an export for the first two minutes.
@@ -21,106 +24,6 @@ const BUSY_FOR: f64 = 120.0;
 /// How long a cancel takes from CANCELLING to CANCELLED.
 const CANCEL_TAKES: f64 = 5.0;
 
-/// One simulated task: where it is filed and how it moves.
-pub struct DemoTask {
-    /// The gateway's kind name.
-    pub kind: &'static str,
-    /// The object it is filed under.
-    pub object_id: &'static str,
-    /// Its id.
-    pub task_id: &'static str,
-    /// Seconds queued, then seconds running.
-    queued_for: f64,
-    runs_for: f64,
-    /// How it ends.
-    outcome: Outcome,
-}
-
-#[derive(Clone, Copy)]
-enum Outcome {
-    Succeeds,
-    Fails,
-}
-
-/// The simulated tasks, one scenario per line.
-pub const TASKS: &[DemoTask] = &[
-    DemoTask {
-        kind: "import",
-        object_id: "112000000009",
-        task_id: "1B1D84DDD53847BAA621810B593C3FC1",
-        queued_for: 10.0,
-        runs_for: 50.0,
-        outcome: Outcome::Succeeds,
-    },
-    DemoTask {
-        kind: "import",
-        object_id: "112000000010",
-        task_id: "2C2D84DDD53847BAA621810B593C3FC2",
-        queued_for: 0.0,
-        runs_for: 45.0,
-        outcome: Outcome::Fails,
-    },
-    DemoTask {
-        kind: "export",
-        object_id: "116000000002",
-        task_id: "BFEC582EBD4146068FE4061831C8F0F0",
-        queued_for: 0.0,
-        runs_for: 30.0,
-        outcome: Outcome::Succeeds,
-    },
-    DemoTask {
-        kind: "action",
-        object_id: "117000000019",
-        task_id: "0690AA1C761F48549C3442A02F91D962",
-        queued_for: 5.0,
-        runs_for: 15.0,
-        outcome: Outcome::Succeeds,
-    },
-    DemoTask {
-        kind: "process",
-        object_id: "118000000007",
-        task_id: "4E4E84DDD53847BAA621810B593C3FC4",
-        queued_for: 0.0,
-        runs_for: 90.0,
-        outcome: Outcome::Succeeds,
-    },
-    DemoTask {
-        kind: "view-read",
-        object_id: "101000000014",
-        task_id: "0A06B0739F0E47BB92E2326C603D86EC",
-        queued_for: 5.0,
-        runs_for: 55.0,
-        outcome: Outcome::Succeeds,
-    },
-    DemoTask {
-        kind: "list-read",
-        object_id: "101000000001",
-        task_id: "5B06B0739F0E47BB92E2326C603D86ED",
-        queued_for: 0.0,
-        runs_for: 120.0,
-        outcome: Outcome::Succeeds,
-    },
-    // Earlier runs, finished before the demo starts: their failure dumps can be read at once.
-    DemoTask {
-        kind: "import",
-        object_id: "112000000009",
-        task_id: "3D3D84DDD53847BAA621810B593C3FC3",
-        queued_for: 0.0,
-        runs_for: FINISHED,
-        outcome: Outcome::Fails,
-    },
-    DemoTask {
-        kind: "process",
-        object_id: "118000000007",
-        task_id: "6E6E84DDD53847BAA621810B593C3FC6",
-        queued_for: 0.0,
-        runs_for: FINISHED,
-        outcome: Outcome::Fails,
-    },
-];
-
-/// How long a task "finished before the demo started" runs: no time worth seeing.
-const FINISHED: f64 = 0.001;
 /// The import inside the failing process whose rows were rejected.
 const FAILING_ACTION: &str = "112000000011";
 /// A failure dump's rows, as Anaplan writes them.

@@ -1,4 +1,7 @@
-//! Every error the API gives, as `application/problem+json` (RFC 9457), built in one place.
+//! Every error the API gives, as `application/problem+json` (RFC 9457), built in one place: its
+//! status and type here, its detail for the caller in [`detail`].
+
+mod detail;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +74,18 @@ pub enum ApiError {
     /// Anaplan failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The task has not succeeded (yet), so it has nothing to collect.
+    #[error("the task has not succeeded")]
+    TaskNotFinished(crate::schema::TaskState),
+    /// Anaplan has no output file for the export.
+    #[error("Anaplan has no file for this export")]
+    NoFile,
+    /// The read has not made the page available: how many it has.
+    #[error("no such page (yet)")]
+    NoPage(u64),
+    /// `GATEWAY_MAX_TRANSFERS` transfers are in flight.
+    #[error("too many transfers in flight")]
+    TooManyTransfers,
     /// Anaplan refused a start (a 4xx other than 404, 409 and 423): nothing was started.
     #[error("Anaplan refused the start (HTTP {status}): {message}")]
     StartRefused {
@@ -154,6 +169,18 @@ impl ApiError {
                 "caller-not-allowed",
                 "Caller not allowed",
             ),
+            ApiError::TaskNotFinished(_) => (
+                StatusCode::CONFLICT,
+                "task-not-finished",
+                "Task not finished",
+            ),
+            ApiError::NoFile => (StatusCode::NOT_FOUND, "no-file", "No file"),
+            ApiError::NoPage(_) => (StatusCode::NOT_FOUND, "no-page", "No such page"),
+            ApiError::TooManyTransfers => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too-many-transfers",
+                "Too many transfers",
+            ),
             ApiError::StartRefused { status: 403, .. } => (
                 StatusCode::FORBIDDEN,
                 "upstream-forbidden",
@@ -219,91 +246,6 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
-        match self {
-            ApiError::Upstream(UpstreamError::NotFound { path }) => format!(
-                "Anaplan reports no {path}, or the gateway's user has no access to it: check \
-                 each id in it, whose case matters to Anaplan"
-            ),
-            ApiError::Upstream(UpstreamError::Unauthorized) => {
-                "Anaplan refused the gateway's credentials; an operator must check them".into()
-            }
-            ApiError::ModelNotAllowed => "this gateway may not ask about that model (or not in \
-                that workspace): it is not among GATEWAY_ALLOWED_MODELS"
-                .into(),
-            ApiError::Unauthenticated(Unauthenticated::NoKey) => "this gateway answers only callers \
-                it knows: send `Authorization: Bearer <key>` with the key its operator gave you"
-                .into(),
-            ApiError::Unauthenticated(Unauthenticated::UnknownKey) => "the key sent in \
-                `Authorization: Bearer` is not one this gateway knows"
-                .into(),
-            ApiError::CallerRefused { caller, refused } => match refused {
-                Refused::Model => format!(
-                    "the caller `{caller}` may not read that model (or not in that workspace)"
-                ),
-                Refused::Cancel => format!("the caller `{caller}` may not cancel tasks"),
-                Refused::Start => format!(
-                    "the caller `{caller}` may not start tasks: its entry in the callers file \
-                     needs `\"mayStart\": true`"
-                ),
-                Refused::ColdLookups(_) => format!(
-                    "the caller `{caller}` asked about more tasks and models the gateway knows \
-                     nothing of this second than it may (each costs a call to Anaplan); retry \
-                     after the Retry-After delay"
-                ),
-            },
-            ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
-                48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
-                import replaces it"
-                .into(),
-            ApiError::StartRefused { status, message } => format!(
-                "Anaplan refused the start with HTTP {status}, so nothing was started: {message}"
-            ),
-            ApiError::StartOutcomeUnknown { candidates } if candidates.is_empty() => {
-                "the start was sent and its answer was lost; the object's task list shows no task \
-                 it could have created that no other start claims (or could not be read, or the \
-                 kind keeps no list). It was not sent again: look for the task before starting \
-                 anew, and a repeat with the same Idempotency-Key looks again"
-                    .into()
-            }
-            ApiError::StartOutcomeUnknown { candidates } => format!(
-                "the start was sent and its answer was lost; the object's task list shows {} tasks \
-                 created within the start's window that it may have created (candidates). It was \
-                 not sent again: check them before starting anew",
-                candidates.len()
-            ),
-            ApiError::IdempotencyInFlight(_) => "the first start with this Idempotency-Key is still \
-                under way; retry after the Retry-After delay to get its answer"
-                .into(),
-            ApiError::IdempotencyKeyReused => "this Idempotency-Key was first used for a different \
-                start (kind, ids or body); a key names one start: use a new key for a new start"
-                .into(),
-            ApiError::IdempotencyUnavailable => "the fleet's shared state (Redis), which keeps \
-                Idempotency-Keys, did not answer, so nothing was started; retry after the \
-                Retry-After delay"
-                .into(),
-            ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
-                Anaplan refused the call; retry after the Retry-After delay"
-                .into(),
-            ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
-                "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()
-            }
-            ApiError::Upstream(UpstreamError::OverBudget { .. }) => {
-                "the gateway's budget of Anaplan calls (GATEWAY_UPSTREAM_RATE) is spent for longer than \
-                 this request may wait, and no cached answer exists. Retry after the Retry-After delay"
-                    .into()
-            }
-            ApiError::Upstream(UpstreamError::Unreachable(_)) => {
-                "Anaplan could not be reached and no cached answer is available".into()
-            }
-            // The cause is logged with the upstream call; callers get no upstream text.
-            ApiError::Upstream(UpstreamError::BadBody(_)) => {
-                "Anaplan's answer could not be read; no cached answer is available".into()
-            }
-            other => other.to_string(),
-        }
-    }
-
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Upstream(
@@ -317,7 +259,9 @@ impl ApiError {
             } => Some(*retry_after),
             ApiError::IdempotencyInFlight(retry_after) => Some(*retry_after),
             ApiError::Upstream(UpstreamError::Busy { .. }) => Some(RETRY_BUSY),
-            ApiError::IdempotencyUnavailable => Some(std::time::Duration::from_secs(1)),
+            ApiError::IdempotencyUnavailable | ApiError::TooManyTransfers => {
+                Some(std::time::Duration::from_secs(1))
+            }
             _ => None,
         }
     }

@@ -1,0 +1,108 @@
+//! What each error tells the caller: what went wrong this time, and what to do about it.
+
+use super::ApiError;
+use crate::callers::{Refused, Unauthenticated};
+use crate::upstream::UpstreamError;
+
+impl ApiError {
+    pub(super) fn detail(&self) -> String {
+        match self {
+            ApiError::Upstream(UpstreamError::NotFound { path }) => format!(
+                "Anaplan reports no {path}, or the gateway's user has no access to it: check \
+                 each id in it, whose case matters to Anaplan"
+            ),
+            ApiError::Upstream(UpstreamError::Unauthorized) => {
+                "Anaplan refused the gateway's credentials; an operator must check them".into()
+            }
+            ApiError::ModelNotAllowed => "this gateway may not ask about that model (or not in \
+                that workspace): it is not among GATEWAY_ALLOWED_MODELS"
+                .into(),
+            ApiError::Unauthenticated(Unauthenticated::NoKey) => "this gateway answers only callers \
+                it knows: send `Authorization: Bearer <key>` with the key its operator gave you"
+                .into(),
+            ApiError::Unauthenticated(Unauthenticated::UnknownKey) => "the key sent in \
+                `Authorization: Bearer` is not one this gateway knows"
+                .into(),
+            ApiError::CallerRefused { caller, refused } => match refused {
+                Refused::Model => format!(
+                    "the caller `{caller}` may not read that model (or not in that workspace)"
+                ),
+                Refused::Cancel => format!("the caller `{caller}` may not cancel tasks"),
+                Refused::Start => format!(
+                    "the caller `{caller}` may not start tasks: its entry in the callers file \
+                     needs `\"mayStart\": true`"
+                ),
+                Refused::ColdLookups(_) => format!(
+                    "the caller `{caller}` asked about more tasks and models the gateway knows \
+                     nothing of this second than it may (each costs a call to Anaplan); retry \
+                     after the Retry-After delay"
+                ),
+            },
+            ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
+                48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
+                import replaces it"
+                .into(),
+            ApiError::TaskNotFinished(state) => format!(
+                "the task is {} and has nothing to collect until it has succeeded; watch it \
+                 (GET /tasks/{{kind}}/{{taskId}}, or its events) and ask again then",
+                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            ),
+            ApiError::NoFile => "Anaplan has no file for this export: it keeps an export's output \
+                for about 48 hours, for the user who ran it (the gateway's), and the export's next \
+                run replaces it"
+                .into(),
+            ApiError::NoPage(available) => format!(
+                "the read has made {available} pages available (from 0); a running read makes \
+                 more as it goes: ask again after its next status"
+            ),
+            ApiError::TooManyTransfers => "GATEWAY_MAX_TRANSFERS transfers are in flight; retry \
+                after the Retry-After delay"
+                .into(),
+            ApiError::StartRefused { status, message } => format!(
+                "Anaplan refused the start with HTTP {status}, so nothing was started: {message}"
+            ),
+            ApiError::StartOutcomeUnknown { candidates } if candidates.is_empty() => {
+                "the start was sent and its answer was lost; the object's task list shows no task \
+                 it could have created that no other start claims (or could not be read, or the \
+                 kind keeps no list). It was not sent again: look for the task before starting \
+                 anew, and a repeat with the same Idempotency-Key looks again"
+                    .into()
+            }
+            ApiError::StartOutcomeUnknown { candidates } => format!(
+                "the start was sent and its answer was lost; the object's task list shows {} tasks \
+                 created within the start's window that it may have created (candidates). It was \
+                 not sent again: check them before starting anew",
+                candidates.len()
+            ),
+            ApiError::IdempotencyInFlight(_) => "the first start with this Idempotency-Key is still \
+                under way; retry after the Retry-After delay to get its answer"
+                .into(),
+            ApiError::IdempotencyKeyReused => "this Idempotency-Key was first used for a different \
+                start (kind, ids or body); a key names one start: use a new key for a new start"
+                .into(),
+            ApiError::IdempotencyUnavailable => "the fleet's shared state (Redis), which keeps \
+                Idempotency-Keys, did not answer, so nothing was started; retry after the \
+                Retry-After delay"
+                .into(),
+            ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
+                Anaplan refused the call; retry after the Retry-After delay"
+                .into(),
+            ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
+                "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()
+            }
+            ApiError::Upstream(UpstreamError::OverBudget { .. }) => {
+                "the gateway's budget of Anaplan calls (GATEWAY_UPSTREAM_RATE) is spent for longer than \
+                 this request may wait, and no cached answer exists. Retry after the Retry-After delay"
+                    .into()
+            }
+            ApiError::Upstream(UpstreamError::Unreachable(_)) => {
+                "Anaplan could not be reached and no cached answer is available".into()
+            }
+            // The cause is logged with the upstream call; callers get no upstream text.
+            ApiError::Upstream(UpstreamError::BadBody(_)) => {
+                "Anaplan's answer could not be read; no cached answer is available".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}

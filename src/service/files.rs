@@ -1,0 +1,156 @@
+//! What a finished task left to collect, streamed to the caller with the gateway's token: an
+//! export's output file and a large read's pages. Each transfer holds one of
+//! `GATEWAY_MAX_TRANSFERS`' places for as long as its body streams.
+
+use std::collections::VecDeque;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+pub use super::streams::ByteStream;
+use super::streams::{in_order, paced_by_reader};
+use super::{StatusService, TaskRequest};
+use crate::schema::TaskState;
+use crate::upstream::UpstreamError;
+
+/// Why a file or page could not be given.
+#[derive(Debug)]
+pub enum FileError {
+    /// Anaplan failed or refused.
+    Upstream(UpstreamError),
+    /// The task has not succeeded (yet): its state.
+    NotFinished(TaskState),
+    /// Anaplan has no file for the export.
+    NoFile,
+    /// The read has not made that page available (yet): how many it has.
+    NoPage {
+        /// Pages available now.
+        available: u64,
+    },
+    /// `GATEWAY_MAX_TRANSFERS` are in flight.
+    TooManyTransfers,
+}
+
+impl From<UpstreamError> for FileError {
+    fn from(error: UpstreamError) -> Self {
+        FileError::Upstream(error)
+    }
+}
+
+/// What a download needs of a task's status.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Progress {
+    state: TaskState,
+    available_pages: Option<u64>,
+}
+
+impl StatusService {
+    /// The output file of an export that succeeded, chunk by chunk in order.
+    pub async fn export_file(&self, request: TaskRequest) -> Result<ByteStream, FileError> {
+        let place = self.transfer_place()?;
+        self.succeeded(request).await?;
+        let at = self.locate(request).await?;
+        let (model, file) = (*at.model(), at.object.id);
+        let client = self.inner.client.clone();
+        let chunks = match client.file_chunks(&model, file).await {
+            Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),
+            chunks => chunks?,
+        };
+        let open = move |chunk: String| {
+            let client = client.clone();
+            async move { client.file_chunk(&model, file, &chunk).await }
+        };
+        let missing = UpstreamError::NotFound {
+            path: "export file".into(),
+        };
+        let stream = match in_order(chunks.into(), open, missing).await {
+            Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),
+            stream => stream?,
+        };
+        Ok(self.delivered(stream, place))
+    }
+
+    /// Page `page` of a large read, once the read has made it available.
+    pub async fn read_page(
+        &self,
+        request: TaskRequest,
+        page: u64,
+    ) -> Result<ByteStream, FileError> {
+        let place = self.transfer_place()?;
+        let available = self.progress(request).await?.available_pages.unwrap_or(0);
+        if page >= available {
+            return Err(FileError::NoPage { available });
+        }
+        self.pages(request, [page].into(), place).await
+    }
+
+    /// Every page of a large read that succeeded, in order, as one body.
+    pub async fn read_data(&self, request: TaskRequest) -> Result<ByteStream, FileError> {
+        let place = self.transfer_place()?;
+        let pages = self.succeeded(request).await?.available_pages.unwrap_or(0);
+        if pages == 0 {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        self.pages(request, (0..pages).collect(), place).await
+    }
+
+    async fn pages(
+        &self,
+        request: TaskRequest,
+        pages: VecDeque<u64>,
+        place: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<ByteStream, FileError> {
+        let at = self.locate(request).await?;
+        let client = self.inner.client.clone();
+        let open = move |page: u64| {
+            let client = client.clone();
+            async move { client.read_page(&at, page).await }
+        };
+        let missing = UpstreamError::NotFound {
+            path: "read page".into(),
+        };
+        let stream = in_order(pages, open, missing).await?;
+        Ok(self.delivered(stream, place))
+    }
+
+    /// The task's status as the cache holds it: a download asks no more of Anaplan than a
+    /// status request does.
+    async fn progress(&self, request: TaskRequest) -> Result<Progress, FileError> {
+        let served = self.task(request).await?;
+        serde_json::from_slice(&served.snapshot.body)
+            .map_err(|err| FileError::Upstream(UpstreamError::BadBody(err.to_string())))
+    }
+
+    /// The task's status, if it succeeded.
+    async fn succeeded(&self, request: TaskRequest) -> Result<Progress, FileError> {
+        let progress = self.progress(request).await?;
+        match progress.state {
+            TaskState::Succeeded => Ok(progress),
+            state => Err(FileError::NotFinished(state)),
+        }
+    }
+
+    /// One of `GATEWAY_MAX_TRANSFERS`' places, taken at once or not at all.
+    fn transfer_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, FileError> {
+        (self.inner.transfers.clone().try_acquire_owned()).map_err(|_| FileError::TooManyTransfers)
+    }
+
+    /// `stream` paced by its reader, counted, and holding `place` until it ends.
+    fn delivered(
+        &self,
+        stream: ByteStream,
+        place: tokio::sync::OwnedSemaphorePermit,
+    ) -> ByteStream {
+        let bytes =
+            metrics::counter!("anaplan_gateway_transfer_bytes_total", "direction" => "download");
+        let counted = stream.map(move |piece| {
+            let _place = &place;
+            if let Ok(piece) = &piece {
+                bytes.increment(piece.len() as u64);
+            }
+            piece
+        });
+        paced_by_reader(Box::pin(counted), self.inner.reader_deadline)
+    }
+}
