@@ -16,8 +16,16 @@ use crate::{secret_file, server};
 
 /// An export and a view read that finished before the demo started: the export's output file
 /// and the read's pages can be collected at once.
-const DEMO_EXPORT: &DemoTask = &TASKS[9];
-const DEMO_VIEW_READ: &DemoTask = &TASKS[10];
+const DEMO_EXPORT: &str = "7F7F582EBD4146068FE4061831C8F0F7";
+const DEMO_VIEW_READ: &str = "8A08B0739F0E47BB92E2326C603D86E8";
+
+/// The demo's task of that id.
+fn demo_task(id: &str) -> &'static DemoTask {
+    TASKS
+        .iter()
+        .find(|task| task.task_id == id)
+        .expect("a task of the scenario")
+}
 
 /// The user the demo logs in as, and its password (the demo's own, printed for trying `check`).
 const DEMO_USER: &str = "demo@example.com";
@@ -62,7 +70,7 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
         chunks: 3,
         chunk_size: 2000,
     };
-    simulator.put_file(DEMO_EXPORT.object_id, file);
+    simulator.put_file(demo_task(DEMO_EXPORT).object_id, file);
     Ok(simulator.address)
 }
 
@@ -129,9 +137,9 @@ pub fn download_paths() -> [String; 3] {
         )
     };
     [
-        task(DEMO_EXPORT, "file"),
-        task(DEMO_VIEW_READ, "pages/0"),
-        task(DEMO_VIEW_READ, "data"),
+        task(demo_task(DEMO_EXPORT), "file"),
+        task(demo_task(DEMO_VIEW_READ), "pages/0"),
+        task(demo_task(DEMO_VIEW_READ), "data"),
     ]
 }
 

@@ -256,7 +256,7 @@ impl IntoResponses for FileProblems {
                 "Anaplan has no file for the export (it keeps one about 48 hours)",
             ),
             (
-                ApiError::NoPage(3),
+                ApiError::NoPage { available: 3 },
                 "The read has not made that page available (yet)",
             ),
             (

@@ -12,7 +12,7 @@ use super::access;
 use super::docs::FileProblems;
 use super::error::ApiError;
 use super::params;
-use crate::ids::{IdError, TaskKind};
+use crate::ids::IdError;
 use crate::service::files::{ByteStream, FileError};
 use crate::service::{StatusService, TaskRequest};
 
@@ -28,8 +28,8 @@ pub struct ExportFilePath(
     pub String,
 );
 
-/// The query of a download, as documented: the task's own, with an export's or a view's id as
-/// the example.
+/// The query of an export's file, as documented: the task's own, with an export's id as the
+/// example.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ExportQuery {
@@ -124,9 +124,9 @@ pub async fn export_file(
     request: Request,
 ) -> Result<Response, ApiError> {
     let uri = request.uri();
+    // The route names the kind: export.
     let mut task =
         params::task_request_below(uri.path(), "/file", uri.query(), service.default_model())?;
-    task.kind = TaskKind::Export;
     access::admit(&service, &request, &mut task)?;
     let stream = service.export_file(task).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}-export\"", task.task);
@@ -224,7 +224,7 @@ fn refused(error: FileError) -> ApiError {
         FileError::Upstream(error) => ApiError::Upstream(error),
         FileError::NotFinished(state) => ApiError::TaskNotFinished(state),
         FileError::NoFile => ApiError::NoFile,
-        FileError::NoPage { available } => ApiError::NoPage(available),
+        FileError::NoPage { available } => ApiError::NoPage { available },
         FileError::TooManyTransfers => ApiError::TooManyTransfers,
     }
 }

@@ -17,7 +17,7 @@ impl StatusService {
     ) -> Result<ByteStream, UpstreamError> {
         let at = self.locate(request).await?;
         let client = self.inner.client.clone();
-        let chunks = client.dump_chunks(&at, action).await?.into();
+        let chunks = client.dump_chunks(&at, action).await?.into_iter();
         let open = move |chunk: String| {
             let client = client.clone();
             async move { client.dump_chunk(&at, action, &chunk).await }

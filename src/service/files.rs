@@ -2,8 +2,6 @@
 //! export's output file and a large read's pages. Each transfer holds one of
 //! `GATEWAY_MAX_TRANSFERS`' places for as long as its body streams.
 
-use std::collections::VecDeque;
-
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -64,7 +62,7 @@ impl StatusService {
         let missing = UpstreamError::NotFound {
             path: "export file".into(),
         };
-        let stream = match in_order(chunks.into(), open, missing).await {
+        let stream = match in_order(chunks.into_iter(), open, missing).await {
             Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),
             stream => stream?,
         };
@@ -82,23 +80,32 @@ impl StatusService {
         if page >= available {
             return Err(FileError::NoPage { available });
         }
-        self.pages(request, [page].into(), place).await
+        match self.pages(request, page..page + 1, place).await {
+            // Gone from Anaplan (the read was deleted, or idle past its 30 minutes).
+            Err(FileError::Upstream(UpstreamError::NotFound { .. })) => {
+                Err(FileError::NoPage { available: 0 })
+            }
+            answer => answer,
+        }
     }
 
     /// Every page of a large read that succeeded, in order, as one body.
     pub async fn read_data(&self, request: TaskRequest) -> Result<ByteStream, FileError> {
         let place = self.transfer_place()?;
-        let pages = self.succeeded(request).await?.available_pages.unwrap_or(0);
+        let pages = self.succeeded(request).await?.available_pages;
+        let pages = pages.ok_or_else(|| {
+            UpstreamError::BadBody("a finished read's status gives no availablePages".into())
+        })?;
         if pages == 0 {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        self.pages(request, (0..pages).collect(), place).await
+        self.pages(request, 0..pages, place).await
     }
 
     async fn pages(
         &self,
         request: TaskRequest,
-        pages: VecDeque<u64>,
+        pages: std::ops::Range<u64>,
         place: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<ByteStream, FileError> {
         let at = self.locate(request).await?;

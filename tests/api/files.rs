@@ -224,3 +224,41 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
         .as_ref()
         .to_vec()
 }
+
+/// Real time: the reader's stall is measured against the gateway's real bound.
+#[tokio::test]
+async fn a_reader_that_stalls_past_the_bound_loses_the_rest_and_frees_its_place() {
+    let app = spawn_app_with(&["--max-transfers", "1", "--timeout", "2s"]).await;
+    export_finished(&app, true);
+    read_at(&app, "COMPLETE", 1);
+    // More than the loopback's buffers hold, so the gateway waits on the reader.
+    let content = FileContent::Generated {
+        chunks: 8,
+        chunk_size: 4 * 1024 * 1024,
+    };
+    app.anaplan.put_file(EXPORT, content);
+    let mut stalled = app.get(&export_file_route()).await;
+    assert_eq!(stalled.status(), 200);
+    assert!(stalled.chunk().await.unwrap().is_some());
+    // The stalled transfer holds the one place...
+    assert_eq!(app.get(&read_route("pages/0")).await.status(), 503);
+    // ...until it has waited on its reader longer than ANAPLAN_TIMEOUT: then its body is cut off.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(app.get(&read_route("pages/0")).await.status(), 200);
+    let (mut rest, mut broken) = (0, false);
+    loop {
+        match stalled.chunk().await {
+            Ok(Some(piece)) => rest += piece.len(),
+            Ok(None) => break,
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    assert!(rest < 8 * 4 * 1024 * 1024, "the stalled body was cut short");
+    assert!(
+        broken,
+        "a cut body ends in an error, never as if it were whole"
+    );
+}

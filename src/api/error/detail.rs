@@ -42,16 +42,31 @@ impl ApiError {
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"
                 .into(),
-            ApiError::TaskNotFinished(state) => format!(
-                "the task is {} and has nothing to collect until it has succeeded; watch it \
-                 (GET /tasks/{{kind}}/{{taskId}}, or its events) and ask again then",
-                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-            ),
+            ApiError::TaskNotFinished(state) => {
+                let state = serde_json::to_value(state).ok();
+                let state = state.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+                match state {
+                    "failed" | "cancelled" => format!(
+                        "the task {state}: it left nothing to collect; run it again to have some"
+                    ),
+                    _ => format!(
+                        "the task is {state} and has nothing to collect until it has succeeded; \
+                         watch it (GET /tasks/{{kind}}/{{taskId}}, or its events) and ask again then"
+                    ),
+                }
+            }
             ApiError::NoFile => "Anaplan has no file for this export: it keeps an export's output \
                 for about 48 hours, for the user who ran it (the gateway's), and the export's next \
                 run replaces it"
                 .into(),
-            ApiError::NoPage(available) => format!(
+            ApiError::NoPage { available: 0 } => "the read has no page available: none yet, or \
+                none any more (Anaplan drops a read's pages once it is deleted or idle for 30 \
+                minutes)"
+                .into(),
+            ApiError::NoPage { available: 1 } => "the read has made 1 page available (page 0); \
+                a running read makes more as it goes: ask again after its next status"
+                .into(),
+            ApiError::NoPage { available } => format!(
                 "the read has made {available} pages available (from 0); a running read makes \
                  more as it goes: ask again after its next status"
             ),

@@ -80,9 +80,12 @@ pub enum ApiError {
     /// Anaplan has no output file for the export.
     #[error("Anaplan has no file for this export")]
     NoFile,
-    /// The read has not made the page available: how many it has.
+    /// The read has not made the page available.
     #[error("no such page (yet)")]
-    NoPage(u64),
+    NoPage {
+        /// How many pages it has made available.
+        available: u64,
+    },
     /// `GATEWAY_MAX_TRANSFERS` transfers are in flight.
     #[error("too many transfers in flight")]
     TooManyTransfers,
@@ -175,7 +178,7 @@ impl ApiError {
                 "Task not finished",
             ),
             ApiError::NoFile => (StatusCode::NOT_FOUND, "no-file", "No file"),
-            ApiError::NoPage(_) => (StatusCode::NOT_FOUND, "no-page", "No such page"),
+            ApiError::NoPage { .. } => (StatusCode::NOT_FOUND, "no-page", "No such page"),
             ApiError::TooManyTransfers => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too-many-transfers",
