@@ -3,8 +3,9 @@
 //!
 //! Measures the gateway's highest RSS rise while a slow reader (about 50 MB/s) takes the file
 //! (under 32 MiB is the target), and the throughput of a fast reader through the gateway against a
-//! plain copy of the same chunks straight from the simulated Anaplan over the same loopback (at
-//! least 0.8 of it is the target). Every byte is checked against what the simulator made. Run it
+//! plain copy through the same loopback: a relay in this process that reads the same chunks from
+//! the simulated Anaplan and writes their bytes on, with nothing else on the way (at least 0.8 of
+//! it is the target). Every byte is checked against what the simulator made. Run it
 //! with `bench/run.sh transfers`. It reports figures; it never fails on the machine's speed.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anaplan_gateway::simulator::files::generated_chunk;
-use anaplan_gateway::simulator::{FileContent, Reply, Simulator};
+use anaplan_gateway::simulator::{FileContent, Reply};
 use common::*;
 use serde_json::json;
 
@@ -75,11 +76,14 @@ async fn read_all(
     (read, highest)
 }
 
-/// The same chunks read straight from the simulated Anaplan, with a token of its own: the plain
-/// copy through the same loopback.
-async fn plain_copy(http: &reqwest::Client, anaplan: &Simulator) -> (usize, Duration) {
+/// A plain copy through the same loopback: a relay that logs in to the simulated Anaplan, reads
+/// the file's chunks in order and writes their bytes to its caller as they come, with nothing
+/// else on the way (no checks, no cache, no budget). Answers one request per connection; returns
+/// its address.
+async fn plain_relay(http: reqwest::Client, anaplan: SocketAddr) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let login = http
-        .post(format!("http://{}/token/authenticate", anaplan.address))
+        .post(format!("http://{anaplan}/token/authenticate"))
         .basic_auth("bench@example.com", Some("bench"))
         .send()
         .await
@@ -89,24 +93,37 @@ async fn plain_copy(http: &reqwest::Client, anaplan: &Simulator) -> (usize, Dura
         .as_str()
         .unwrap()
         .to_owned();
-    let started = Instant::now();
-    let mut read = 0;
-    for n in 0..CHUNKS {
-        let chunk = format!(
-            "http://{}/2/0/workspaces/{WORKSPACE}/models/{MODEL}/files/{EXPORT}/chunks/{n}",
-            anaplan.address
-        );
-        let mut response = http
-            .get(chunk)
-            .header("Authorization", format!("AnaplanAuthToken {token}"))
-            .send()
-            .await
-            .unwrap();
-        while let Some(piece) = response.chunk().await.unwrap() {
-            read += piece.len();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let (http, token) = (http.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    CHUNKS * CHUNK_BYTES
+                );
+                socket.write_all(head.as_bytes()).await.unwrap();
+                for n in 0..CHUNKS {
+                    let chunk = format!(
+                        "http://{anaplan}/2/0/workspaces/{WORKSPACE}/models/{MODEL}/files/{EXPORT}/chunks/{n}"
+                    );
+                    let authorization = format!("AnaplanAuthToken {token}");
+                    let response = http.get(chunk).header("Authorization", authorization);
+                    let mut response = response.send().await.unwrap();
+                    while let Some(piece) = response.chunk().await.unwrap() {
+                        socket.write_all(&piece).await.unwrap();
+                    }
+                }
+            });
         }
-    }
-    (read, started.elapsed())
+    });
+    address
 }
 
 fn file_route(api: SocketAddr) -> String {
@@ -143,7 +160,9 @@ async fn main() {
     assert_eq!(slow_read, total, "the whole file, byte for byte");
     let rise_mib = highest.saturating_sub(before) as f64 / 1024.0;
 
-    // A fast reader, against the plain copy, alternated three times; the median pair.
+    // A fast reader, against the plain copy, alternated three times; the median pair. Both
+    // readers check every byte alike.
+    let relay = plain_relay(http.clone(), anaplan.address).await;
     let mut runs = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -151,9 +170,11 @@ async fn main() {
         let (read, _) = read_all(response, None, None).await;
         let through = started.elapsed();
         assert_eq!(read, total);
-        let (plain, direct) = plain_copy(&http, &anaplan).await;
+        let started = Instant::now();
+        let response = http.get(format!("http://{relay}/")).send().await.unwrap();
+        let (plain, _) = read_all(response, None, None).await;
         assert_eq!(plain, total);
-        runs.push((through, direct));
+        runs.push((through, started.elapsed()));
     }
     drop(gateway);
     runs.sort_by(|(t1, d1), (t2, d2)| {
@@ -179,7 +200,7 @@ async fn main() {
         if rise_mib < 32.0 { "meets" } else { "MISSES" }
     );
     println!(
-        "| download to a fast reader: through the gateway against a plain copy from the simulated Anaplan | {:.0} MB/s against {:.0} MB/s: {ratio:.2} | at least 0.8: {} |",
+        "| download to a fast reader: through the gateway against a plain copy through the same loopback (a relay) | {:.0} MB/s against {:.0} MB/s: {ratio:.2} | at least 0.8: {} |",
         mb_s(through),
         mb_s(direct),
         if ratio >= 0.8 { "meets" } else { "MISSES" }
