@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::access;
@@ -156,7 +157,8 @@ pub async fn start_task(
     // The start runs on even if the caller hangs up: a start is never cut off half-way, between
     // its key's record and its call, or its call and its answer's record.
     let starting = service.clone();
-    let outcome = tokio::spawn(async move { starting.start(start).await }).await;
+    let outcome = async move { starting.start(start).await };
+    let outcome = tokio::spawn(outcome.in_current_span()).await;
     let outcome = outcome.unwrap_or(Err(StartError::OutcomeUnknown {
         candidates: Vec::new(),
     }));
