@@ -161,3 +161,14 @@ pub async fn simulated_anaplan() -> (Simulator, reqwest::Client) {
         .unwrap();
     (anaplan, http)
 }
+
+/// A `/proc/{pid}/status` figure in KiB: `VmRSS:` (resident now) or `VmHWM:` (its peak).
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}

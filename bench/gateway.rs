@@ -28,16 +28,6 @@ const BURST_CALLERS: usize = 64;
 const BURSTS: u32 = 5;
 const WRK_SECONDS: &str = "10s";
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

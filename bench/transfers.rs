@@ -29,16 +29,6 @@ const CHUNK_BYTES: usize = 10 * 1024 * 1024;
 /// The slow reader's pace, bytes a second.
 const SLOW_READER: u64 = 50_000_000;
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Reads `response` to its end at `pace` bytes a second (as fast as it comes with none),
 /// checking every byte against the generated file; the bytes read and the gateway's highest RSS
 /// meanwhile (with `pid`).
@@ -66,7 +56,7 @@ async fn read_all(
             (read, piece) = (read + take, &piece[take..]);
         }
         if let Some(pid) = pid {
-            highest = highest.max(rss_kib(pid));
+            highest = highest.max(rss_kib(pid, "VmRSS:"));
         }
         if let Some(pace) = pace {
             let due = Duration::from_secs_f64(read as f64 / pace as f64);
@@ -154,7 +144,7 @@ async fn main() {
     // A slow reader: the gateway passes on what it is given, and holds no more than a piece.
     let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &[]).await;
     let pid = gateway.id().unwrap();
-    let before = rss_kib(pid);
+    let before = rss_kib(pid, "VmRSS:");
     let response = http.get(file_route(api)).send().await.unwrap();
     let (slow_read, highest) = read_all(response, Some(SLOW_READER), Some(pid)).await;
     assert_eq!(slow_read, total, "the whole file, byte for byte");

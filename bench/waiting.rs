@@ -40,16 +40,6 @@ fn task(n: usize) -> String {
     format!("7A17{n:028X}")
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
-}
-
 /// What the held requests cost and how fast they were answered.
 struct Held {
     rss_before_kib: u64,
@@ -75,7 +65,7 @@ async fn hold_and_move(anaplan: &Simulator, api: SocketAddr, pid: u32) -> Held {
         tags.push(response.headers()["etag"].clone());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rss_before_kib = rss_kib(pid);
+    let rss_before_kib = rss_kib(pid, "VmRSS:");
     let calls_before = anaplan.api_calls();
     let held_from = Instant::now();
     let mut waiters = Vec::new();
@@ -96,7 +86,7 @@ async fn hold_and_move(anaplan: &Simulator, api: SocketAddr, pid: u32) -> Held {
     // All held (none can be answered before the tasks move), then memory; then every task
     // moves, and each task's next poll brings the change to its waiters.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_held_kib = rss_kib(pid);
+    let rss_held_kib = rss_kib(pid, "VmRSS:");
     anaplan.answer_any_task(running(0.6));
     let mut answered = Vec::new();
     for waiter in waiters {
@@ -140,14 +130,14 @@ async fn slow_dump(anaplan: &Simulator, api: SocketAddr, pid: u32) -> (u64, u64,
             Reply::Text(chunk_text.clone()),
         );
     }
-    let rss_before = rss_kib(pid);
+    let rss_before = rss_kib(pid, "VmRSS:");
     let url = task_route(api, &dump_task).replacen('?', "/dump?", 1);
     let mut response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), 200);
     let (mut read, mut highest) = (0, rss_before);
     while let Some(piece) = response.chunk().await.unwrap() {
         read += piece.len();
-        highest = highest.max(rss_kib(pid));
+        highest = highest.max(rss_kib(pid, "VmRSS:"));
         // A slow reader: the gateway must not buffer what it cannot pass on.
         tokio::time::sleep(Duration::from_micros(piece.len() as u64 / 5)).await;
     }
