@@ -32,6 +32,7 @@ pub struct Caller {
     models: Option<AllowedModels>,
     may_cancel: bool,
     may_start: bool,
+    may_write: bool,
     cold_lookups: Arc<ColdLookups>,
     /// The caller's series of the fresh-hit metrics, looked up once: a hit then costs no
     /// registry lookup.
@@ -51,6 +52,7 @@ impl std::fmt::Debug for Caller {
             .field("name", &self.name)
             .field("may_cancel", &self.may_cancel)
             .field("may_start", &self.may_start)
+            .field("may_write", &self.may_write)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +66,8 @@ pub enum Refused {
     Cancel,
     /// The caller may not start tasks.
     Start,
+    /// The caller may not upload files.
+    Write,
     /// The caller looked up more unknown keys this second than it may; there is room again
     /// after this long.
     ColdLookups(Duration),
@@ -121,6 +125,14 @@ impl Caller {
             Ok(())
         } else {
             Err(Refused::Start)
+        }
+    }
+
+    /// Whether the caller may upload files (`mayWrite`).
+    pub fn may_write(&self) -> Result<(), Refused> {
+        match self.may_write {
+            true => Ok(()),
+            false => Err(Refused::Write),
         }
     }
 
@@ -267,6 +279,7 @@ fn caller(spec: CallerSpec, current: Option<&Roster>) -> Caller {
         models: spec.models,
         may_cancel: spec.may_cancel,
         may_start: spec.may_start,
+        may_write: spec.may_write,
         cold_lookups,
         hit_metrics: OnceLock::new(),
     }

@@ -18,6 +18,8 @@ use crate::{secret_file, server};
 /// and the read's pages can be collected at once.
 const DEMO_EXPORT: &str = "7F7F582EBD4146068FE4061831C8F0F7";
 const DEMO_VIEW_READ: &str = "8A08B0739F0E47BB92E2326C603D86E8";
+/// The file the demo's import reads, which the printed upload writes.
+const DEMO_FILE: &str = "113000000000";
 
 /// The demo's task of that id.
 fn demo_task(id: &str) -> &'static DemoTask {
@@ -71,6 +73,7 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
         chunk_size: 2000,
     };
     simulator.put_file(demo_task(DEMO_EXPORT).object_id, file);
+    simulator.list_file(DEMO_FILE, "Employees.csv");
     Ok(simulator.address)
 }
 
@@ -143,6 +146,21 @@ pub fn download_paths() -> [String; 3] {
     ]
 }
 
+/// The upload the demo prints: the file its import reads.
+pub fn upload_path() -> String {
+    format!("/models/{BUSY_MODEL}/files/{DEMO_FILE}")
+}
+
+/// An upload of the import's file from the shell, streamed as it is piped.
+fn print_upload(base: &str, curl: &str) {
+    let path = upload_path();
+    println!(
+        "\nUpload the file the import reads (streamed to Anaplan in compressed chunks, then \
+         completed; answered with the chunk and byte counts):\n\n  \
+         printf 'Employee,Salary\\nAnn Example,100\\n' | {curl} -s -T - '{base}{path}'"
+    );
+}
+
 /// What the demo's export and view read leave to collect.
 fn print_downloads(base: &str, curl: &str) {
     let [file, page, data] = download_paths();
@@ -213,6 +231,7 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
          dump, read with the gateway's token):\n\n  {curl} -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
          {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
     );
+    print_upload(&base, curl);
     print_start(&base, curl);
     print_downloads(&base, curl);
     println!(

@@ -37,6 +37,7 @@ GATEWAY_ENV = [
     "GATEWAY_MAX_CONNECTIONS",
     "GATEWAY_REQUIRE_IDEMPOTENCY_KEY",
     "GATEWAY_MAX_TRANSFERS",
+    "GATEWAY_UPLOAD_CHUNK",
     "GATEWAY_UPSTREAM_CONCURRENCY",
     "GATEWAY_UPSTREAM_RATE",
     "GATEWAY_CACHE_MAX_ENTRIES",
@@ -129,6 +130,7 @@ def test_values_reach_the_env_unchanged():
             "maxConnections": 20000,
             "requireIdempotencyKey": True,
             "maxTransfers": 3,
+            "uploadChunk": "25MiB",
             "upstreamConcurrency": 3,
             "upstreamRate": "600/m",
             "cacheMaxEntries": 2000000,
@@ -153,6 +155,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_REQUIRE_IDEMPOTENCY_KEY"] == "true"
     assert variables["GATEWAY_MAX_TRANSFERS"] == "3"
+    assert variables["GATEWAY_UPLOAD_CHUNK"] == "25MiB"
     assert variables["GATEWAY_UPSTREAM_CONCURRENCY"] == "3"
     assert variables["GATEWAY_UPSTREAM_RATE"] == "600/m"
     # Helm holds numbers as floats; a large one must not come out as 2e+06.

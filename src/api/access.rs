@@ -1,6 +1,6 @@
 //! Who may ask about what: the gateway's allow-list of models (`GATEWAY_ALLOWED_MODELS`) and,
 //! with callers configured (`GATEWAY_CALLERS_FILE`), each caller's key, models, rights to cancel
-//! and to start, and allowance of cold lookups. All of it is checked before anything goes upstream.
+//! to start and to upload, and allowance of cold lookups. All of it is checked before anything goes upstream.
 
 use std::sync::Arc;
 
@@ -74,6 +74,11 @@ pub fn may_cancel(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
 /// caller's name, for the log and to scope its `Idempotency-Key`s.
 pub fn may_start(request: &Request) -> Result<Option<Arc<str>>, ApiError> {
     may(request, Caller::may_start)
+}
+
+/// Whether the request's caller may upload files (anyone may without callers configured).
+pub fn may_write(request: &Request) -> Result<(), ApiError> {
+    may(request, Caller::may_write).map(drop)
 }
 
 /// Whether the request's caller has `right`; its name.

@@ -1,21 +1,16 @@
-//! The OpenAPI document: the API's description, the error responses every route shares (each
-//! with an example built by the error type itself), and what the running configuration changes.
+//! The OpenAPI document: the API's description, the error responses of its routes ([`problems`],
+//! each with an example built by the error type itself), and what the running configuration
+//! changes.
 
-use std::collections::BTreeMap;
-
-use axum::http::StatusCode;
-use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::ParameterIn;
-use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, Type};
-use utoipa::{IntoResponses, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
-use super::error::{ApiError, Problem};
-use crate::callers::{Refused, Unauthenticated};
-use crate::ids::IdError;
-use crate::upstream::UpstreamError;
+use super::error::Problem;
+
+mod problems;
+pub use problems::{FileProblems, ProblemResponses, StartProblems, UploadProblems};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,7 +32,8 @@ Anaplan; this replica's first answer from the shared tier)."
     components(schemas(Problem, TaskEvent)),
     modifiers(&CallerKeys),
     tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
-         (name = "models", description = "Model status"))
+         (name = "models", description = "Model status"),
+         (name = "files", description = "Files an import reads, uploaded through the gateway"))
 )]
 /// The document's frame: the routes add their paths to it.
 pub struct ApiDoc;
@@ -120,232 +116,26 @@ pub fn keys_required(document: &mut utoipa::openapi::OpenApi) {
     )]);
 }
 
-/// The error responses of every Anaplan-backed route, one per status.
-pub struct ProblemResponses;
-
-impl IntoResponses for ProblemResponses {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(shared_problems())
-    }
-}
-
-/// The problems every Anaplan-backed route may answer with, each with its description.
-fn shared_problems() -> Vec<(ApiError, &'static str)> {
-    let malformed = IdError::Malformed {
-        param: "objectId",
-        expected: "1 to 20 decimal digits",
-    };
-    let seconds = std::time::Duration::from_secs(5);
-    vec![
-        (
-            ApiError::BadRequest(malformed),
-            "A missing or malformed parameter; nothing was sent to Anaplan",
-        ),
-        (
-            ApiError::Unauthenticated(Unauthenticated::NoKey),
-            "Callers are configured (GATEWAY_CALLERS_FILE) and the request has no key, or an \
-             unknown one (type unauthenticated); nothing was sent to Anaplan",
-        ),
-        (
-            ApiError::ModelNotAllowed,
-            "The model is not among GATEWAY_ALLOWED_MODELS (type model-not-allowed), or the \
-             caller may not read it, cancel or start (type caller-not-allowed); nothing was \
-             sent to Anaplan",
-        ),
-        (
-            ApiError::CallerRefused {
-                caller: "orders".into(),
-                refused: Refused::ColdLookups(seconds),
-            },
-            "The caller asked about more tasks and models the gateway holds nothing for this \
-             second than its allowance; nothing was sent to Anaplan",
-        ),
-        (
-            ApiError::Upstream(UpstreamError::NotFound {
-                path: "/2/0/workspaces/8a8196b15b7dbae6015b8694411d13fe/models/\
-                       75A40874E6B64FA3AE0743278996850F/imports/112000000009/tasks/\
-                       1B1D84DDD53847BAA621810B593C3FC1"
-                    .into(),
-            }),
-            "Anaplan reports no such object, or the gateway's user has no access to it; the \
-             detail names the Anaplan path asked for, made of the request's ids",
-        ),
-        (
-            ApiError::Upstream(UpstreamError::Busy { status: 423 }),
-            "The model is busy or locked and Anaplan refused the call",
-        ),
-        (
-            ApiError::Upstream(UpstreamError::Server { status: 500 }),
-            "Anaplan failed, answered something unreadable, or refused the gateway's credentials (type credentials-refused)",
-        ),
-        (
-            ApiError::Upstream(UpstreamError::RateLimited {
-                retry_after: seconds,
-            }),
-            "Anaplan is rate-limiting or unavailable and no usable cached answer exists",
-        ),
-        (
-            ApiError::Upstream(UpstreamError::Timeout),
-            "Anaplan did not answer within ANAPLAN_TIMEOUT",
-        ),
-    ]
-}
-
-/// The error responses of a start: the shared ones, and a start's own.
-pub struct StartProblems;
-
-impl IntoResponses for StartProblems {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut problems = shared_problems();
-        problems.extend([
-            (
-                ApiError::StartRefused {
-                    status: 400,
-                    message: "Unrecognised property detected".into(),
-                },
-                "Anaplan refused the start (type start-refused, or upstream-forbidden for its 403): \
-                 nothing was started",
-            ),
-            (
-                ApiError::StartRefused {
-                    status: 403,
-                    message: "Forbidden".into(),
-                },
-                "Anaplan forbids the gateway's user this start: nothing was started",
-            ),
-            (
-                ApiError::IdempotencyInFlight(std::time::Duration::from_secs(1)),
-                "The first start with this Idempotency-Key is still under way",
-            ),
-            (
-                ApiError::IdempotencyKeyReused,
-                "The Idempotency-Key was first used for a different start",
-            ),
-            (
-                ApiError::StartOutcomeUnknown {
-                    candidates: vec![
-                        "16605AE88D1D46EDB88FD12DFBA867A9".into(),
-                        "310296FE3D914C84AC813E7758A085DB".into(),
-                    ],
-                },
-                "The start was sent and its answer lost, and the task list does not tell which \
-                 task it created (candidates lists those it may have); it was not sent again",
-            ),
-            (
-                ApiError::IdempotencyUnavailable,
-                "The fleet's Redis, which keeps Idempotency-Keys, did not answer: nothing was sent",
-            ),
-        ]);
-        responses(problems)
-    }
-}
-
-/// The error responses of a download: the shared ones, and a transfer's own.
-pub struct FileProblems;
-
-impl IntoResponses for FileProblems {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut problems = shared_problems();
-        problems.extend([
-            (
-                ApiError::TaskNotFinished(crate::schema::TaskState::Running),
-                "The task has not succeeded (yet): nothing to collect",
-            ),
-            (
-                ApiError::NoFile,
-                "Anaplan has no file for the export (it keeps one about 48 hours)",
-            ),
-            (
-                ApiError::NoPage { available: 3 },
-                "The read has not made that page available (yet)",
-            ),
-            (
-                ApiError::TooManyTransfers,
-                "GATEWAY_MAX_TRANSFERS transfers are in flight",
-            ),
-        ]);
-        responses(problems)
-    }
-}
-
-/// One response per status, each problem of it an example named by its type.
-fn responses(problems: Vec<(ApiError, &'static str)>) -> BTreeMap<String, RefOr<Response>> {
-    let mut by_status: BTreeMap<u16, Vec<(Problem, &str)>> = BTreeMap::new();
-    for (error, description) in problems {
-        let problem = error.problem();
-        by_status
-            .entry(problem.status)
-            .or_default()
-            .push((problem, description));
-    }
-    by_status
-        .into_iter()
-        .map(|(status, problems)| (status.to_string(), RefOr::T(response(status, problems))))
-        .collect()
-}
-
-/// A status's response: its problems' descriptions, one example each, and its headers.
-fn response(status: u16, problems: Vec<(Problem, &str)>) -> Response {
-    use utoipa::openapi::example::ExampleBuilder;
-    let descriptions: Vec<&str> = problems
-        .iter()
-        .map(|(_, description)| *description)
-        .collect();
-    let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name(Problem::name())));
-    if let [(problem, _)] = problems.as_slice() {
-        content = content.example(serde_json::to_value(problem).ok());
-    } else {
-        for (problem, description) in &problems {
-            let name = problem.kind.rsplit(':').next().unwrap_or_default();
-            let example = ExampleBuilder::new()
-                .summary(*description)
-                .value(serde_json::to_value(problem).ok());
-            content = content.examples_from_iter([(name, example)]);
-        }
-    }
-    let mut response = ResponseBuilder::new()
-        .description(descriptions.join(". "))
-        .content("application/problem+json", content.build());
-    if status == StatusCode::UNAUTHORIZED.as_u16() {
-        let challenge = ObjectBuilder::new().schema_type(Type::String);
-        let header = HeaderBuilder::new()
-            .schema(Some(challenge))
-            .description(Some("`Bearer realm=\"anaplan-gateway\"`, with `error=\"invalid_token\"` for an unknown key"));
-        response = response.header("WWW-Authenticate", header.build());
-    }
-    let retried = [
-        StatusCode::SERVICE_UNAVAILABLE,
-        StatusCode::TOO_MANY_REQUESTS,
-        StatusCode::CONFLICT,
-    ];
-    if retried.iter().any(|retried| retried.as_u16() == status) {
-        let seconds = ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1));
-        let header = HeaderBuilder::new()
-            .schema(Some(seconds))
-            .description(Some(match status {
-                429 => "Seconds until the caller may look up another unknown key",
-                409 => "Seconds until the caller may ask again",
-                _ => "Seconds until the gateway will ask Anaplan again",
-            }));
-        response = response.header("Retry-After", header.build());
-    }
-    response.build()
-}
-
-/// A start's body may be left out: it then takes the kind's defaults.
-pub fn start_body_optional(document: &mut utoipa::openapi::OpenApi) {
-    let start = (document.paths.paths.get_mut(START_PATH))
-        .and_then(|item| item.post.as_mut())
-        .and_then(|operation| operation.request_body.as_mut());
+/// Bodies that may be left out: a start's (it then takes the kind's defaults) and an upload's
+/// (an empty file).
+pub fn optional_bodies(document: &mut utoipa::openapi::OpenApi) {
+    let paths = &mut document.paths.paths;
+    let start = (paths.get_mut(START_PATH)).and_then(|item| item.post.as_mut());
+    let start = start.and_then(|operation| operation.request_body.as_mut());
     if let Some(RefOr::T(body)) = start {
+        body.required = Some(Required::False);
+    }
+    let upload = (paths.get_mut(UPLOAD_PATH)).and_then(|item| item.put.as_mut());
+    let upload = upload.and_then(|operation| operation.request_body.as_mut());
+    if let Some(RefOr::T(body)) = upload {
         body.required = Some(Required::False);
     }
 }
 
-/// The path of the start route, whose body [`start_body_optional`] describes.
+/// The path of the start route, whose body [`optional_bodies`] describes.
 const START_PATH: &str = "/tasks/{kind}";
+/// The path of the upload route, whose body [`optional_bodies`] describes.
+const UPLOAD_PATH: &str = "/models/{modelId}/files/{fileId}";
 
 /// With `ANAPLAN_MODEL_ID` configured, callers may leave `modelId` out of task requests.
 pub fn model_id_optional(document: &mut utoipa::openapi::OpenApi) {

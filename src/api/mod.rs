@@ -4,7 +4,8 @@
 //! [`Api`] (in [`fast_path`]) answers fresh cached task answers itself and hands everything else
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
 //! [`headers`] built in one place, and fail with an [`error`]; [`starts`] starts tasks,
-//! [`events`] streams a task's changes and [`dumps`] its failure dump; [`docs`] describes them.
+//! [`events`] streams a task's changes and [`dumps`] its failure dump; [`files`] and [`uploads`]
+//! carry files both ways; [`docs`] describes them.
 
 pub mod access;
 pub mod docs;
@@ -17,6 +18,7 @@ pub mod headers;
 pub mod params;
 pub mod routes;
 pub mod starts;
+pub mod uploads;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -40,6 +42,7 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
         .routes(routes!(files::export_file))
         .routes(routes!(files::read_page))
         .routes(routes!(files::read_data))
+        .routes(routes!(uploads::upload_file))
 }
 
 /// The API routes, with `/openapi.json`, Swagger UI at `/docs`, and problem+json for the rest;
@@ -48,7 +51,7 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
     docs::event_stream(&mut document);
-    docs::start_body_optional(&mut document);
+    docs::optional_bodies(&mut document);
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }
@@ -70,6 +73,6 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = documented_routes().into_openapi();
     docs::event_stream(&mut document);
-    docs::start_body_optional(&mut document);
+    docs::optional_bodies(&mut document);
     document
 }

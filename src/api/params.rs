@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::service::starts::StartRequest;
+use crate::service::uploads::UploadRequest;
 use crate::service::{ListRequest, ModelRequest, TaskRequest};
 use crate::starts::StartOptions;
 
@@ -313,6 +314,18 @@ pub fn model_request(uri: &Uri) -> Result<ModelRequest, IdError> {
         model: ModelId::parse("modelId", &decoded(model))?,
         workspace: workspace(&QueryIds::parse(uri.query()))?,
     })
+}
+
+/// Reads and checks `/models/{modelId}/files/{fileId}[?workspaceId=]`.
+pub fn upload_request(uri: &Uri) -> Result<UploadRequest, IdError> {
+    let rest = uri.path().strip_prefix("/models/").unwrap_or_default();
+    let (model, file) = rest.split_once("/files/").unwrap_or((rest, ""));
+    let model = ModelRequest {
+        model: ModelId::parse("modelId", &decoded(model))?,
+        workspace: workspace(&QueryIds::parse(uri.query()))?,
+    };
+    let file = ObjectId::parse("fileId", &decoded(file))?;
+    Ok(UploadRequest { model, file })
 }
 
 fn workspace(query: &QueryIds<'_>) -> Result<Option<WorkspaceId>, IdError> {

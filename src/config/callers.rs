@@ -32,6 +32,8 @@ struct CallerEntry {
     may_cancel: bool,
     #[serde(default)]
     may_start: bool,
+    #[serde(default)]
+    may_write: bool,
     /// Distinct keys the gateway holds nothing for that this caller may make it look up per
     /// second; by default half the upstream budget.
     #[serde(default)]
@@ -51,6 +53,8 @@ pub struct CallerSpec {
     pub may_cancel: bool,
     /// Whether it may start tasks.
     pub may_start: bool,
+    /// Whether it may upload files.
+    pub may_write: bool,
     /// Its allowance of cold lookups.
     pub cold_lookups: Quota,
 }
@@ -61,6 +65,7 @@ impl std::fmt::Debug for CallerSpec {
             .field("name", &self.name)
             .field("may_cancel", &self.may_cancel)
             .field("may_start", &self.may_start)
+            .field("may_write", &self.may_write)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +172,7 @@ fn caller(entry: CallerEntry, default_cold_lookups: Quota) -> Result<CallerSpec,
         models,
         may_cancel: entry.may_cancel,
         may_start: entry.may_start,
+        may_write: entry.may_write,
         cold_lookups: (entry.cold_lookups_per_second)
             .map_or(default_cold_lookups, Quota::per_second),
     })

@@ -75,7 +75,7 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
-    /// Most file transfers (export files, read pages) in flight at once; past it 503.
+    /// Most file transfers (uploads, export files, read pages) in flight at once; past it 503.
     #[arg(
         long,
         env = "GATEWAY_MAX_TRANSFERS",
@@ -83,6 +83,15 @@ pub struct RawSettings {
         global = true
     )]
     pub max_transfers: String,
+    /// An upload's chunk size before compression, from 1MiB to 50MiB (Anaplan's bound): each
+    /// upload holds about two.
+    #[arg(
+        long,
+        env = "GATEWAY_UPLOAD_CHUNK",
+        default_value = "10MiB",
+        global = true
+    )]
+    pub upload_chunk: String,
     /// Refuses a start (`POST /tasks/{kind}`) without an `Idempotency-Key` (400): `true` or `false`.
     #[arg(
         long,

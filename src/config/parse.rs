@@ -46,6 +46,31 @@ pub fn positive(text: &str) -> Result<u64, String> {
     }
 }
 
+/// An upload's chunk size: `10MiB`, `512KiB` or bytes, from 1 MiB to 50 MiB (Anaplan's bound
+/// on a chunk's uncompressed data).
+pub fn chunk_size(text: &str) -> Result<usize, String> {
+    const MIB: u64 = 1024 * 1024;
+    const MAX_CHUNK: u64 = 50 * MIB;
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let unit = match unit.trim() {
+        "" | "B" => Some(1),
+        "KiB" => Some(1024),
+        "MiB" => Some(MIB),
+        _ => None,
+    };
+    let bytes = unit.and_then(|unit| digits.parse::<u64>().ok()?.checked_mul(unit));
+    match bytes {
+        Some(bytes @ MIB..=MAX_CHUNK) => Ok(bytes as usize),
+        _ => Err(format!(
+            "`{text}` is not a size from 1MiB to 50MiB; use for example 10MiB"
+        )),
+    }
+}
+
 pub fn base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim().trim_end_matches('/'))
         .map_err(|err| format!("`{text}` is not a URL ({err})"))?;

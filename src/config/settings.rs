@@ -10,7 +10,7 @@ use super::allowed::AllowedModels;
 use super::callers::CallersSettings;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
-use super::parse::{address, base_url, duration, flag, positive, rate};
+use super::parse::{address, base_url, chunk_size, duration, flag, positive, rate};
 use super::problems::{Problems, setting_name};
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
@@ -26,8 +26,11 @@ pub struct AnaplanSettings {
     pub credentials: CredentialMethod,
     /// Bound on one upstream request, retries included.
     pub timeout: Duration,
-    /// Upstream requests in flight at most.
+    /// Upstream requests in flight at most, transfers' parts aside.
     pub concurrency: usize,
+    /// Transfers' parts (file chunks, pages, dumps) in flight at most: their own lane, so slow
+    /// transfers never hold the permits status polls need.
+    pub transfers: usize,
     /// The budget of Integration API calls (`GATEWAY_UPSTREAM_RATE`).
     pub rate: governor::Quota,
     /// Default workspace for callers that leave it out.
@@ -88,8 +91,8 @@ pub struct Settings {
     pub callers: Option<CallersSettings>,
     /// Whether a start must carry an `Idempotency-Key`.
     pub require_idempotency_key: bool,
-    /// Most file transfers in flight at once.
-    pub max_transfers: usize,
+    /// An upload's chunk size before compression, in bytes.
+    pub upload_chunk: usize,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// Drain bound after SIGTERM.
@@ -190,6 +193,7 @@ impl Settings {
         };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
+        let upload_chunk = problems.check("upload_chunk", chunk_size(&raw.upload_chunk));
         let require_idempotency_key = problems.check(
             "require_idempotency_key",
             flag(&raw.require_idempotency_key),
@@ -214,6 +218,7 @@ impl Settings {
                 credentials: credentials?,
                 timeout: timeout?,
                 concurrency: usize::try_from(concurrency?).ok()?,
+                transfers: usize::try_from(max_transfers?).ok()?,
                 rate: rate?,
                 default_workspace: default_workspace?,
                 default_model: default_model?,
@@ -230,7 +235,7 @@ impl Settings {
             allowed_models: allowed_models?,
             callers: callers?,
             require_idempotency_key: require_idempotency_key?,
-            max_transfers: usize::try_from(max_transfers?).ok()?,
+            upload_chunk: upload_chunk?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,

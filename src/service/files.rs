@@ -139,7 +139,7 @@ impl StatusService {
     }
 
     /// One of `GATEWAY_MAX_TRANSFERS`' places, taken at once or not at all.
-    fn transfer_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, FileError> {
+    pub(super) fn transfer_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, FileError> {
         (self.inner.transfers.clone().try_acquire_owned()).map_err(|_| FileError::TooManyTransfers)
     }
 

@@ -5,6 +5,8 @@ mod answers;
 mod dumps;
 pub mod files;
 mod streams;
+mod upload_holds;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -149,6 +151,10 @@ struct Parts {
     require_idempotency_key: bool,
     /// Places for file transfers in flight (`GATEWAY_MAX_TRANSFERS`).
     transfers: Arc<tokio::sync::Semaphore>,
+    /// The files uploads are writing: one upload per file.
+    uploads: upload_holds::UploadHolds,
+    /// An upload's chunk size before compression (`GATEWAY_UPLOAD_CHUNK`).
+    upload_chunk: usize,
 }
 
 impl StatusService {
@@ -168,6 +174,7 @@ impl StatusService {
             None => StatusCache::new(settings.polling, settings.cache),
         };
         let records = Records::new(shared.clone());
+        let uploads = upload_holds::UploadHolds::new(shared.clone());
         let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
             cache,
@@ -179,7 +186,9 @@ impl StatusService {
             allowed_models: settings.allowed_models.clone(),
             records,
             require_idempotency_key: settings.require_idempotency_key,
-            transfers: Arc::new(tokio::sync::Semaphore::new(settings.max_transfers)),
+            transfers: Arc::new(tokio::sync::Semaphore::new(settings.anaplan.transfers)),
+            uploads,
+            upload_chunk: settings.upload_chunk,
         };
         Ok(Self {
             inner: Arc::new(parts),

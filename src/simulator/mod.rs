@@ -126,6 +126,16 @@ impl Simulator {
         self.world().files.put(id, content);
     }
 
+    /// Lists the file `id`, named `name`, among the models' files, for uploads to write.
+    pub fn list_file(&self, id: &str, name: &str) {
+        self.world().files.list(id, name);
+    }
+
+    /// What uploads wrote to the file `id`.
+    pub fn uploaded(&self, id: &str) -> Option<files::Upload> {
+        self.world().files.upload(id)
+    }
+
     /// Ids of every task started so far, in order.
     pub fn started_tasks(&self) -> Vec<String> {
         self.world().starts.ids()
@@ -253,7 +263,7 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
+    let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
     let request = Request::from_parts(parts, ());
@@ -276,7 +286,11 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
                 .or_default() += 1;
             world.in_flight += 1;
             world.most_in_flight = world.most_in_flight.max(world.in_flight);
-            Some(world.reply_for(&method, &path))
+            let gzip = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|value| value.as_bytes() == b"application/x-gzip");
+            Some(world.reply_for(&method, &path, &body, gzip))
         }
     };
     let Some(reply) = reply else {

@@ -30,8 +30,9 @@ pub enum Reply {
     /// Scripted for a start: the task is created, and then this is answered instead of it (a
     /// stall, a reset, a 5xx): the start's answer is lost.
     LostAfterStart(Box<Reply>),
-    /// Scripted for a start: the task is created and answered, as an unscripted start is.
-    Start,
+    /// Scripted: answered as if nothing were scripted (a start creates its task and answers it,
+    /// an upload's chunk is kept).
+    Own,
 }
 
 impl Reply {
@@ -61,7 +62,7 @@ impl Reply {
                 Reply::Reset => reset_mid_body(),
                 Reply::LostAfterStart(reply) => reply.play(path).await,
                 // Only a start is answered so; anywhere else it names nothing.
-                Reply::Start => error_response(StatusCode::NOT_FOUND, Vec::new(), &path),
+                Reply::Own => error_response(StatusCode::NOT_FOUND, Vec::new(), &path),
                 Reply::After(delay, reply) => {
                     tokio::time::sleep(delay).await;
                     reply.play(path).await

@@ -38,9 +38,10 @@ pub struct World {
 impl World {
     /// The reply to a counted call: scripted, a start's, a started task's, the scenario's, the
     /// any-task reply, else 404.
-    pub fn reply_for(&mut self, method: &Method, path: &str) -> Reply {
+    pub fn reply_for(&mut self, method: &Method, path: &str, body: &[u8], gzip: bool) -> Reply {
         let scripted = next(self.scripts.get_mut(path));
         let below_api = path.strip_prefix("/2/0").unwrap_or(path);
+
         if method == Method::POST
             && let Some((collection, object)) = starts::start_target(below_api)
         {
@@ -50,14 +51,17 @@ impl World {
                     self.starts.create(collection, object);
                     *lost
                 }
-                Some(Reply::Start) | None if self.scenario.is_some() && !in_scenario(below_api) => {
+                Some(Reply::Own) | None if self.scenario.is_some() && !in_scenario(below_api) => {
                     Reply::not_found()
                 }
-                Some(Reply::Start) | None => self.starts.create(collection, object),
+                Some(Reply::Own) | None => self.starts.create(collection, object),
                 Some(refused) => refused,
             };
         }
-        if let Some(reply) = scripted {
+        if let Some(reply) = scripted.filter(|reply| !matches!(reply, Reply::Own)) {
+            return reply;
+        }
+        if let Some(reply) = self.files.receive(method, below_api, body, gzip) {
             return reply;
         }
         if let Some(reply) = self.starts.reply(method, below_api) {

@@ -2,7 +2,7 @@
 //! budget, the permits and the pause after a 429, which every request passes through the one
 //! request core ([`request`]). What is asked of Anaplan is built on it: statuses, task lists and
 //! cancels ([`status`]), starts ([`start`]), failure dumps ([`dump`]), export files and read
-//! pages ([`files`]).
+//! pages ([`files`]), uploads of import files ([`uploads`]).
 
 pub mod auth;
 mod budget;
@@ -16,6 +16,7 @@ mod response;
 mod server_clock;
 pub mod start;
 mod status;
+pub mod uploads;
 pub mod wire;
 
 use std::sync::Arc;
@@ -52,8 +53,11 @@ struct Inner {
     http: reqwest::Client,
     api_url: Url,
     tokens: Arc<TokenManager>,
-    /// Bounds the Integration API requests in flight at once.
+    /// Bounds the Integration API requests in flight at once, transfers' parts aside.
     permits: Arc<Semaphore>,
+    /// Bounds transfers' parts in flight: a lane of their own, so that slow transfers never
+    /// take the permits status polls need.
+    transfer_permits: Arc<Semaphore>,
     /// Bounds the Integration API calls per second.
     budget: budget::Budget,
     /// Shared with the token's auth API calls: a 429 from either pauses both.
@@ -90,6 +94,7 @@ impl AnaplanClient {
                 api_url: settings.api_url.clone(),
                 tokens,
                 permits: Arc::new(Semaphore::new(settings.concurrency)),
+                transfer_permits: Arc::new(Semaphore::new(settings.transfers)),
                 budget: budget::Budget::new(settings.rate, shared),
                 gate,
                 timeout: settings.timeout,

@@ -4,7 +4,7 @@
 //! at before and after waiting for a permit), the global limit on requests in flight, a bound on
 //! the whole call, retries of idempotent GETs with jittered backoff, classification of the answer,
 //! metrics and logs. Its answer is read whole, or left open to stream while it holds its permit.
-//! Only a GET is tried again after a failure; any request refused with a 401 is sent once more
+//! Only a GET or a PUT (idempotent: an upload's chunk) is tried again after a failure; any request refused with a 401 is sent once more
 //! with a fresh token, since Anaplan did nothing with it (a start too: it was not made).
 
 use std::future::Future;
@@ -23,7 +23,7 @@ use super::auth::Token;
 use super::response::{classify, read_bounded, transport_error};
 use super::{AnaplanClient, UpstreamError, Urgency};
 
-/// Retries of a transiently failed GET, after the first attempt.
+/// Retries of a transiently failed GET or PUT, after the first attempt.
 const MAX_RETRIES: u32 = 2;
 /// First backoff step; each retry doubles it, and full jitter picks a point below it.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -45,6 +45,10 @@ pub(super) enum Endpoint {
     FileChunks,
     FileChunk,
     ReadPage,
+    FileList,
+    UploadOpen,
+    UploadChunk,
+    UploadComplete,
 }
 
 impl Endpoint {
@@ -61,7 +65,19 @@ impl Endpoint {
             Endpoint::FileChunks => "file_chunks",
             Endpoint::FileChunk => "file_chunk",
             Endpoint::ReadPage => "read_page",
+            Endpoint::FileList => "file_list",
+            Endpoint::UploadOpen => "upload_open",
+            Endpoint::UploadChunk => "upload_chunk",
+            Endpoint::UploadComplete => "upload_complete",
         }
+    }
+
+    /// A part of a transfer: it takes its permit from the transfers' lane.
+    fn is_transfer(self) -> bool {
+        matches!(
+            self,
+            Endpoint::DumpChunk | Endpoint::FileChunk | Endpoint::ReadPage | Endpoint::UploadChunk
+        )
     }
 }
 
@@ -75,8 +91,8 @@ pub(super) struct Call<'a> {
     pub urgency: Urgency,
     /// The `Accept` header.
     pub accept: &'static str,
-    /// A JSON body, sent as it is.
-    pub body: Option<Bytes>,
+    /// A body, sent as it is, with its `Content-Type`.
+    pub body: Option<(Bytes, &'static str)>,
     /// Set once the request has left for Anaplan (a refused connection clears it again): whether
     /// a call that failed may have reached Anaplan.
     pub left: Option<&'a AtomicBool>,
@@ -142,6 +158,18 @@ impl Streaming {
     }
 }
 
+impl Streaming {
+    /// Reads the body to its end, within the same bound, and lets it go.
+    async fn read_past(mut self) -> Result<(), UpstreamError> {
+        let read = read_bounded(self.response).await.map(drop);
+        self.sent.outcome = match &read {
+            Ok(()) => "ok",
+            Err(err) => err.outcome(),
+        };
+        read
+    }
+}
+
 /// Counts one request that left for Anaplan, with its outcome, once it is over: a request cut off
 /// by its bound (or the gateway stopping) before its answer was read counts as a timeout.
 struct Sent {
@@ -175,6 +203,12 @@ impl AnaplanClient {
     ) -> Result<T, UpstreamError> {
         let body = self.send(call, Streaming::read_whole).await?;
         serde_json::from_slice(&body).map_err(|err| UpstreamError::BadBody(err.to_string()))
+    }
+
+    /// Sends `call` for what it does, reading past whatever its answer says (often nothing: a
+    /// 204).
+    pub(super) async fn call_done(&self, call: Call<'_>) -> Result<(), UpstreamError> {
+        self.send(call, Streaming::read_past).await
     }
 
     /// Sends `call` and leaves its successful answer open, to be read as it comes.
@@ -213,7 +247,7 @@ impl AnaplanClient {
         result
     }
 
-    /// Tries, replays once after a 401, and retries transient failures of GETs.
+    /// Tries, replays once after a 401, and retries transient failures of GETs and PUTs.
     async fn attempts<T, Read, Reading>(
         &self,
         call: &Call<'_>,
@@ -228,9 +262,9 @@ impl AnaplanClient {
         let mut token = self.inner.tokens.token().await?;
         let mut replayed = false;
         let mut retries = 0;
-        let is_get = call.method == Method::GET;
-        // Only a GET is tried again, so only a GET's attempt gets less than the whole bound.
-        let per_attempt = match is_get {
+        let idempotent = call.method == Method::GET || call.method == Method::PUT;
+        // Only these are tried again, so only their attempts get less than the whole bound.
+        let per_attempt = match idempotent {
             true => self.inner.timeout / ATTEMPTS_PER_TIMEOUT,
             false => self.inner.timeout,
         };
@@ -252,7 +286,7 @@ impl AnaplanClient {
                     replayed = true;
                     token = self.inner.tokens.replace_rejected(&token).await?;
                 }
-                Err(err) if is_get && err.is_transient() && retries < MAX_RETRIES => {
+                Err(err) if idempotent && err.is_transient() && retries < MAX_RETRIES => {
                     let step = BACKOFF_BASE * 2u32.pow(retries);
                     let pause = step.mul_f64(rand::rng().random::<f64>());
                     if Instant::now() + pause >= deadline {
@@ -275,7 +309,11 @@ impl AnaplanClient {
         token: &Token,
     ) -> Result<Streaming, UpstreamError> {
         let inner = &self.inner;
-        let permit = (inner.permits.clone().acquire_owned().await)
+        let lane = match call.endpoint.is_transfer() {
+            true => &inner.transfer_permits,
+            false => &inner.permits,
+        };
+        let permit = (lane.clone().acquire_owned().await)
             .map_err(|_| UpstreamError::Unreachable("client closed".into()))?;
         // The gate may have closed while this request waited for a permit.
         if let Some(retry_after) = inner.gate.remaining(Instant::now()) {
@@ -289,9 +327,9 @@ impl AnaplanClient {
         let mut request = (inner.http.request(call.method.clone(), url.clone()))
             .header(AUTHORIZATION, token.header_value())
             .header(ACCEPT, call.accept);
-        if let Some(body) = &call.body {
+        if let Some((body, content_type)) = &call.body {
             request = request
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, *content_type)
                 .body(body.clone());
         }
         if let Some(left) = call.left {

@@ -35,7 +35,7 @@ impl AnaplanClient {
         let path = object.tasks_path();
         let left = AtomicBool::new(false);
         let call = Call {
-            body,
+            body: body.map(|body| (body, "application/json")),
             left: Some(&left),
             ..Call::json(Method::POST, &path, Endpoint::Start, Urgency::Caller)
         };

@@ -271,3 +271,24 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
     );
     assert!(repeat.contains("idempotent-replayed: true"), "{repeat}");
 }
+
+#[test]
+fn the_demos_upload_works_as_printed() {
+    let command = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let (_demo, output) = printed_examples(command);
+    let uploads: Vec<&String> = (output.iter())
+        .filter(|line| line.contains(" -T - "))
+        .collect();
+    assert_eq!(uploads.len(), 1, "{output:?}");
+    let answer = text(&shell(uploads[0].trim(), &[]).stdout);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["fileId"], "113000000000");
+    assert_eq!(answer["chunks"], 1);
+    assert_eq!(answer["bytes"], "Employee,Salary\nAnn Example,100\n".len());
+}

@@ -115,9 +115,12 @@ async fn no_dump_is_a_404_problem_that_says_why() {
     assert_eq!(app.anaplan.api_calls(), calls);
 }
 
+/// A dump streams in the transfers' lane (`GATEWAY_MAX_TRANSFERS`), so it never holds the
+/// permit status polls need: with one of each, the polls are answered while the dump streams,
+/// and no more than one of each is ever in flight.
 #[tokio::test(start_paused = true)]
-async fn a_streaming_chunk_holds_one_of_the_upstream_permits() {
-    let app = spawn_app_with(&["--upstream-concurrency", "1"]).await;
+async fn a_streaming_chunk_holds_a_transfer_permit_and_leaves_polls_theirs() {
+    let app = spawn_app_with(&["--upstream-concurrency", "1", "--max-transfers", "1"]).await;
     let dump = import_dump_path(TASK);
     app.anaplan.on(&format!("{dump}/chunks"), chunk_list(1));
     let slow = Reply::After(Duration::from_secs(2), Box::new(Reply::Text("a\n".into())));
@@ -129,13 +132,24 @@ async fn a_streaming_chunk_holds_one_of_the_upstream_permits() {
     let routes: Vec<String> = (1..4).map(|n| import_route(&task_id(n))).collect();
     let statuses = routes.iter().map(|route| app.get(route));
     let dump_route = import_dump_route(TASK);
-    let (dump, statuses) = tokio::join!(
+    let (dumped, statuses) = tokio::join!(
         app.get(&dump_route),
         futures_util::future::join_all(statuses)
     );
-    assert_eq!(dump.status(), 200);
+    assert_eq!(dumped.status(), 200);
     assert!(statuses.iter().all(|response| response.status() == 200));
-    assert_eq!(app.anaplan.most_in_flight(), 1);
+    let dumped = app
+        .anaplan
+        .answered_at(&format!("{dump}/chunks/0"))
+        .unwrap();
+    for n in 1..4 {
+        let polled = app.anaplan.answered_at(&import_path(&task_id(n)));
+        assert!(
+            polled.unwrap() < dumped,
+            "poll {n} answered while the dump streamed"
+        );
+    }
+    assert_eq!(app.anaplan.most_in_flight(), 2);
 }
 
 #[tokio::test(start_paused = true)]

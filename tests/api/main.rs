@@ -24,4 +24,5 @@ mod rate_limits;
 mod starts;
 mod tasks;
 mod token;
+mod uploads;
 mod validation;

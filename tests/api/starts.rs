@@ -509,7 +509,7 @@ enum Answer {
 impl Answer {
     fn reply(self) -> Reply {
         match self {
-            Answer::Started => Reply::Start,
+            Answer::Started => Reply::Own,
             Answer::LostByReset => Reply::LostAfterStart(Box::new(Reply::Reset)),
             Answer::LostBy500 => Reply::LostAfterStart(Box::new(Reply::status(500))),
             Answer::Busy => Reply::status(409),

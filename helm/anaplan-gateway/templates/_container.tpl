@@ -74,6 +74,8 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.maxConnections | int64 | quote }}
 - name: GATEWAY_MAX_TRANSFERS
   value: {{ .Values.gateway.maxTransfers | int64 | quote }}
+- name: GATEWAY_UPLOAD_CHUNK
+  value: {{ .Values.gateway.uploadChunk | quote }}
 - name: GATEWAY_REQUIRE_IDEMPOTENCY_KEY
   value: {{ .Values.gateway.requireIdempotencyKey | quote }}
 {{- with .Values.gateway.allowedModels }}

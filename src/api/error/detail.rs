@@ -32,6 +32,10 @@ impl ApiError {
                     "the caller `{caller}` may not start tasks: its entry in the callers file \
                      needs `\"mayStart\": true`"
                 ),
+                Refused::Write => format!(
+                    "the caller `{caller}` may not upload files: its entry in the callers file \
+                     needs `\"mayWrite\": true`"
+                ),
                 Refused::ColdLookups(_) => format!(
                     "the caller `{caller}` asked about more tasks and models the gateway knows \
                      nothing of this second than it may (each costs a call to Anaplan); retry \
@@ -73,6 +77,22 @@ impl ApiError {
             ApiError::TooManyTransfers => "GATEWAY_MAX_TRANSFERS transfers are in flight; retry \
                 after the Retry-After delay"
                 .into(),
+            ApiError::NoSuchFile => "the model's file list has no file with that id, and Anaplan \
+                would make a new file of it rather than feed an import: upload to the id of the \
+                file the import reads (GET …/models/{modelId}/files in Anaplan lists them)"
+                .into(),
+            ApiError::FileBusy => "another upload of this file is under way (Anaplan does not \
+                lock files, so two would mix their chunks); retry after the Retry-After delay"
+                .into(),
+            ApiError::UploadIncomplete { read } => format!(
+                "the request body broke off, or stalled longer than ANAPLAN_TIMEOUT, after \
+                 {read} bytes; the file was not completed in Anaplan: send the whole file again"
+            ),
+            ApiError::UploadTooLarge => format!(
+                "the body needs more than {} chunks of GATEWAY_UPLOAD_CHUNK, the most Anaplan \
+                 takes for one file; the file was not completed",
+                crate::service::uploads::MAX_CHUNKS
+            ),
             ApiError::StartRefused { status, message } => format!(
                 "Anaplan refused the start with HTTP {status}, so nothing was started: {message}"
             ),

@@ -89,6 +89,21 @@ pub enum ApiError {
     /// `GATEWAY_MAX_TRANSFERS` transfers are in flight.
     #[error("too many transfers in flight")]
     TooManyTransfers,
+    /// The model's file list has no such file (Anaplan would make a new one).
+    #[error("the model has no such file")]
+    NoSuchFile,
+    /// Another upload of the same file is under way.
+    #[error("the file is being uploaded")]
+    FileBusy,
+    /// The upload's body broke off or stalled: nothing was completed.
+    #[error("the upload's body broke off")]
+    UploadIncomplete {
+        /// Bytes read before it broke.
+        read: u64,
+    },
+    /// The body needs more chunks than Anaplan takes for one file.
+    #[error("the upload is larger than Anaplan takes")]
+    UploadTooLarge,
     /// Anaplan refused a start (a 4xx other than 404, 409 and 423): nothing was started.
     #[error("Anaplan refused the start (HTTP {status}): {message}")]
     StartRefused {
@@ -184,6 +199,18 @@ impl ApiError {
                 "too-many-transfers",
                 "Too many transfers",
             ),
+            ApiError::NoSuchFile => (StatusCode::NOT_FOUND, "no-such-file", "No such file"),
+            ApiError::FileBusy => (StatusCode::CONFLICT, "file-busy", "File being uploaded"),
+            ApiError::UploadIncomplete { .. } => (
+                StatusCode::BAD_REQUEST,
+                "upload-incomplete",
+                "Upload incomplete",
+            ),
+            ApiError::UploadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload-too-large",
+                "Upload too large",
+            ),
             ApiError::StartRefused { status: 403, .. } => (
                 StatusCode::FORBIDDEN,
                 "upstream-forbidden",
@@ -261,7 +288,7 @@ impl ApiError {
                 ..
             } => Some(*retry_after),
             ApiError::IdempotencyInFlight(retry_after) => Some(*retry_after),
-            ApiError::Upstream(UpstreamError::Busy { .. }) => Some(RETRY_BUSY),
+            ApiError::Upstream(UpstreamError::Busy { .. }) | ApiError::FileBusy => Some(RETRY_BUSY),
             ApiError::IdempotencyUnavailable | ApiError::TooManyTransfers => {
                 Some(std::time::Duration::from_secs(1))
             }

@@ -65,3 +65,29 @@ fn the_password_never_shows_in_debug_or_help() {
         .to_string();
     assert!(help.contains("ANAPLAN_PASSWORD"));
 }
+
+#[test]
+fn an_upload_chunk_is_1_to_50_mib() {
+    use crate::config::parse::chunk_size;
+    assert_eq!(chunk_size("10MiB"), Ok(10 << 20));
+    assert_eq!(chunk_size("1024KiB"), Ok(1 << 20));
+    assert_eq!(chunk_size(" 52428800 "), Ok(50 << 20));
+    for refused in [
+        "0MiB",
+        "1023KiB",
+        "51MiB",
+        "10MB",
+        "ten",
+        "",
+        "MiB",
+        "99999999999999999999MiB",
+    ] {
+        assert!(chunk_size(refused).is_err(), "{refused}");
+    }
+    let raw = cli(&["--upload-chunk", "64MiB"]).args;
+    let problems = Settings::for_serve(&raw).unwrap_err().join("\n");
+    assert!(
+        problems.contains("GATEWAY_UPLOAD_CHUNK (--upload-chunk)"),
+        "{problems}"
+    );
+}
