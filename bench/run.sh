@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The benchmarks in one command: installs wrk and redis-server if they are missing, builds the
 # release gateway and runs bench/gateway.rs (one process), bench/fleet.rs (replicas sharing
-# Redis), bench/waiting.rs (held long-polls, a streamed dump) and bench/transfers.rs (a 1 GiB
-# export file downloaded), which print tables of figures against the targets; `bench/run.sh
-# gateway` (or fleet, waiting, transfers) runs one. Not a test: it never
-# fails on the machine's speed.
+# Redis), bench/waiting.rs (held long-polls, a streamed dump), bench/transfers.rs (a 1 GiB
+# export file downloaded) and bench/uploads.rs (a 1 GiB import file uploaded), which print tables
+# of figures against the targets; `bench/run.sh gateway` (or fleet, waiting, transfers, uploads)
+# runs one. Not a test: it never fails on the machine's speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_or_not=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
@@ -15,7 +15,7 @@ for tool in wrk redis-server; do
   fi
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sm)" >&2
-for bench in "${@:-gateway fleet waiting transfers}"; do
+for bench in "${@:-gateway fleet waiting transfers uploads}"; do
   for name in $bench; do
     cargo bench --locked --bench "$name"
   done

@@ -310,3 +310,57 @@ async fn uploading_needs_may_write() {
     assert_eq!(app.anaplan.api_calls(), 0);
     assert_eq!(send("loader-key").await.unwrap().status(), 200);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_under_way_finishes_when_the_gateway_is_told_to_stop() {
+    let mut app = app_with_file(&[]).await;
+    let mut upload = RawUpload::open(&app, FILE).await;
+    upload.send(b"id,name\n").await;
+    let opened = upstream(&format!("/{FILE}"));
+    until("the upload to open the file", || {
+        app.anaplan.calls(Method::POST, &opened) == 1
+    })
+    .await;
+    // As SIGTERM does: no new connections, while those in flight finish within the drain bound.
+    app.shut_down();
+    upload.send(b"1,Ann\n").await;
+    let answer = upload.finish().await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let uploaded = app.anaplan.uploaded(FILE).unwrap();
+    assert!(uploaded.completed);
+    assert_eq!(uploaded.content(), b"id,name\n1,Ann\n");
+}
+
+/// Real time: a fleet's hold lives in Redis.
+#[tokio::test]
+async fn a_fleet_lets_one_upload_of_a_file_run_across_its_replicas() {
+    let Some(redis) = crate::fleet::redis() else {
+        return;
+    };
+    let anaplan = start_anaplan().await;
+    anaplan.list_file(FILE, "Employees.csv");
+    let prefix = crate::fleet::prefix("upload-hold");
+    let one = crate::fleet::replica_with(&anaplan, &redis.url, &prefix, &[]).await;
+    let two = crate::fleet::replica_with(&anaplan, &redis.url, &prefix, &[]).await;
+    let mut first = RawUpload::open(&one, FILE).await;
+    first.send(b"id,name\n").await;
+    let opened = upstream(&format!("/{FILE}"));
+    until("the first upload to open the file", || {
+        anaplan.calls(Method::POST, &opened) == 1
+    })
+    .await;
+    let busy = put(&two, FILE, rows(10)).await;
+    assert_eq!(busy.status(), 409, "the other replica sees the hold");
+    let answer = first.finish().await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The hold is let go as the upload ends: the other replica may write the file then.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = put(&two, FILE, rows(10)).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+}
