@@ -172,3 +172,67 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
         .and_then(|kib| kib.parse().ok())
         .unwrap_or(0)
 }
+
+/// The simulated Anaplan's token for `bench@example.com`, as a plain client logs in.
+pub async fn anaplan_token(http: &reqwest::Client, anaplan: SocketAddr) -> String {
+    let login = http
+        .post(format!("http://{anaplan}/token/authenticate"))
+        .basic_auth("bench@example.com", Some("bench"))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = login.json().await.unwrap();
+    login["tokenInfo"]["tokenValue"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The simulated Anaplan's address, when this benchmark's binary was started again as a plain
+/// relay (`relay {address}`) rather than to measure.
+pub fn relay_asked() -> Option<SocketAddr> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|arg| arg == "relay")?;
+    args.get(at + 1)?.parse().ok()
+}
+
+/// This benchmark's binary started again as a plain relay in front of `anaplan`, in a process of
+/// its own as the gateway is: a copy through it crosses as many processes and loopback hops as a
+/// copy through the gateway. The relay prints its address, then serves until it is stopped.
+pub async fn relay_process(anaplan: SocketAddr) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut relay = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["relay", &anaplan.to_string()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the benchmark starts again as a relay");
+    let stdout = relay.stdout.take().unwrap();
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    (
+        relay,
+        line.trim().parse().expect("the relay prints its address"),
+    )
+}
+
+/// Serves as the relay `serve` makes, printing its address for [`relay_process`].
+pub async fn serve_relay<Serving>(serve: impl FnOnce(reqwest::Client) -> Serving) -> !
+where
+    Serving: std::future::Future<Output = SocketAddr>,
+{
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    println!("{}", serve(http).await);
+    std::future::pending().await
+}
+
+/// The median of alternated runs (through the gateway, plain), by their ratio.
+pub fn median_pair(mut runs: Vec<(Duration, Duration)>) -> (Duration, Duration) {
+    runs.sort_by(|(t1, d1), (t2, d2)| {
+        (d1.as_secs_f64() / t1.as_secs_f64()).total_cmp(&(d2.as_secs_f64() / t2.as_secs_f64()))
+    });
+    runs[runs.len() / 2]
+}

@@ -3,10 +3,10 @@
 //!
 //! Measures the gateway's highest RSS rise while a slow reader (about 50 MB/s) takes the file
 //! (under 32 MiB is the target), and the throughput of a fast reader through the gateway against a
-//! plain copy through the same loopback: a relay in this process that reads the same chunks from
-//! the simulated Anaplan and writes their bytes on, with nothing else on the way (at least 0.8 of
-//! it is the target). Every byte is checked against what the simulator made. Run it
-//! with `bench/run.sh transfers`. It reports figures; it never fails on the machine's speed.
+//! plain copy through the same loopback: a relay in a process of its own (this binary started
+//! again), as the gateway runs, that reads the same chunks from the simulated Anaplan and writes
+//! their bytes on, with nothing else on the way (at least 0.8 of it is the target). Every byte is
+//! checked against what the simulator made. Run it with `bench/run.sh transfers`. It reports figures; it never fails on the machine's speed.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
 
@@ -72,17 +72,7 @@ async fn read_all(
 /// its address.
 async fn plain_relay(http: reqwest::Client, anaplan: SocketAddr) -> SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let login = http
-        .post(format!("http://{anaplan}/token/authenticate"))
-        .basic_auth("bench@example.com", Some("bench"))
-        .send()
-        .await
-        .unwrap();
-    let login: serde_json::Value = login.json().await.unwrap();
-    let token = login["tokenInfo"]["tokenValue"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = anaplan_token(&http, anaplan).await;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
@@ -124,6 +114,9 @@ fn file_route(api: SocketAddr) -> String {
 
 #[tokio::main]
 async fn main() {
+    if let Some(anaplan) = relay_asked() {
+        serve_relay(|http| plain_relay(http, anaplan)).await;
+    }
     let (anaplan, http) = simulated_anaplan().await;
     let status =
         format!("/workspaces/{WORKSPACE}/models/{MODEL}/exports/{EXPORT}/tasks/{EXPORT_TASK}");
@@ -152,7 +145,7 @@ async fn main() {
 
     // A fast reader, against the plain copy, alternated three times; the median pair. Both
     // readers check every byte alike.
-    let relay = plain_relay(http.clone(), anaplan.address).await;
+    let (_relay, relay) = relay_process(anaplan.address).await;
     let mut runs = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -167,10 +160,7 @@ async fn main() {
         runs.push((through, started.elapsed()));
     }
     drop(gateway);
-    runs.sort_by(|(t1, d1), (t2, d2)| {
-        (d1.as_secs_f64() / t1.as_secs_f64()).total_cmp(&(d2.as_secs_f64() / t2.as_secs_f64()))
-    });
-    let (through, direct) = runs[1];
+    let (through, direct) = median_pair(runs);
     let mb_s = |elapsed: Duration| total as f64 / 1_000_000.0 / elapsed.as_secs_f64();
     let ratio = direct.as_secs_f64() / through.as_secs_f64();
 

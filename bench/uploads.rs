@@ -4,9 +4,9 @@
 //! Measures the gateway's highest RSS rise while a slow writer (about 50 MB/s) sends the file
 //! (under two chunks plus 16 MiB is the target: 36 MiB at the default 10 MiB chunks), and the
 //! throughput of a fast writer through the gateway against a plain copy through the same loopback:
-//! a relay in this process that reads the body, cuts it into the same chunks and puts them to the
-//! simulated Anaplan as they are, uncompressed, with nothing else on the way (at least 0.8 of it
-//! is the target). Every chunk Anaplan was given is checked against what was sent. Run it with
+//! a relay in a process of its own (this binary started again), as the gateway runs, that reads
+//! the body, cuts it into the same chunks and puts them to the simulated Anaplan as they are,
+//! uncompressed, with nothing else on the way (at least 0.8 of it is the target). Every chunk Anaplan was given is checked against what was sent. Run it with
 //! `bench/run.sh uploads`. It reports figures; it never fails on the machine's speed.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
@@ -82,7 +82,7 @@ fn check_uploaded(anaplan: &Simulator) {
 /// completed last), with nothing else on the way (no compression, no checks, no budget).
 /// Answers one request per connection; returns its address.
 async fn plain_relay(http: reqwest::Client, anaplan: SocketAddr) -> SocketAddr {
-    let token = login(&http, anaplan).await;
+    let token = anaplan_token(&http, anaplan).await;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
@@ -139,22 +139,11 @@ async fn plain_relay(http: reqwest::Client, anaplan: SocketAddr) -> SocketAddr {
     address
 }
 
-async fn login(http: &reqwest::Client, anaplan: SocketAddr) -> String {
-    let login = http
-        .post(format!("http://{anaplan}/token/authenticate"))
-        .basic_auth("bench@example.com", Some("bench"))
-        .send()
-        .await
-        .unwrap();
-    let login: serde_json::Value = login.json().await.unwrap();
-    login["tokenInfo"]["tokenValue"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::main]
 async fn main() {
+    if let Some(anaplan) = relay_asked() {
+        serve_relay(|http| plain_relay(http, anaplan)).await;
+    }
     let (anaplan, http) = simulated_anaplan().await;
     anaplan.list_file(FILE, "Employees.csv");
     let total = CHUNKS * CHUNK_BYTES;
@@ -169,7 +158,7 @@ async fn main() {
     let rise_mib = highest.saturating_sub(before) as f64 / 1024.0;
 
     // A fast writer, against the plain copy, alternated three times; the median pair.
-    let relay = plain_relay(http.clone(), anaplan.address).await;
+    let (_relay, relay) = relay_process(anaplan.address).await;
     let mut runs = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -183,10 +172,7 @@ async fn main() {
         runs.push((through, direct));
     }
     drop(gateway);
-    runs.sort_by(|(t1, d1), (t2, d2)| {
-        (d1.as_secs_f64() / t1.as_secs_f64()).total_cmp(&(d2.as_secs_f64() / t2.as_secs_f64()))
-    });
-    let (through, direct) = runs[1];
+    let (through, direct) = median_pair(runs);
     let mb_s = |elapsed: Duration| total as f64 / 1_000_000.0 / elapsed.as_secs_f64();
     let ratio = direct.as_secs_f64() / through.as_secs_f64();
     let target_mib = 2.0 * CHUNK_BYTES as f64 / 1024.0 / 1024.0 + 16.0;

@@ -76,9 +76,16 @@ pub async fn upload_file(
         return Err(ApiError::UploadTooLarge);
     }
     let body = request.into_body().into_data_stream();
-    let uploaded = service.upload(upload, body).await.map_err(refused)?;
-    tracing::info!(caller = caller.as_deref(), model = %upload.model.model,
-        file = %upload.file, chunks = uploaded.chunks, bytes = uploaded.bytes, "file uploaded");
+    let (model, file) = (upload.model.model, upload.file);
+    let uploaded = match service.upload(upload, body).await {
+        Ok(uploaded) => uploaded,
+        Err(error) => {
+            tracing::warn!(caller = caller.as_deref(), %model, %file, ?error, "file not uploaded");
+            return Err(refused(error));
+        }
+    };
+    tracing::info!(caller = caller.as_deref(), %model, %file, chunks = uploaded.chunks,
+        bytes = uploaded.bytes, "file uploaded");
     Ok(Json(UploadAnswer {
         file_id: upload.file.to_string(),
         chunks: uploaded.chunks,

@@ -92,7 +92,10 @@ impl Drop for Hold {
             renewing.abort();
             let name = std::mem::take(&mut self.name);
             let release = async move { shared.swap(TAG, &name, &owner, None).await };
-            tokio::spawn(release.in_current_span());
+            // Without a runtime (the process is ending) the hold lapses with its lease instead.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(release.in_current_span());
+            }
         }
     }
 }

@@ -239,8 +239,8 @@ fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
     let _ = std::fs::remove_file(&callers);
 }
 
-#[test]
-fn the_demos_start_and_its_repeat_work_as_printed() {
+/// The demo on free ports, and the lines it printed.
+fn demo_lines() -> (Stopped, Vec<String>) {
     let command = gateway(&[
         "demo",
         "--listen",
@@ -248,7 +248,12 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
         "--admin-listen",
         "127.0.0.1:0",
     ]);
-    let (_demo, output) = printed_examples(command);
+    printed_examples(command)
+}
+
+#[test]
+fn the_demos_start_and_its_repeat_work_as_printed() {
+    let (_demo, output) = demo_lines();
     let starts: Vec<&String> = (output.iter())
         .filter(|line| line.contains("-X POST"))
         .collect();
@@ -274,14 +279,7 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
 
 #[test]
 fn the_demos_upload_works_as_printed() {
-    let command = gateway(&[
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
-    let (_demo, output) = printed_examples(command);
+    let (_demo, output) = demo_lines();
     let uploads: Vec<&String> = (output.iter())
         .filter(|line| line.contains(" -T - "))
         .collect();
