@@ -7,15 +7,6 @@ mod helpers;
 
 use helpers::*;
 
-/// The value of the first sample whose line starts with `prefix`, or 0.
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(prefix))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_metric_families_move_with_traffic() {
     let app = spawn_app().await;

@@ -143,21 +143,25 @@ impl StatusService {
         (self.inner.transfers.clone().try_acquire_owned()).map_err(|_| FileError::TooManyTransfers)
     }
 
-    /// `stream` paced by its reader, counted, and holding `place` until it ends.
+    /// `stream` holding `place` until it ends (or its reader is let go), paced by its reader,
+    /// and counted as its reader is given each piece.
     fn delivered(
         &self,
         stream: ByteStream,
         place: tokio::sync::OwnedSemaphorePermit,
     ) -> ByteStream {
+        let holding = stream.map(move |piece| {
+            let _place = &place;
+            piece
+        });
+        let paced = paced_by_reader(Box::pin(holding), self.inner.reader_deadline);
         let bytes =
             metrics::counter!("anaplan_gateway_transfer_bytes_total", "direction" => "download");
-        let counted = stream.map(move |piece| {
-            let _place = &place;
+        Box::pin(paced.map(move |piece| {
             if let Ok(piece) = &piece {
                 bytes.increment(piece.len() as u64);
             }
             piece
-        });
-        paced_by_reader(Box::pin(counted), self.inner.reader_deadline)
+        }))
     }
 }

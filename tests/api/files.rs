@@ -262,3 +262,28 @@ async fn a_reader_that_stalls_past_the_bound_loses_the_rest_and_frees_its_place(
         "a cut body ends in an error, never as if it were whole"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_download_under_way_finishes_when_the_gateway_is_told_to_stop() {
+    let mut app = spawn_app().await;
+    export_finished(&app, true);
+    let chunks = vec![Bytes::from("id,name\n"), Bytes::from("1,Ann\n")];
+    app.anaplan.put_file(EXPORT, FileContent::Stored(chunks));
+    // The second chunk comes late, so the body is still streaming when the stop comes.
+    let second = format!("/workspaces/{WORKSPACE}/models/{MODEL}/files/{EXPORT}/chunks/1");
+    let late = Reply::After(
+        std::time::Duration::from_secs(5),
+        Box::new(Reply::Bytes(Bytes::from("1,Ann\n"))),
+    );
+    app.anaplan.on(&second, late);
+    let mut response = app.get(&export_file_route()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "id,name\n");
+    // As SIGTERM does: the transfer in flight finishes within the drain bound.
+    app.shut_down();
+    let mut rest = Vec::new();
+    while let Some(piece) = response.chunk().await.unwrap() {
+        rest.extend_from_slice(&piece);
+    }
+    assert_eq!(rest, b"1,Ann\n");
+}

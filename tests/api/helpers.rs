@@ -327,3 +327,12 @@ pub fn shell(line: &str, env: &[(&str, &str)]) -> std::process::Output {
     command.envs(env.iter().copied());
     command.output().unwrap()
 }
+
+/// The value of the first sample of `/metrics` text whose line starts with `prefix`, or 0.
+pub fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
