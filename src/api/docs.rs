@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::Problem;
 
 mod problems;
-pub use problems::{FileProblems, ProblemResponses, StartProblems, UploadProblems};
+pub use problems::{DumpProblems, FileProblems, ProblemResponses, StartProblems, UploadProblems};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -116,26 +116,18 @@ pub fn keys_required(document: &mut utoipa::openapi::OpenApi) {
     )]);
 }
 
-/// Bodies that may be left out: a start's (it then takes the kind's defaults) and an upload's
-/// (an empty file).
-pub fn optional_bodies(document: &mut utoipa::openapi::OpenApi) {
-    let paths = &mut document.paths.paths;
-    let start = (paths.get_mut(START_PATH)).and_then(|item| item.post.as_mut());
-    let start = start.and_then(|operation| operation.request_body.as_mut());
+/// A start's body may be left out: it then takes the kind's defaults.
+pub fn start_body_optional(document: &mut utoipa::openapi::OpenApi) {
+    let start = (document.paths.paths.get_mut(START_PATH))
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut());
     if let Some(RefOr::T(body)) = start {
-        body.required = Some(Required::False);
-    }
-    let upload = (paths.get_mut(UPLOAD_PATH)).and_then(|item| item.put.as_mut());
-    let upload = upload.and_then(|operation| operation.request_body.as_mut());
-    if let Some(RefOr::T(body)) = upload {
         body.required = Some(Required::False);
     }
 }
 
-/// The path of the start route, whose body [`optional_bodies`] describes.
+/// The path of the start route, whose body [`start_body_optional`] describes.
 const START_PATH: &str = "/tasks/{kind}";
-/// The path of the upload route, whose body [`optional_bodies`] describes.
-const UPLOAD_PATH: &str = "/models/{modelId}/files/{fileId}";
 
 /// With `ANAPLAN_MODEL_ID` configured, callers may leave `modelId` out of task requests.
 pub fn model_id_optional(document: &mut utoipa::openapi::OpenApi) {

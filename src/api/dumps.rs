@@ -7,11 +7,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::access;
-use super::docs::ProblemResponses;
+use super::docs::DumpProblems;
 use super::error::ApiError;
 use super::params::{self, ImportDumpPath, ProcessDumpPath, ProcessQuery, TaskQuery};
 use crate::ids::TaskKind;
 use crate::service::StatusService;
+use crate::service::files::FileError;
 use crate::upstream::UpstreamError;
 
 /// The import's failure dump: the rows it rejected, as CSV, streamed chunk by chunk.
@@ -22,7 +23,7 @@ use crate::upstream::UpstreamError;
     params(ImportDumpPath, TaskQuery),
     responses(
         (status = 200, description = "The failure dump, as Anaplan keeps it", content_type = "text/csv", body = String),
-        ProblemResponses,
+        DumpProblems,
     )
 )]
 pub async fn import_dump(
@@ -40,7 +41,7 @@ pub async fn import_dump(
     params(ProcessDumpPath, ProcessQuery),
     responses(
         (status = 200, description = "The failure dump, as Anaplan keeps it", content_type = "text/csv", body = String),
-        ProblemResponses,
+        DumpProblems,
     )
 )]
 pub async fn process_dump(
@@ -63,8 +64,9 @@ async fn dump(
         .dump(task, action)
         .await
         .map_err(|error| match error {
-            UpstreamError::NotFound { .. } => ApiError::NoDump,
-            other => ApiError::Upstream(other),
+            FileError::Upstream(UpstreamError::NotFound { .. }) => ApiError::NoDump,
+            FileError::Upstream(other) => ApiError::Upstream(other),
+            _ => ApiError::TooManyTransfers,
         })?;
     let file = format!("attachment; filename=\"{}-failure-dump.csv\"", task.task);
     let headers = [

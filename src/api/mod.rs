@@ -51,7 +51,7 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
     docs::event_stream(&mut document);
-    docs::optional_bodies(&mut document);
+    docs::start_body_optional(&mut document);
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }
@@ -73,6 +73,6 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = documented_routes().into_openapi();
     docs::event_stream(&mut document);
-    docs::optional_bodies(&mut document);
+    docs::start_body_optional(&mut document);
     document
 }

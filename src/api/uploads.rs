@@ -30,7 +30,7 @@ pub struct UploadPath(
     pub String,
 );
 
-/// The file's content, as the import is to read it.
+/// The file's content, as the import is to read it (not empty).
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct UploadBody(pub Vec<u8>);
@@ -107,5 +107,12 @@ fn refused(error: UploadError) -> ApiError {
         UploadError::Busy => ApiError::FileBusy,
         UploadError::BodyBroken { read } => ApiError::UploadIncomplete { read },
         UploadError::TooLarge => ApiError::UploadTooLarge,
+        UploadError::Empty => ApiError::Malformed(
+            "the body is empty: an upload of nothing would leave the import a file with no rows; \
+             send the file's content"
+                .into(),
+        ),
+        UploadError::HoldUnavailable => ApiError::FileHoldUnavailable,
+        UploadError::CompletionUnknown(_) => ApiError::UploadOutcomeUnknown,
     }
 }

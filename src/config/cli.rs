@@ -75,7 +75,7 @@ pub struct RawSettings {
     /// How long past its poll time a cached answer may still stand in while Anaplan is slow or failing.
     #[arg(long, env = "GATEWAY_MAX_STALE", default_value = "5m", global = true)]
     pub max_stale: String,
-    /// Most file transfers (uploads, export files, read pages) in flight at once; past it 503.
+    /// Most transfers (uploads, export files, read pages, failure dumps) in flight at once; past it 503.
     #[arg(
         long,
         env = "GATEWAY_MAX_TRANSFERS",

@@ -1,8 +1,10 @@
 //! Failure dumps as they stream from Anaplan to a caller: chunk after chunk, each read as it
-//! comes, paced by the caller's reading (see [`super::streams`]).
+//! comes, paced by the caller's reading (see [`super::streams`]), holding one of
+//! `GATEWAY_MAX_TRANSFERS`' places as the other transfers do.
 
 use super::StatusService;
-use super::streams::{ByteStream, in_order, paced_by_reader};
+use super::files::FileError;
+use super::streams::{ByteStream, in_order};
 use crate::ids::ObjectId;
 use crate::upstream::UpstreamError;
 
@@ -14,7 +16,8 @@ impl StatusService {
         &self,
         request: super::TaskRequest,
         action: Option<ObjectId>,
-    ) -> Result<ByteStream, UpstreamError> {
+    ) -> Result<ByteStream, FileError> {
+        let place = self.transfer_place()?;
         let at = self.locate(request).await?;
         let client = self.inner.client.clone();
         let chunks = client.dump_chunks(&at, action).await?.into_iter();
@@ -26,6 +29,6 @@ impl StatusService {
             path: "failure dump".into(),
         };
         let stream = in_order(chunks, open, no_dump).await?;
-        Ok(paced_by_reader(stream, self.inner.reader_deadline))
+        Ok(self.delivered(stream, place))
     }
 }

@@ -145,7 +145,7 @@ impl StatusService {
 
     /// `stream` holding `place` until it ends (or its reader is let go), paced by its reader,
     /// and counted as its reader is given each piece.
-    fn delivered(
+    pub(super) fn delivered(
         &self,
         stream: ByteStream,
         place: tokio::sync::OwnedSemaphorePermit,

@@ -1,12 +1,15 @@
 //! One upload per file at a time: Anaplan never locks a file, and two uploads of the same file
 //! would interleave their chunks. A hold is taken in this process, and in a fleet also in Redis,
-//! with a lease its holder keeps renewing while the upload runs; it is let go when the upload
-//! ends however it ends, and a replica that stops lets it lapse within the lease.
+//! with a lease its holder keeps renewing while the upload runs. An upload whose fleet hold is
+//! lost (Redis gave it to another, or did not answer for a whole lease) sends nothing more. A
+//! hold is let go when the upload ends, and a replica that stops lets it lapse within the lease.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::address::ModelAddress;
@@ -24,11 +27,27 @@ pub(super) struct UploadHolds {
     shared: Option<Arc<SharedState>>,
 }
 
-/// A file held for one upload; let go when dropped.
+/// Why a file could not be held.
+pub(super) enum NotHeld {
+    /// Another upload holds it.
+    Busy,
+    /// The fleet's Redis did not answer: no hold can keep the other replicas out.
+    Unavailable,
+}
+
+/// A file held for one upload; let go by [`Hold::release`], or when dropped.
 pub(super) struct Hold {
     name: String,
     local: Arc<Mutex<HashSet<String>>>,
-    fleet: Option<(Arc<SharedState>, String, tokio::task::JoinHandle<()>)>,
+    fleet: Option<FleetHold>,
+}
+
+/// The part of a hold kept in the fleet's Redis.
+struct FleetHold {
+    shared: Arc<SharedState>,
+    owner: String,
+    renewing: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
 }
 
 impl UploadHolds {
@@ -39,8 +58,8 @@ impl UploadHolds {
         }
     }
 
-    /// Holds `file` of `model` for one upload; `None` when another upload holds it.
-    pub(super) async fn hold(&self, model: &ModelAddress, file: ObjectId) -> Option<Hold> {
+    /// Holds `file` of `model` for one upload.
+    pub(super) async fn hold(&self, model: &ModelAddress, file: ObjectId) -> Result<Hold, NotHeld> {
         let name = format!("{}:{}", model.model, file);
         if !self
             .local
@@ -48,39 +67,70 @@ impl UploadHolds {
             .expect("not poisoned")
             .insert(name.clone())
         {
-            return None;
+            return Err(NotHeld::Busy);
         }
+        // From here, dropping `hold` lets the file go again.
         let mut hold = Hold {
             name,
             local: self.local.clone(),
             fleet: None,
         };
         let Some(shared) = &self.shared else {
-            return Some(hold);
+            return Ok(hold);
         };
         let owner = random_id();
         match shared.put_new(TAG, &hold.name, &owner, LEASE).await {
             Some(Ok(())) => {
-                let renewing =
-                    tokio::spawn(renew(shared.clone(), hold.name.clone(), owner.clone()));
-                hold.fleet = Some((shared.clone(), owner, renewing));
+                let lost = Arc::new(AtomicBool::new(false));
+                let renewal = renew(
+                    shared.clone(),
+                    hold.name.clone(),
+                    owner.clone(),
+                    lost.clone(),
+                );
+                hold.fleet = Some(FleetHold {
+                    shared: shared.clone(),
+                    owner,
+                    renewing: tokio::spawn(renewal.in_current_span()),
+                    lost,
+                });
+                Ok(hold)
             }
-            // Held by another replica.
-            Some(Err(_)) => return None,
-            // Redis is away: this process's hold still keeps its own uploads apart.
-            None => tracing::warn!(file = %hold.name, "the fleet's shared state did not answer; \
-                the upload is held in this process only"),
+            Some(Err(_)) => Err(NotHeld::Busy),
+            None => Err(NotHeld::Unavailable),
         }
-        Some(hold)
     }
 }
 
-/// Keeps a fleet's hold alive while its upload runs.
-async fn renew(shared: Arc<SharedState>, name: String, owner: String) {
+/// Keeps a fleet's hold alive while its upload runs; marks it `lost` once Redis has given it to
+/// another, or has not renewed it for a whole lease.
+async fn renew(shared: Arc<SharedState>, name: String, owner: String, lost: Arc<AtomicBool>) {
+    let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(LEASE / 3).await;
-        if shared.prolong(TAG, &name, &owner, LEASE).await == Some(false) {
-            tracing::warn!(file = %name, "an upload's hold lapsed in the fleet's shared state");
+        match shared.prolong(TAG, &name, &owner, LEASE).await {
+            Some(true) => renewed = Instant::now(),
+            Some(false) => break,
+            None if renewed.elapsed() >= LEASE => break,
+            None => {}
+        }
+    }
+    tracing::warn!(file = %name, "an upload's hold in the fleet's shared state was lost");
+    lost.store(true, Ordering::Release);
+}
+
+impl Hold {
+    /// Whether the fleet's hold was lost: the upload must send nothing more.
+    pub(super) fn is_lost(&self) -> bool {
+        (self.fleet.as_ref()).is_some_and(|fleet| fleet.lost.load(Ordering::Acquire))
+    }
+
+    /// Lets the file go, in the fleet before this returns, so the caller's next upload finds it
+    /// free on any replica.
+    pub(super) async fn release(mut self) {
+        if let Some(fleet) = self.fleet.take() {
+            fleet.renewing.abort();
+            (fleet.shared.swap(TAG, &self.name, &fleet.owner, None)).await;
         }
     }
 }
@@ -88,10 +138,11 @@ async fn renew(shared: Arc<SharedState>, name: String, owner: String) {
 impl Drop for Hold {
     fn drop(&mut self) {
         self.local.lock().expect("not poisoned").remove(&self.name);
-        if let Some((shared, owner, renewing)) = self.fleet.take() {
-            renewing.abort();
+        // An upload cut short (its caller went away) lets the fleet's hold go from here.
+        if let Some(fleet) = self.fleet.take() {
+            fleet.renewing.abort();
             let name = std::mem::take(&mut self.name);
-            let release = async move { shared.swap(TAG, &name, &owner, None).await };
+            let release = async move { fleet.shared.swap(TAG, &name, &fleet.owner, None).await };
             // Without a runtime (the process is ending) the hold lapses with its lease instead.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(release.in_current_span());

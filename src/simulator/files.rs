@@ -92,7 +92,10 @@ impl Files {
             }
             ("PUT", ["workspaces", _, "models", _, "files", id, "chunks", n]) => {
                 let upload = self.uploads.get_mut(*id)?;
-                if n.parse() != Ok(upload.chunks.len()) || upload.completed {
+                // In order from 0; the last chunk put again replaces it, as a PUT does.
+                let n: usize = n.parse().ok()?;
+                let again = n + 1 == upload.chunks.len();
+                if (n != upload.chunks.len() && !again) || upload.completed {
                     return Some(Reply::status(400));
                 }
                 let chunk = match gzip {
@@ -107,6 +110,9 @@ impl Files {
                     }
                     false => body.to_vec(),
                 };
+                if again {
+                    upload.chunks.pop();
+                }
                 upload.chunks.push(Bytes::from(chunk));
                 Some(Reply::status(204))
             }

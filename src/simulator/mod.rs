@@ -103,7 +103,7 @@ impl Simulator {
     }
 
     /// Scripts the answers to starts (POSTs) on a path under `/2/0` (the last repeats), apart
-    /// from its other methods: `Reply::LostAfterStart` creates the task and loses the answer,
+    /// from its other methods: `Reply::Lost` creates the task and loses the answer,
     /// any other reply is answered without creating one.
     pub fn script_starts(&self, path: &str, replies: Vec<Reply>) {
         self.world()

@@ -27,9 +27,9 @@ pub enum Reply {
     Text(String),
     /// 200 with bytes, as a file's chunk comes.
     Bytes(bytes::Bytes),
-    /// Scripted for a start: the task is created, and then this is answered instead of it (a
-    /// stall, a reset, a 5xx): the start's answer is lost.
-    LostAfterStart(Box<Reply>),
+    /// Scripted: done as if nothing were scripted (a start creates its task, an upload's chunk
+    /// is kept), and then this is answered instead (a stall, a reset, a 5xx): the answer is lost.
+    Lost(Box<Reply>),
     /// Scripted: answered as if nothing were scripted (a start creates its task and answers it,
     /// an upload's chunk is kept).
     Own,
@@ -60,7 +60,7 @@ impl Reply {
                 Reply::Status(status, headers) => error_response(status, headers, &path),
                 Reply::Stall => std::future::pending().await,
                 Reply::Reset => reset_mid_body(),
-                Reply::LostAfterStart(reply) => reply.play(path).await,
+                Reply::Lost(reply) => reply.play(path).await,
                 // Only a start is answered so; anywhere else it names nothing.
                 Reply::Own => error_response(StatusCode::NOT_FOUND, Vec::new(), &path),
                 Reply::After(delay, reply) => {

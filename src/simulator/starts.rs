@@ -1,6 +1,6 @@
 //! Tasks started on the simulated Anaplan: each start creates a task that waits, runs and ends as
 //! the [`StartPlan`] says, answers its status, is listed with its object's tasks and can be
-//! cancelled. A scripted `Reply::LostAfterStart` creates the task and then loses the answer.
+//! cancelled. A scripted `Reply::Lost` creates the task and then loses the answer.
 
 use std::time::Duration;
 

@@ -47,7 +47,7 @@ impl World {
         {
             let scripted = next(self.start_scripts.get_mut(path)).or(scripted);
             return match scripted {
-                Some(Reply::LostAfterStart(lost)) => {
+                Some(Reply::Lost(lost)) => {
                     self.starts.create(collection, object);
                     *lost
                 }
@@ -57,6 +57,10 @@ impl World {
                 Some(Reply::Own) | None => self.starts.create(collection, object),
                 Some(refused) => refused,
             };
+        }
+        if let Some(Reply::Lost(lost)) = scripted {
+            self.files.receive(method, below_api, body, gzip);
+            return *lost;
         }
         if let Some(reply) = scripted.filter(|reply| !matches!(reply, Reply::Own)) {
             return reply;

@@ -96,6 +96,9 @@ pub(super) struct Call<'a> {
     /// Set once the request has left for Anaplan (a refused connection clears it again): whether
     /// a call that failed may have reached Anaplan.
     pub left: Option<&'a AtomicBool>,
+    /// The bound on the whole call, when not `ANAPLAN_TIMEOUT`: an upload's chunk and its
+    /// completion may take longer.
+    pub bound: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
@@ -109,6 +112,7 @@ impl<'a> Call<'a> {
             accept: "application/json",
             body: None,
             left: None,
+            bound: None,
         }
     }
 }
@@ -224,9 +228,10 @@ impl AnaplanClient {
         Reading: Future<Output = Result<T, UpstreamError>>,
     {
         let url = self.url(call.path);
-        let deadline = Instant::now() + self.inner.timeout;
+        let bound = call.bound.unwrap_or(self.inner.timeout);
+        let deadline = Instant::now() + bound;
         let started = Instant::now();
-        let attempts = self.attempts(&call, &url, &read, deadline);
+        let attempts = self.attempts(&call, &url, &read, bound);
         let mut result = tokio::time::timeout_at(deadline, attempts)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -253,20 +258,21 @@ impl AnaplanClient {
         call: &Call<'_>,
         url: &Url,
         read: &Read,
-        deadline: Instant,
+        bound: Duration,
     ) -> Result<T, UpstreamError>
     where
         Read: Fn(Streaming) -> Reading,
         Reading: Future<Output = Result<T, UpstreamError>>,
     {
+        let deadline = Instant::now() + bound;
         let mut token = self.inner.tokens.token().await?;
         let mut replayed = false;
         let mut retries = 0;
         let idempotent = call.method == Method::GET || call.method == Method::PUT;
         // Only these are tried again, so only their attempts get less than the whole bound.
         let per_attempt = match idempotent {
-            true => self.inner.timeout / ATTEMPTS_PER_TIMEOUT,
-            false => self.inner.timeout,
+            true => bound / ATTEMPTS_PER_TIMEOUT,
+            false => bound,
         };
         // A turn in the budget must leave the call time to be made.
         let turn_by = deadline.checked_sub(per_attempt).unwrap_or(deadline);

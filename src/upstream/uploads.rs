@@ -3,6 +3,8 @@
 //! its chunks put in order from 0 as gzip, then completed. A chunk's PUT is idempotent, so the
 //! request core tries it again after a transient failure; nothing else here is retried.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
@@ -11,6 +13,9 @@ use super::request::{Call, Endpoint};
 use super::{AnaplanClient, UpstreamError, Urgency};
 use crate::address::ModelAddress;
 use crate::ids::ObjectId;
+
+/// The bound on a completion: Anaplan may take many minutes to complete a file of gigabytes.
+const COMPLETION_BOUND: Duration = Duration::from_secs(45 * 60);
 
 /// A model's file, as its list gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +86,11 @@ impl AnaplanClient {
         let chunk = chunk.to_string();
         let mut path = model.path();
         path.extend(["files", file.as_str(), "chunks", chunk.as_str()]);
+        // Each attempt may take a whole ANAPLAN_TIMEOUT: sending a chunk takes longer than a
+        // status call.
         let call = Call {
             body: Some((gzip, "application/x-gzip")),
+            bound: Some(self.timeout() * 3),
             ..Call::json(Method::PUT, &path, Endpoint::UploadChunk, Urgency::Caller)
         };
         self.call_done(call).await
@@ -101,6 +109,7 @@ impl AnaplanClient {
         let body = serde_json::json!({"id": file.as_str(), "name": name});
         let call = Call {
             body: Some((Bytes::from(body.to_string()), "application/json")),
+            bound: Some(COMPLETION_BOUND.max(self.timeout())),
             ..Call::json(
                 Method::POST,
                 &path,

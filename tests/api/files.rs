@@ -202,6 +202,12 @@ async fn a_transfer_past_the_bound_is_503_with_retry_after() {
         problem_type(refused).await,
         "urn:anaplan-gateway:problem:too-many-transfers"
     );
+    // A failure dump is a transfer too.
+    let dump = format!(
+        "/tasks/import/{}/dump?modelId={MODEL}&objectId={IMPORT}",
+        task_id(1)
+    );
+    assert_eq!(app.get(&dump).await.status(), 503);
     held.abort();
 }
 

@@ -68,7 +68,7 @@ async fn a_replica_stopped_mid_start_leaves_the_key_to_another_replicas_search()
     let Some(redis) = redis() else { return };
     let anaplan = start_anaplan().await;
     let prefix = prefix("crash");
-    let lost = Reply::LostAfterStart(Box::new(Reply::Stall));
+    let lost = Reply::Lost(Box::new(Reply::Stall));
     anaplan.script_starts(&import_tasks(), vec![lost, Reply::status(500)]);
     let one = replica_with(&anaplan, &redis.url, &prefix, &["--timeout", "2s"]).await;
     let two = replica_with(&anaplan, &redis.url, &prefix, &["--timeout", "2s"]).await;

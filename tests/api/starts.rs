@@ -273,7 +273,7 @@ async fn a_lost_answer_is_found_in_the_task_list_and_the_start_is_never_sent_aga
         Reply::Stall,
     ];
     for (n, lost) in lost.into_iter().enumerate() {
-        let lost_after_start = Reply::LostAfterStart(Box::new(lost.clone()));
+        let lost_after_start = Reply::Lost(Box::new(lost.clone()));
         app.anaplan
             .script_starts(&import_tasks(), vec![lost_after_start]);
         let response = start(&app, Some(&format!("lost-{n}")), "").await;
@@ -295,7 +295,7 @@ async fn a_lost_answer_is_found_in_the_task_list_and_the_start_is_never_sent_aga
 #[tokio::test(start_paused = true)]
 async fn two_candidates_are_502_with_both_and_nothing_is_sent_again() {
     let app = spawn_app().await;
-    let lost = Reply::LostAfterStart(Box::new(Reply::Reset));
+    let lost = Reply::Lost(Box::new(Reply::Reset));
     app.anaplan.script_starts(&import_tasks(), vec![lost]);
     // Two tasks created within the start's window, neither claimed by another start.
     let now = chrono::Utc::now().timestamp_millis();
@@ -341,7 +341,7 @@ async fn two_candidates_are_502_with_both_and_nothing_is_sent_again() {
 #[tokio::test(start_paused = true)]
 async fn a_listed_task_without_a_creation_time_is_never_taken_for_the_start() {
     let app = spawn_app().await;
-    let lost = Reply::LostAfterStart(Box::new(Reply::Reset));
+    let lost = Reply::Lost(Box::new(Reply::Reset));
     app.anaplan.script_starts(&import_tasks(), vec![lost]);
     let undated = task_id(7);
     let tasks = json!({"tasks": [{"taskId": undated, "taskState": "IN_PROGRESS"}]});
@@ -356,7 +356,7 @@ async fn a_listed_task_without_a_creation_time_is_never_taken_for_the_start() {
 async fn a_lost_read_start_is_unknown_since_reads_keep_no_list() {
     let app = spawn_app().await;
     let path = format!("/workspaces/{WORKSPACE}/models/{MODEL}/views/101000000014/readRequests");
-    let lost = Reply::LostAfterStart(Box::new(Reply::status(502)));
+    let lost = Reply::Lost(Box::new(Reply::status(502)));
     app.anaplan.script_starts(&path, vec![lost]);
     let route = start_route("view-read", "101000000014");
     let response = app.http.post(app.url(&route)).send().await.unwrap();
@@ -478,7 +478,7 @@ pub(crate) fn keyed_import(key: &str) -> StartRequest {
 #[tokio::test]
 async fn a_start_cut_off_mid_way_leaves_its_key_to_a_search_of_the_list() {
     let app = spawn_app_with(&["--timeout", "1s"]).await;
-    let lost = Reply::LostAfterStart(Box::new(Reply::Stall));
+    let lost = Reply::Lost(Box::new(Reply::Stall));
     app.anaplan
         .script_starts(&import_tasks(), vec![lost, Reply::status(500)]);
     // The gateway stops while its start is out: the start's work is dropped where it stands.
@@ -510,8 +510,8 @@ impl Answer {
     fn reply(self) -> Reply {
         match self {
             Answer::Started => Reply::Own,
-            Answer::LostByReset => Reply::LostAfterStart(Box::new(Reply::Reset)),
-            Answer::LostBy500 => Reply::LostAfterStart(Box::new(Reply::status(500))),
+            Answer::LostByReset => Reply::Lost(Box::new(Reply::Reset)),
+            Answer::LostBy500 => Reply::Lost(Box::new(Reply::status(500))),
             Answer::Busy => Reply::status(409),
             Answer::Refused => Reply::status(400),
         }

@@ -122,18 +122,66 @@ async fn an_upload_goes_in_order_as_compressed_chunks_byte_for_byte_then_is_comp
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_empty_body_is_one_empty_chunk_and_a_completed_file() {
-    let app = app_with_file(&[]).await;
-    let response = put(&app, FILE, Vec::new()).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+async fn a_body_of_whole_chunks_is_that_many_chunks() {
+    let app = app_with_file(&["--upload-chunk", "1MiB"]).await;
+    let content = rows(2 * MIB);
+    let answer: Value = put(&app, FILE, content.clone()).await.json().await.unwrap();
     assert_eq!(
-        (answer["chunks"].as_u64(), answer["bytes"].as_u64()),
-        (Some(1), Some(0))
+        answer["chunks"], 2,
+        "no empty chunk after the last whole one"
     );
     let uploaded = app.anaplan.uploaded(FILE).unwrap();
-    assert!(uploaded.completed);
-    assert_eq!(uploaded.content(), b"");
+    assert_eq!(uploaded.chunks.len(), 2);
+    assert_eq!(sha256(&uploaded.content()), sha256(&content));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_body_is_refused_before_anything_goes_upstream() {
+    let app = app_with_file(&[]).await;
+    let response = put(&app, FILE, Vec::new()).await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("body is empty")
+    );
+    // Nor when it comes in chunks of nothing.
+    let upload = RawUpload::open(&app, FILE).await;
+    let answer = upload.finish().await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(app.anaplan.api_calls(), 0);
+    assert!(app.anaplan.uploaded(FILE).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chunk_kept_by_anaplan_whose_answer_was_lost_is_put_again_alone() {
+    let app = app_with_file(&["--upload-chunk", "1MiB"]).await;
+    let first = upstream(&format!("/{FILE}/chunks/0"));
+    let lost = Reply::Lost(Box::new(Reply::Reset));
+    app.anaplan.script(&first, vec![lost, Reply::Own]);
+    let content = rows(MIB + 10);
+    assert_eq!(put(&app, FILE, content.clone()).await.status(), 200);
+    assert_eq!(app.anaplan.calls(Method::PUT, &first), 2);
+    let uploaded = app.anaplan.uploaded(FILE).unwrap();
+    assert_eq!(uploaded.chunks.len(), 2);
+    assert_eq!(sha256(&uploaded.content()), sha256(&content));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_whose_answer_was_lost_is_502_and_never_asked_again() {
+    let app = app_with_file(&[]).await;
+    let complete = upstream(&format!("/{FILE}/complete"));
+    app.anaplan
+        .script(&complete, vec![Reply::Lost(Box::new(Reply::status(500)))]);
+    let response = put(&app, FILE, rows(100)).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        problem_type(response).await,
+        "urn:anaplan-gateway:problem:upload-outcome-unknown"
+    );
+    assert_eq!(app.anaplan.calls(Method::POST, &complete), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -329,6 +377,31 @@ async fn an_upload_under_way_finishes_when_the_gateway_is_told_to_stop() {
     let uploaded = app.anaplan.uploaded(FILE).unwrap();
     assert!(uploaded.completed);
     assert_eq!(uploaded.content(), b"id,name\n1,Ann\n");
+}
+
+/// Real time: the fleet's Redis is asked, and does not answer.
+#[tokio::test]
+async fn a_fleet_whose_redis_is_away_sends_nothing_of_an_upload() {
+    let anaplan = start_anaplan().await;
+    anaplan.list_file(FILE, "Employees.csv");
+    let away = format!(
+        "redis://{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    );
+    let app = crate::fleet::replica_with(&anaplan, &away, "upload-away", &[]).await;
+    let response = put(&app, FILE, rows(10)).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        problem_type(response).await,
+        "urn:anaplan-gateway:problem:file-hold-unavailable"
+    );
+    assert_eq!(
+        anaplan.calls(Method::POST, &upstream(&format!("/{FILE}"))),
+        0
+    );
 }
 
 /// Real time: a fleet's hold lives in Redis.

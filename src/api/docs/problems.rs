@@ -24,6 +24,20 @@ impl IntoResponses for ProblemResponses {
     }
 }
 
+/// The error responses of a failure dump: the shared ones, and a transfer's bound.
+pub struct DumpProblems;
+
+impl IntoResponses for DumpProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut problems = shared_problems();
+        problems.push((
+            ApiError::TooManyTransfers,
+            "GATEWAY_MAX_TRANSFERS transfers are in flight",
+        ));
+        responses(problems)
+    }
+}
+
 /// The problems every Anaplan-backed route may answer with, each with its description.
 fn shared_problems() -> Vec<(ApiError, &'static str)> {
     let malformed = IdError::Malformed {
@@ -185,6 +199,15 @@ impl IntoResponses for UploadProblems {
             (
                 ApiError::UploadTooLarge,
                 "The body needs more chunks than Anaplan takes for one file",
+            ),
+            (
+                ApiError::FileHoldUnavailable,
+                "The fleet's Redis, which keeps one upload per file, did not answer or lost the \
+                 hold: the file was not completed",
+            ),
+            (
+                ApiError::UploadOutcomeUnknown,
+                "Every chunk was sent and the completion's answer was lost: the file may be complete",
             ),
             (
                 ApiError::TooManyTransfers,

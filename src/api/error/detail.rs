@@ -93,6 +93,14 @@ impl ApiError {
                  takes for one file; the file was not completed",
                 crate::service::uploads::MAX_CHUNKS
             ),
+            ApiError::FileHoldUnavailable => "the fleet's shared state (Redis), which keeps one \
+                upload per file across the replicas, did not answer or lost the hold, so the \
+                upload stopped and the file was not completed; retry after the Retry-After delay"
+                .into(),
+            ApiError::UploadOutcomeUnknown => "every chunk was sent and the file's completion \
+                asked for, but Anaplan's answer was lost: the file may be complete. It was not \
+                asked again; check the import's results, or upload the file again"
+                .into(),
             ApiError::StartRefused { status, message } => format!(
                 "Anaplan refused the start with HTTP {status}, so nothing was started: {message}"
             ),

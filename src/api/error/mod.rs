@@ -104,6 +104,12 @@ pub enum ApiError {
     /// The body needs more chunks than Anaplan takes for one file.
     #[error("the upload is larger than Anaplan takes")]
     UploadTooLarge,
+    /// The fleet's hold on the file could not be taken or kept.
+    #[error("the fleet's hold on the file is unavailable")]
+    FileHoldUnavailable,
+    /// The upload was sent whole and its completion's answer was lost.
+    #[error("the upload's completion is unknown")]
+    UploadOutcomeUnknown,
     /// Anaplan refused a start (a 4xx other than 404, 409 and 423): nothing was started.
     #[error("Anaplan refused the start (HTTP {status}): {message}")]
     StartRefused {
@@ -211,6 +217,16 @@ impl ApiError {
                 "upload-too-large",
                 "Upload too large",
             ),
+            ApiError::FileHoldUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "file-hold-unavailable",
+                "File hold unavailable",
+            ),
+            ApiError::UploadOutcomeUnknown => (
+                StatusCode::BAD_GATEWAY,
+                "upload-outcome-unknown",
+                "Upload outcome unknown",
+            ),
             ApiError::StartRefused { status: 403, .. } => (
                 StatusCode::FORBIDDEN,
                 "upstream-forbidden",
@@ -289,9 +305,9 @@ impl ApiError {
             } => Some(*retry_after),
             ApiError::IdempotencyInFlight(retry_after) => Some(*retry_after),
             ApiError::Upstream(UpstreamError::Busy { .. }) | ApiError::FileBusy => Some(RETRY_BUSY),
-            ApiError::IdempotencyUnavailable | ApiError::TooManyTransfers => {
-                Some(std::time::Duration::from_secs(1))
-            }
+            ApiError::IdempotencyUnavailable
+            | ApiError::TooManyTransfers
+            | ApiError::FileHoldUnavailable => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }
