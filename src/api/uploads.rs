@@ -32,7 +32,7 @@ pub struct UploadPath(
 
 /// The file's content, as the import is to read it (not empty).
 #[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
+#[schema(value_type = String, format = Binary, min_length = 1)]
 pub struct UploadBody(pub Vec<u8>);
 
 /// What an upload sent to Anaplan.
