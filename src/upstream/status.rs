@@ -69,7 +69,7 @@ impl AnaplanClient {
         let path = at.tasks_path();
         let call = Call::json(Method::GET, &path, Endpoint::TaskList, urgency);
         let envelope: TaskListEnvelope = self.call_json(call).await?;
-        Ok(envelope.tasks)
+        Ok(envelope.into_tasks())
     }
 
     /// The model's status (`GET /workspaces/{ws}/models/{m}/status`).

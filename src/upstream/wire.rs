@@ -47,12 +47,30 @@ pub struct TaskEnvelope {
     pub task: WireTask,
 }
 
-/// An object's tasks, as `GET …/{imports|exports|actions|processes}/{id}/tasks` lists them.
+/// An object's tasks, as `GET …/{imports|exports|actions|processes}/{id}/tasks` lists them:
+/// `{"tasks": […]}` (the key absent when there are none), or, as Anaplan's own examples give a
+/// list of one, `{"task": {…}}` or the task bare.
 #[derive(Debug, Default, Deserialize)]
 pub struct TaskListEnvelope {
-    /// The tasks, in Anaplan's order; absent when there are none.
-    #[serde(default)]
-    pub tasks: Vec<WireTask>,
+    /// The tasks, in Anaplan's order.
+    tasks: Option<Vec<WireTask>>,
+    /// The one task, enveloped.
+    task: Option<WireTask>,
+    /// The one task, bare: its fields at the top.
+    #[serde(flatten)]
+    bare: WireTask,
+}
+
+impl TaskListEnvelope {
+    /// The tasks listed, in whichever shape they came.
+    pub fn into_tasks(self) -> Vec<WireTask> {
+        match (self.tasks, self.task) {
+            (Some(tasks), _) => tasks,
+            (None, Some(task)) => vec![task],
+            (None, None) if self.bare.task_id.is_some() => vec![self.bare],
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// The answer to a start, in any of the shapes Anaplan gives it: `{"task": {"taskId", …}}`

@@ -303,3 +303,50 @@ async fn a_stalled_attempt_is_retried_within_the_timeout() {
         "the stalled attempt was given a third of the timeout: {waited:?}"
     );
 }
+
+/// Anaplan's 403 (its user may not see that model) is the caller's 403 of its own, never a 502
+/// that meshes and clients retry, and the gateway does not try again either.
+#[tokio::test(start_paused = true)]
+async fn anaplans_403_is_upstream_forbidden_and_never_retried() {
+    let app = spawn_app().await;
+    let forbidden = Reply::Json(
+        reqwest::StatusCode::FORBIDDEN,
+        serde_json::json!({"status": {"code": 403, "message": "Forbidden"}, "path": "/2/0/…"}),
+    );
+    app.anaplan.on(&import_path(TASK), forbidden);
+    let response = app.get(&import_route(TASK)).await;
+    assert_eq!(response.status(), 403);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:anaplan-gateway:problem:upstream-forbidden"
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("Forbidden"));
+    assert_ne!(
+        problem["type"],
+        "urn:anaplan-gateway:problem:caller-not-allowed"
+    );
+    assert_eq!(
+        app.anaplan.calls(reqwest::Method::GET, &import_path(TASK)),
+        1
+    );
+}
+
+/// An answer that cannot be read is a 502 that says what was wrong with it (never the values it
+/// held), and the next poll is served normally.
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_answer_is_a_502_naming_what_was_wrong() {
+    let app = spawn_app().await;
+    let unreadable = Reply::ok(serde_json::json!({"task": "a task that is only text"}));
+    let readable = Reply::ok(fixture("task_in_progress.json"));
+    app.anaplan
+        .script(&import_path(TASK), vec![unreadable, readable]);
+    let response = app.get(&import_route(TASK)).await;
+    assert_eq!(response.status(), 502);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("invalid type"), "{detail}");
+    assert!(!detail.contains("only text"), "{detail}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(app.get(&import_route(TASK)).await.status(), 200);
+}

@@ -119,3 +119,50 @@ async fn a_listed_task_whose_status_was_asked_carries_its_verdict() {
     assert_eq!(listed["tasks"][2]["state"], "succeeded");
     assert_eq!(listed["tasks"][2]["upstreamState"], "COMPLETE");
 }
+
+/// Anaplan's own examples give a list of one task as `{"task": {…}}`, or as the task bare: each
+/// is that task, never an empty list. A `tasks` that is not a list is a 502 that says so.
+#[tokio::test(start_paused = true)]
+async fn a_list_of_one_task_reads_right_in_every_shape_anaplan_gives_it() {
+    let one = json!({"taskId": task_id(4), "taskState": "IN_PROGRESS", "creationTime": 1_700_000_000_000_i64});
+    let shapes = [
+        json!({"meta": {"schema": "…/objects/task"}, "status": {"code": 200}, "task": one}),
+        one.clone(),
+        json!({"tasks": [one]}),
+    ];
+    for shape in shapes {
+        let app = spawn_app().await;
+        app.anaplan.on(&list_path(), Reply::ok(shape.clone()));
+        let body: serde_json::Value = app.get(&list_route()).await.json().await.unwrap();
+        let tasks = body["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1, "{shape}");
+        assert_eq!(tasks[0]["taskId"], task_id(4));
+        assert_eq!(tasks[0]["state"], "running");
+    }
+    // None listed: the key left out, as Anaplan does.
+    let app = spawn_app().await;
+    app.anaplan.on(
+        &list_path(),
+        Reply::ok(json!({"meta": {"paging": {"totalSize": 0}}})),
+    );
+    let body: serde_json::Value = app.get(&list_route()).await.json().await.unwrap();
+    assert_eq!(body["tasks"], json!([]));
+    // Not a list: unreadable, and said so; the next request is served normally.
+    let app = spawn_app().await;
+    app.anaplan.script(
+        &list_path(),
+        vec![
+            Reply::ok(json!({"tasks": {"taskId": task_id(4)}})),
+            anaplan_list(),
+        ],
+    );
+    let response = app.get(&list_route()).await;
+    assert_eq!(response.status(), 502);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:anaplan-gateway:problem:upstream-error"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(app.get(&list_route()).await.status(), 200);
+}

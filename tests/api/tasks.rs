@@ -289,7 +289,7 @@ async fn anaplan_errors_map_to_the_contract_statuses() {
         (404, 404),
         (409, 409),
         (423, 409),
-        (403, 502),
+        (403, 403),
         (500, 502),
         (400, 502),
     ]

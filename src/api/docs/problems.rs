@@ -62,6 +62,14 @@ fn shared_problems() -> Vec<(ApiError, &'static str)> {
              was sent to Anaplan",
         ),
         (
+            ApiError::Upstream(UpstreamError::Rejected {
+                status: 403,
+                message: "Forbidden".into(),
+            }),
+            "Anaplan answered 403: the gateway's Anaplan user may not do this or see this model \
+             (type upstream-forbidden); nothing was tried again, and a start was not made",
+        ),
+        (
             ApiError::CallerRefused {
                 caller: "orders".into(),
                 refused: Refused::ColdLookups(seconds),
@@ -114,13 +122,6 @@ impl IntoResponses for StartProblems {
                 },
                 "Anaplan refused the start (type start-refused, or upstream-forbidden for its 403): \
                  nothing was started",
-            ),
-            (
-                ApiError::StartRefused {
-                    status: 403,
-                    message: "Forbidden".into(),
-                },
-                "Anaplan forbids the gateway's user this start: nothing was started",
             ),
             (
                 ApiError::IdempotencyInFlight(std::time::Duration::from_secs(1)),

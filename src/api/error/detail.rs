@@ -127,6 +127,11 @@ impl ApiError {
                 Idempotency-Keys, did not answer, so nothing was started; retry after the \
                 Retry-After delay"
                 .into(),
+            ApiError::Upstream(UpstreamError::Rejected { status: 403, message }) => format!(
+                "Anaplan answered 403: the gateway's Anaplan user may not do this, or see this \
+                 model (its role in the model or workspace decides); nothing was tried again: \
+                 {message}"
+            ),
             ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
                 Anaplan refused the call; retry after the Retry-After delay"
                 .into(),
@@ -141,11 +146,55 @@ impl ApiError {
             ApiError::Upstream(UpstreamError::Unreachable(_)) => {
                 "Anaplan could not be reached and no cached answer is available".into()
             }
-            // The cause is logged with the upstream call; callers get no upstream text.
-            ApiError::Upstream(UpstreamError::BadBody(_)) => {
-                "Anaplan's answer could not be read; no cached answer is available".into()
-            }
+            // What was wrong with it, without the values it held: callers get no upstream text.
+            ApiError::Upstream(UpstreamError::BadBody(why)) => format!(
+                "Anaplan's answer could not be read ({}); no cached answer is available, and \
+                 the next poll asks again",
+                without_values(why)
+            ),
             other => other.to_string(),
         }
+    }
+}
+
+/// The longest account of an unreadable answer a caller is given.
+const MAX_WHY: usize = 200;
+
+/// Why an answer could not be read, with the quoted values taken out (a field's name stays, in
+/// backticks) and cut to `MAX_WHY` bytes.
+fn without_values(why: &str) -> String {
+    let mut kept = String::with_capacity(why.len().min(MAX_WHY));
+    for (n, part) in why.split('"').enumerate() {
+        // Odd parts were between quotes.
+        kept.push_str(if n % 2 == 0 { part } else { "…" });
+    }
+    if kept.len() > MAX_WHY {
+        let mut end = MAX_WHY;
+        while !kept.is_char_boundary(end) {
+            end -= 1;
+        }
+        kept.truncate(end);
+        kept.push('…');
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_WHY, without_values};
+
+    #[test]
+    fn an_unreadable_answer_is_named_without_its_values() {
+        let why = r#"invalid type: string "secret-ish", expected f64 at line 1 column 30"#;
+        assert_eq!(
+            without_values(why),
+            "invalid type: string …, expected f64 at line 1 column 30"
+        );
+        assert_eq!(
+            without_values("missing field `task` at line 1 column 2"),
+            "missing field `task` at line 1 column 2"
+        );
+        let long = "é".repeat(300);
+        assert!(without_values(&long).len() <= MAX_WHY + '…'.len_utf8());
     }
 }

@@ -263,6 +263,11 @@ impl ApiError {
                 "Method not allowed",
             ),
             ApiError::Upstream(err) => match err {
+                UpstreamError::Rejected { status: 403, .. } => (
+                    StatusCode::FORBIDDEN,
+                    "upstream-forbidden",
+                    "Anaplan forbids it",
+                ),
                 UpstreamError::NotFound { .. } => {
                     (StatusCode::NOT_FOUND, "not-found", "Not found in Anaplan")
                 }
