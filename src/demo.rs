@@ -161,6 +161,16 @@ fn print_upload(base: &str, curl: &str) {
     );
 }
 
+/// Closing the idle model and waking it again.
+fn print_model_actions(base: &str, curl: &str) {
+    println!(
+        "\nClose the idle model, then wake it (202 with the model's status and its Location; an \
+         open goes only to a closed model, at most once in five minutes):\n\n  \
+         {curl} -si -X POST '{base}/models/{IDLE_MODEL}/close'\n  \
+         {curl} -si -X POST '{base}/models/{IDLE_MODEL}/open'"
+    );
+}
+
 /// What the demo's export and view read leave to collect.
 fn print_downloads(base: &str, curl: &str) {
     let [file, page, data] = download_paths();
@@ -231,6 +241,7 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
          dump, read with the gateway's token):\n\n  {curl} -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
          {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
     );
+    print_model_actions(&base, curl);
     print_upload(&base, curl);
     print_start(&base, curl);
     print_downloads(&base, curl);

@@ -15,6 +15,7 @@ pub mod events;
 pub mod fast_path;
 pub mod files;
 pub mod headers;
+pub mod model_actions;
 pub mod params;
 pub mod routes;
 pub mod starts;
@@ -39,6 +40,8 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
         .routes(routes!(dumps::import_dump))
         .routes(routes!(dumps::process_dump))
         .routes(routes!(routes::get_model_status))
+        .routes(routes!(model_actions::open_model))
+        .routes(routes!(model_actions::close_model))
         .routes(routes!(files::export_file))
         .routes(routes!(files::read_page))
         .routes(routes!(files::read_data))

@@ -306,10 +306,10 @@ fn query_ids(
     Ok((model, object, workspace(&query)?))
 }
 
-/// Reads and checks `/models/{modelId}/status[?workspaceId=]`.
+/// Reads and checks `/models/{modelId}/…[?workspaceId=]` (its status, open or close).
 pub fn model_request(uri: &Uri) -> Result<ModelRequest, IdError> {
     let rest = uri.path().strip_prefix("/models/").unwrap_or_default();
-    let model = rest.strip_suffix("/status").unwrap_or(rest);
+    let model = rest.split_once('/').map_or(rest, |(model, _)| model);
     Ok(ModelRequest {
         model: ModelId::parse("modelId", &decoded(model))?,
         workspace: workspace(&QueryIds::parse(uri.query()))?,

@@ -4,6 +4,8 @@
 mod answers;
 mod dumps;
 pub mod files;
+pub mod models;
+mod recent_opens;
 mod streams;
 mod upload_holds;
 pub mod uploads;
@@ -155,6 +157,8 @@ struct Parts {
     uploads: upload_holds::UploadHolds,
     /// An upload's chunk size before compression (`GATEWAY_UPLOAD_CHUNK`).
     upload_chunk: usize,
+    /// When each model was last opened, so that opens are not repeated.
+    recent_opens: recent_opens::RecentOpens,
 }
 
 impl StatusService {
@@ -189,6 +193,7 @@ impl StatusService {
             transfers: Arc::new(tokio::sync::Semaphore::new(settings.anaplan.transfers)),
             uploads,
             upload_chunk: settings.upload_chunk,
+            recent_opens: recent_opens::RecentOpens::default(),
         };
         Ok(Self {
             inner: Arc::new(parts),

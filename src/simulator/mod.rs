@@ -11,6 +11,7 @@
 mod auth;
 mod certificate;
 pub mod files;
+mod models;
 mod reply;
 pub mod scenario;
 mod starts;

@@ -31,6 +31,8 @@ pub struct World {
     pub auth: AuthState,
     pub starts: Starts,
     pub files: Files,
+    /// Models opened and closed.
+    pub models: super::models::Models,
     /// Every POST's path and body, in order.
     pub posted: Vec<(String, String)>,
 }
@@ -66,6 +68,9 @@ impl World {
             return reply;
         }
         if let Some(reply) = self.files.receive(method, below_api, body, gzip) {
+            return reply;
+        }
+        if let Some(reply) = self.models.reply(method, below_api) {
             return reply;
         }
         if let Some(reply) = self.starts.reply(method, below_api) {

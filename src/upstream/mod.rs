@@ -15,7 +15,7 @@ pub mod request;
 mod response;
 mod server_clock;
 pub mod start;
-mod status;
+pub mod status;
 pub mod uploads;
 pub mod wire;
 

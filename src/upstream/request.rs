@@ -49,6 +49,8 @@ pub(super) enum Endpoint {
     UploadOpen,
     UploadChunk,
     UploadComplete,
+    ModelOpen,
+    ModelClose,
 }
 
 impl Endpoint {
@@ -69,6 +71,8 @@ impl Endpoint {
             Endpoint::UploadOpen => "upload_open",
             Endpoint::UploadChunk => "upload_chunk",
             Endpoint::UploadComplete => "upload_complete",
+            Endpoint::ModelOpen => "model_open",
+            Endpoint::ModelClose => "model_close",
         }
     }
 

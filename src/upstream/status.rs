@@ -1,6 +1,6 @@
 //! What the gateway reads of Anaplan and changes there: a model's workspace, a task's status (or a
-//! read request's), an object's tasks, a model's status, and a task's cancel; every one a request
-//! through the core ([`super::request`]).
+//! read request's), an object's tasks, a model's status, a task's cancel, and a model woken or
+//! closed; every one a request through the core ([`super::request`]).
 
 use reqwest::Method;
 
@@ -11,6 +11,25 @@ use super::wire::{
 use super::{AnaplanClient, UpstreamError, Urgency, WireTaskStatus};
 use crate::address::{ModelAddress, ObjectAddress, TaskAddress};
 use crate::ids::{ModelId, WorkspaceId};
+
+/// What may be done to a model as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelAction {
+    /// Load it into memory (Anaplan answers 202 and loads it).
+    Open,
+    /// Offload it (Anaplan answers 204, evicts its users and closes it).
+    Close,
+}
+
+impl ModelAction {
+    /// Its name in the path, Anaplan's and the gateway's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelAction::Open => "open",
+            ModelAction::Close => "close",
+        }
+    }
+}
 
 /// Anaplan's refusal to cancel a task that has finished: the cancel has nothing left to do.
 const ALREADY_COMPLETE: &str = "already complete";
@@ -82,6 +101,22 @@ impl AnaplanClient {
         let call = Call::json(Method::GET, &path, Endpoint::ModelStatus, urgency);
         let envelope: ModelStatusEnvelope = self.call_json(call).await?;
         Ok(envelope.request_status)
+    }
+
+    /// Opens or closes a model (`POST …/models/{m}/open` or `…/close`); never sent twice.
+    pub async fn model_action(
+        &self,
+        at: &ModelAddress,
+        action: ModelAction,
+    ) -> Result<(), UpstreamError> {
+        let mut path = at.path();
+        path.push(action.as_str());
+        let endpoint = match action {
+            ModelAction::Open => Endpoint::ModelOpen,
+            ModelAction::Close => Endpoint::ModelClose,
+        };
+        self.call_done(Call::json(Method::POST, &path, endpoint, Urgency::Caller))
+            .await
     }
 
     async fn task_call(

@@ -255,7 +255,7 @@ fn demo_lines() -> (Stopped, Vec<String>) {
 fn the_demos_start_and_its_repeat_work_as_printed() {
     let (_demo, output) = demo_lines();
     let starts: Vec<&String> = (output.iter())
-        .filter(|line| line.contains("-X POST"))
+        .filter(|line| line.contains("-X POST") && line.contains("/tasks/"))
         .collect();
     assert_eq!(starts.len(), 2, "{output:?}");
     assert_eq!(starts[0], starts[1], "the repeat is the same line");
@@ -289,4 +289,20 @@ fn the_demos_upload_works_as_printed() {
     assert_eq!(answer["fileId"], "113000000000");
     assert_eq!(answer["chunks"], 1);
     assert_eq!(answer["bytes"], "Employee,Salary\nAnn Example,100\n".len());
+}
+
+#[test]
+fn the_demos_close_and_open_work_as_printed() {
+    let (_demo, output) = demo_lines();
+    let actions: Vec<&String> = (output.iter())
+        .filter(|line| line.contains("-X POST") && line.contains("/models/"))
+        .collect();
+    assert_eq!(actions.len(), 2, "{output:?}");
+    let closed = text(&shell(actions[0].trim(), &[]).stdout);
+    assert!(closed.starts_with("HTTP/1.1 202"), "{closed}");
+    // The status asked after the close: closing, or closed by then.
+    assert!(closed.contains("\"state\":\"clos"), "{closed}");
+    assert!(closed.contains("location: /models/"), "{closed}");
+    let opened = text(&shell(actions[1].trim(), &[]).stdout);
+    assert!(opened.starts_with("HTTP/1.1 202"), "{opened}");
 }

@@ -17,6 +17,7 @@ mod fleet_starts;
 mod guards;
 mod helpers;
 mod lists;
+mod model_actions;
 mod openapi;
 mod polling;
 mod properties;
