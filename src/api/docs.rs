@@ -10,7 +10,10 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::Problem;
 
 mod problems;
-pub use problems::{DumpProblems, FileProblems, ProblemResponses, StartProblems, UploadProblems};
+pub use problems::{
+    DumpProblems, FileProblems, ModelActionProblems, ProblemResponses, StartProblems,
+    UploadProblems,
+};
 
 #[derive(OpenApi)]
 #[openapi(

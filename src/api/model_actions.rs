@@ -7,27 +7,31 @@ use axum::response::Response;
 use tokio::time::Instant;
 
 use super::access;
-use super::docs::ProblemResponses;
+use super::docs::ModelActionProblems;
 use super::error::ApiError;
 use super::headers::respond;
 use super::params::{self, ModelPath, ModelQuery};
 use crate::schema::ModelStatus;
 use crate::service::StatusService;
+use crate::service::models::{Acted, ModelActed};
 use crate::upstream::status::ModelAction;
 
-/// Wakes the model (loads it into memory), if its status says it is closed. Anaplan refuses
-/// repeated and keep-alive opens, so an open is sent at most once per model in five minutes
-/// however many callers ask, and never to a model that is open. Answers with the model's status
-/// (after the open, when one was sent) and where to watch it load.
+/// Wakes the model (loads it into memory), if its status says it is closed: 202 with its status
+/// after the open and where to watch it load. A model not closed is answered 200 with its status
+/// and nothing sent. Anaplan refuses repeated and keep-alive opens, so an open goes at most once
+/// per model in five minutes however many callers ask: within them, 409 `model-opened-recently`
+/// with `Retry-After`. The answer waits for the status after the open (up to one poll interval).
 #[utoipa::path(
     post,
     path = "/models/{modelId}/open",
     tag = "models",
     params(ModelPath, ModelQuery),
     responses(
-        (status = 202, description = "Opening (or open already): the model's status", body = ModelStatus,
+        (status = 202, description = "The open was sent: the model's status after it", body = ModelStatus,
             headers(("Location" = String, description = "Where to watch the model: its status"))),
-        ProblemResponses,
+        (status = 200, description = "The model is not closed: nothing was sent; its status", body = ModelStatus,
+            headers(("Location" = String, description = "Where to watch the model: its status"))),
+        ModelActionProblems,
     )
 )]
 pub async fn open_model(
@@ -37,18 +41,21 @@ pub async fn open_model(
     act(service, request, ModelAction::Open).await
 }
 
-/// Closes the model (offloads it from memory, and its users with it), unless it is closed or
-/// closing already. Answers with the model's status (after the close, when one was sent) and
-/// where to watch it close.
+/// Closes the model (offloads it from memory, and its users with it): 202 with its status after
+/// the close and where to watch it close. A model closed or closing already is answered 200 with
+/// its status and nothing sent. The answer waits for the status after the close (up to one poll
+/// interval).
 #[utoipa::path(
     post,
     path = "/models/{modelId}/close",
     tag = "models",
     params(ModelPath, ModelQuery),
     responses(
-        (status = 202, description = "Closing (or closed already): the model's status", body = ModelStatus,
+        (status = 202, description = "The close was sent: the model's status after it", body = ModelStatus,
             headers(("Location" = String, description = "Where to watch the model: its status"))),
-        ProblemResponses,
+        (status = 200, description = "Closed or closing already: nothing was sent; its status", body = ModelStatus,
+            headers(("Location" = String, description = "Where to watch the model: its status"))),
+        ModelActionProblems,
     )
 )]
 pub async fn close_model(
@@ -67,12 +74,20 @@ async fn act(
     access::admit(&service, &request, &mut model)?;
     // Opening and closing change what every user of the model sees: a starter's right.
     let caller = access::may_start(&request)?;
-    let acted = service.model_action(model, action).await?;
+    let ModelActed { status, acted } = service.model_action(model, action).await?;
+    let code = match acted {
+        Acted::Sent => StatusCode::ACCEPTED,
+        Acted::NotNeeded => StatusCode::OK,
+        Acted::OpenedRecently(wait) => return Err(ApiError::ModelOpenedRecently(wait)),
+    };
     tracing::info!(caller = caller.as_deref(), model = %model.model, action = action.as_str(),
-        sent = acted.sent, "model action asked for");
-    let mut response = respond(&acted.status, Instant::now(), None);
-    *response.status_mut() = StatusCode::ACCEPTED;
-    let location = format!("/models/{}/status", model.model);
+        sent = code == StatusCode::ACCEPTED, "model action asked for");
+    let mut response = respond(&status, Instant::now(), None);
+    *response.status_mut() = code;
+    let location = match model.workspace {
+        Some(workspace) => format!("/models/{}/status?workspaceId={workspace}", model.model),
+        None => format!("/models/{}/status", model.model),
+    };
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,

@@ -179,6 +179,7 @@ impl StatusService {
         };
         let records = Records::new(shared.clone());
         let uploads = upload_holds::UploadHolds::new(shared.clone());
+        let recent_opens = recent_opens::RecentOpens::new(shared.clone());
         let client = AnaplanClient::new(&settings.anaplan, shared)?;
         let parts = Parts {
             cache,
@@ -193,7 +194,7 @@ impl StatusService {
             transfers: Arc::new(tokio::sync::Semaphore::new(settings.anaplan.transfers)),
             uploads,
             upload_chunk: settings.upload_chunk,
-            recent_opens: recent_opens::RecentOpens::default(),
+            recent_opens,
         };
         Ok(Self {
             inner: Arc::new(parts),

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::reply::Reply;
 
 /// How long loading or closing a model takes.
-const TAKES: std::time::Duration = std::time::Duration::from_secs(10);
+const TAKES: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The last open or close of each model, by model id.
 #[derive(Default)]

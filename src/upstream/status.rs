@@ -5,9 +5,7 @@
 use reqwest::Method;
 
 use super::request::{Call, Endpoint};
-use super::wire::{
-    self, ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope, TaskListEnvelope,
-};
+use super::wire::{self, ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
 use super::{AnaplanClient, UpstreamError, Urgency, WireTaskStatus};
 use crate::address::{ModelAddress, ObjectAddress, TaskAddress};
 use crate::ids::{ModelId, WorkspaceId};
@@ -87,8 +85,8 @@ impl AnaplanClient {
     ) -> Result<Vec<wire::WireTask>, UpstreamError> {
         let path = at.tasks_path();
         let call = Call::json(Method::GET, &path, Endpoint::TaskList, urgency);
-        let envelope: TaskListEnvelope = self.call_json(call).await?;
-        Ok(envelope.into_tasks())
+        let body: serde_json::Value = self.call_json(call).await?;
+        wire::listed_tasks(body).map_err(UpstreamError::BadBody)
     }
 
     /// The model's status (`GET /workspaces/{ws}/models/{m}/status`).

@@ -49,27 +49,35 @@ pub struct TaskEnvelope {
 
 /// An object's tasks, as `GET …/{imports|exports|actions|processes}/{id}/tasks` lists them:
 /// `{"tasks": […]}` (the key absent when there are none), or, as Anaplan's own examples give a
-/// list of one, `{"task": {…}}` or the task bare.
-#[derive(Debug, Default, Deserialize)]
-pub struct TaskListEnvelope {
-    /// The tasks, in Anaplan's order.
-    tasks: Option<Vec<WireTask>>,
-    /// The one task, enveloped.
-    task: Option<WireTask>,
-    /// The one task, bare: its fields at the top.
-    #[serde(flatten)]
-    bare: WireTask,
-}
-
-impl TaskListEnvelope {
-    /// The tasks listed, in whichever shape they came.
-    pub fn into_tasks(self) -> Vec<WireTask> {
-        match (self.tasks, self.task) {
-            (Some(tasks), _) => tasks,
-            (None, Some(task)) => vec![task],
-            (None, None) if self.bare.task_id.is_some() => vec![self.bare],
-            (None, None) => Vec::new(),
-        }
+/// list of one, `{"task": {…}}` or the task bare. Each shape is told apart by its keys, and a task
+/// without an id is refused, so nothing unreadable is ever answered as an empty list.
+pub fn listed_tasks(body: Value) -> Result<Vec<WireTask>, String> {
+    let Value::Object(mut fields) = body else {
+        return Err("a task list that is not an object".into());
+    };
+    let tasks = if let Some(tasks) = fields.remove("tasks") {
+        let Value::Array(_) = tasks else {
+            return Err("`tasks` is not a list".into());
+        };
+        serde_json::from_value::<Vec<WireTask>>(tasks).map_err(|err| err.to_string())?
+    } else if let Some(task) = fields.remove("task") {
+        vec![serde_json::from_value::<WireTask>(task).map_err(|err| err.to_string())?]
+    } else if fields.contains_key("taskId") {
+        vec![serde_json::from_value::<WireTask>(Value::Object(fields)).map_err(|e| e.to_string())?]
+    } else if fields
+        .keys()
+        .all(|key| matches!(key.as_str(), "meta" | "status"))
+    {
+        Vec::new()
+    } else {
+        return Err("neither a list of tasks nor a task".into());
+    };
+    match tasks
+        .iter()
+        .all(|task| task.task_id.as_deref().is_some_and(|id| !id.is_empty()))
+    {
+        true => Ok(tasks),
+        false => Err("a listed task without a `taskId`".into()),
     }
 }
 

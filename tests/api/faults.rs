@@ -311,7 +311,7 @@ async fn anaplans_403_is_upstream_forbidden_and_never_retried() {
     let app = spawn_app().await;
     let forbidden = Reply::Json(
         reqwest::StatusCode::FORBIDDEN,
-        serde_json::json!({"status": {"code": 403, "message": "Forbidden"}, "path": "/2/0/…"}),
+        serde_json::json!({"status": {"code": 403, "message": "Forbidden by rule 7"}, "path": "/2/0/…"}),
     );
     app.anaplan.on(&import_path(TASK), forbidden);
     let response = app.get(&import_route(TASK)).await;
@@ -321,7 +321,12 @@ async fn anaplans_403_is_upstream_forbidden_and_never_retried() {
         problem["type"],
         "urn:anaplan-gateway:problem:upstream-forbidden"
     );
-    assert!(problem["detail"].as_str().unwrap().contains("Forbidden"));
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("may not"), "{detail}");
+    assert!(
+        !detail.contains("rule 7"),
+        "Anaplan's own text is never passed on: {detail}"
+    );
     assert_ne!(
         problem["type"],
         "urn:anaplan-gateway:problem:caller-not-allowed"

@@ -147,6 +147,16 @@ async fn a_list_of_one_task_reads_right_in_every_shape_anaplan_gives_it() {
     );
     let body: serde_json::Value = app.get(&list_route()).await.json().await.unwrap();
     assert_eq!(body["tasks"], json!([]));
+    // A task without its id, or something that is neither shape: unreadable, never empty.
+    for unreadable in [
+        json!({"task": {}}),
+        json!({"taskState": "COMPLETE"}),
+        json!({"items": []}),
+    ] {
+        let app = spawn_app().await;
+        app.anaplan.on(&list_path(), Reply::ok(unreadable.clone()));
+        assert_eq!(app.get(&list_route()).await.status(), 502, "{unreadable}");
+    }
     // Not a list: unreadable, and said so; the next request is served normally.
     let app = spawn_app().await;
     app.anaplan.script(

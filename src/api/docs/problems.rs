@@ -24,6 +24,20 @@ impl IntoResponses for ProblemResponses {
     }
 }
 
+/// The error responses of a model's open or close: the shared ones, and a repeated open's.
+pub struct ModelActionProblems;
+
+impl IntoResponses for ModelActionProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut problems = shared_problems();
+        problems.push((
+            ApiError::ModelOpenedRecently(std::time::Duration::from_secs(240)),
+            "The model was opened through the gateway within five minutes: none sent again",
+        ));
+        responses(problems)
+    }
+}
+
 /// The error responses of a failure dump: the shared ones, and a transfer's bound.
 pub struct DumpProblems;
 

@@ -93,6 +93,10 @@ impl ApiError {
                  takes for one file; the file was not completed",
                 crate::service::uploads::MAX_CHUNKS
             ),
+            ApiError::ModelOpenedRecently(_) => "the model was opened through this gateway less \
+                than five minutes ago and its status still says closed; Anaplan refuses repeated \
+                opens, so none was sent: watch its status, or retry after the Retry-After delay"
+                .into(),
             ApiError::FileHoldUnavailable => "the fleet's shared state (Redis), which keeps one \
                 upload per file across the replicas, did not answer or lost the hold, so the \
                 upload stopped and the file was not completed; retry after the Retry-After delay"
@@ -127,11 +131,11 @@ impl ApiError {
                 Idempotency-Keys, did not answer, so nothing was started; retry after the \
                 Retry-After delay"
                 .into(),
-            ApiError::Upstream(UpstreamError::Rejected { status: 403, message }) => format!(
-                "Anaplan answered 403: the gateway's Anaplan user may not do this, or see this \
-                 model (its role in the model or workspace decides); nothing was tried again: \
-                 {message}"
-            ),
+            // Anaplan's own text is logged with the upstream call, never passed on.
+            ApiError::Upstream(UpstreamError::Rejected { status: 403, .. }) => "Anaplan answered \
+                403: the gateway's Anaplan user may not do this, or see this model (its role in \
+                the model or workspace decides); nothing was tried again"
+                .into(),
             ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
                 Anaplan refused the call; retry after the Retry-After delay"
                 .into(),
@@ -160,13 +164,34 @@ impl ApiError {
 /// The longest account of an unreadable answer a caller is given.
 const MAX_WHY: usize = 200;
 
-/// Why an answer could not be read, with the quoted values taken out (a field's name stays, in
-/// backticks) and cut to `MAX_WHY` bytes.
+/// Why an answer could not be read, with the values it quotes taken out: a string in double
+/// quotes (escapes and all), and anything in backticks but a field's name (serde writes
+/// ``missing field `task` `` and ``invalid type: integer `4242` ``); cut to `MAX_WHY` bytes.
 fn without_values(why: &str) -> String {
     let mut kept = String::with_capacity(why.len().min(MAX_WHY));
-    for (n, part) in why.split('"').enumerate() {
-        // Odd parts were between quotes.
-        kept.push_str(if n % 2 == 0 { part } else { "…" });
+    let mut chars = why.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (escaped, c) {
+                        (false, '\\') => escaped = true,
+                        (false, '"') => break,
+                        _ => escaped = false,
+                    }
+                }
+                kept.push('…');
+            }
+            '`' => {
+                let quoted: String = chars.by_ref().take_while(|&c| c != '`').collect();
+                match kept.ends_with("field ") {
+                    true => kept.push_str(&format!("`{quoted}`")),
+                    false => kept.push('…'),
+                }
+            }
+            c => kept.push(c),
+        }
     }
     if kept.len() > MAX_WHY {
         let mut end = MAX_WHY;
@@ -189,6 +214,16 @@ mod tests {
         assert_eq!(
             without_values(why),
             "invalid type: string …, expected f64 at line 1 column 30"
+        );
+        let escaped = r#"invalid type: string "a \"quoted\" word", expected f64"#;
+        assert_eq!(
+            without_values(escaped),
+            "invalid type: string …, expected f64"
+        );
+        let number = "invalid type: integer `4242`, expected a string";
+        assert_eq!(
+            without_values(number),
+            "invalid type: integer …, expected a string"
         );
         assert_eq!(
             without_values("missing field `task` at line 1 column 2"),

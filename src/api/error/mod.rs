@@ -107,6 +107,9 @@ pub enum ApiError {
     /// The fleet's hold on the file could not be taken or kept.
     #[error("the fleet's hold on the file is unavailable")]
     FileHoldUnavailable,
+    /// The model was opened through the gateway too recently to be opened again.
+    #[error("the model was opened recently")]
+    ModelOpenedRecently(Duration),
     /// The upload was sent whole and its completion's answer was lost.
     #[error("the upload's completion is unknown")]
     UploadOutcomeUnknown,
@@ -217,6 +220,11 @@ impl ApiError {
                 "upload-too-large",
                 "Upload too large",
             ),
+            ApiError::ModelOpenedRecently(_) => (
+                StatusCode::CONFLICT,
+                "model-opened-recently",
+                "Model opened recently",
+            ),
             ApiError::FileHoldUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "file-hold-unavailable",
@@ -308,7 +316,8 @@ impl ApiError {
                 refused: Refused::ColdLookups(retry_after),
                 ..
             } => Some(*retry_after),
-            ApiError::IdempotencyInFlight(retry_after) => Some(*retry_after),
+            ApiError::IdempotencyInFlight(retry_after)
+            | ApiError::ModelOpenedRecently(retry_after) => Some(*retry_after),
             ApiError::Upstream(UpstreamError::Busy { .. }) | ApiError::FileBusy => Some(RETRY_BUSY),
             ApiError::IdempotencyUnavailable
             | ApiError::TooManyTransfers
