@@ -82,15 +82,32 @@ mod tests {
     use super::*;
     use crate::ids::{ModelId, WorkspaceId};
     use crate::normalise::fixture;
-    use crate::upstream::wire::ModelStatusEnvelope;
+    use crate::upstream::wire;
 
-    fn model_fixture(name: &str) -> ModelReport {
-        let envelope: ModelStatusEnvelope = serde_json::from_str(&fixture(name)).unwrap();
+    fn model_report(body: &str) -> ModelReport {
+        let status = wire::model_status(serde_json::from_str(body).unwrap()).unwrap();
         let at = ModelAddress::new(
             WorkspaceId::parse("w", "8a8196b15b7dbae6015b8694411d13fe").unwrap(),
             ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
         );
-        ModelReport::from_wire(&at, envelope.request_status)
+        ModelReport::from_wire(&at, status)
+    }
+
+    fn model_fixture(name: &str) -> ModelReport {
+        model_report(&fixture(name))
+    }
+
+    /// Some of Anaplan's examples give the status alone, without `requestStatus` around it; a
+    /// body that is neither is unreadable, never a status of nothing.
+    #[test]
+    fn a_model_status_without_its_request_status_reads_the_same() {
+        let alone = r#"{"currentStep":"Closed","progress":-1.0,"tooltip":null,"taskId":null}"#;
+        let wrapped = format!(r#"{{"requestStatus":{alone}}}"#);
+        let json = |report: ModelReport| serde_json::to_value(report).unwrap();
+        assert_eq!(json(model_report(alone)), json(model_report(&wrapped)));
+        assert_eq!(model_report(alone).state, ModelState::Closed);
+        assert!(wire::model_status(serde_json::json!({"model": {}})).is_err());
+        assert!(wire::model_status(serde_json::json!([])).is_err());
     }
 
     #[test]

@@ -155,10 +155,17 @@ mod tests {
         assert_eq!(error, Err(UpstreamError::Unavailable { retry_after }));
     }
 
+    /// Anaplan's two error formats: `status` alone, and `status` with the `path` and a
+    /// `timestamp` (spaced as Jackson writes it, too).
     #[test]
     fn anaplan_error_bodies_give_their_message() {
         let body = br#"{"status":{"code":405,"message":"Method Not Allowed"},"path":"/2/0/x"}"#;
         assert_eq!(error_message(body), "Method Not Allowed");
+        let bare = br#"{"status":{"code":400,"message":"Parameter 'x' is missing"}}"#;
+        assert_eq!(error_message(bare), "Parameter 'x' is missing");
+        let spaced = br#"{ "status" : { "code" : 404, "message" : "Not Found" },
+            "path" : "/2/0/models/x", "timestamp" : "2026-01-01T00:00:00.000000001Z" }"#;
+        assert_eq!(error_message(spaced), "Not Found");
         assert_eq!(error_message(b"plain text"), "plain text");
     }
 }

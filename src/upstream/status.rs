@@ -5,7 +5,7 @@
 use reqwest::Method;
 
 use super::request::{Call, Endpoint};
-use super::wire::{self, ModelEnvelope, ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
+use super::wire::{self, ModelEnvelope, ReadRequestEnvelope, TaskEnvelope};
 use super::{AnaplanClient, UpstreamError, Urgency, WireTaskStatus};
 use crate::address::{ModelAddress, ObjectAddress, TaskAddress};
 use crate::ids::{ModelId, WorkspaceId};
@@ -97,8 +97,8 @@ impl AnaplanClient {
     ) -> Result<wire::WireModelStatus, UpstreamError> {
         let path = at.status_path();
         let call = Call::json(Method::GET, &path, Endpoint::ModelStatus, urgency);
-        let envelope: ModelStatusEnvelope = self.call_json(call).await?;
-        Ok(envelope.request_status)
+        let body: serde_json::Value = self.call_json(call).await?;
+        wire::model_status(body).map_err(UpstreamError::BadBody)
     }
 
     /// Opens or closes a model (`POST …/models/{m}/open` or `…/close`); never sent twice.

@@ -190,12 +190,18 @@ pub struct WireReadRequest {
     pub successful: Option<bool>,
 }
 
-/// The model status, with or without the `meta`/`status` envelope (both carry `requestStatus`).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelStatusEnvelope {
-    /// The status.
-    pub request_status: WireModelStatus,
+/// The model status: `requestStatus`, with or without the `meta`/`status` envelope, or the
+/// status alone (its `currentStep` at the top), as some of Anaplan's examples give it.
+pub fn model_status(body: Value) -> Result<WireModelStatus, String> {
+    let Value::Object(mut fields) = body else {
+        return Err("a model status that is not an object".into());
+    };
+    let status = match fields.remove("requestStatus") {
+        Some(status) => status,
+        None if fields.contains_key("currentStep") => Value::Object(fields),
+        None => return Err("neither a model status nor its `requestStatus`".into()),
+    };
+    serde_json::from_value(status).map_err(|err| err.to_string())
 }
 
 /// `requestStatus` of the model-status endpoint.

@@ -7,7 +7,7 @@ use anaplan_gateway::address::{ModelAddress, TaskAddress};
 use anaplan_gateway::api::params::{model_request, task_request};
 use anaplan_gateway::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use anaplan_gateway::schema::{ModelReport, TaskStatus};
-use anaplan_gateway::upstream::wire::{ModelStatusEnvelope, ReadRequestEnvelope, TaskEnvelope};
+use anaplan_gateway::upstream::wire::{self, ReadRequestEnvelope, TaskEnvelope};
 use anaplan_gateway::upstream::{WireTaskStatus, parse_retry_after};
 use axum::http::Uri;
 use proptest::prelude::*;
@@ -101,11 +101,13 @@ fn normalise_everything(body: &[u8]) {
         let wire = WireTaskStatus::ReadRequest(request);
         serde_json::to_vec(&TaskStatus::from_wire(&address(TaskKind::ViewRead), wire)).unwrap();
     }
-    if let Ok(envelope) = serde_json::from_slice::<ModelStatusEnvelope>(body) {
+    let value = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    if let Ok(status) = wire::model_status(value.clone()) {
         let at = address(TaskKind::Import);
-        let report = ModelReport::from_wire(at.model(), envelope.request_status);
+        let report = ModelReport::from_wire(at.model(), status);
         serde_json::to_vec(&report).unwrap();
     }
+    let _ = wire::listed_tasks(value);
 }
 
 fn is_hex32(text: &str) -> bool {

@@ -202,3 +202,44 @@ fn only_canonical_whole_numbers_become_numbers() {
     assert_eq!(numbers["t"], json!("true"));
     assert!(!values.contains_key("dangling"));
 }
+
+/// Anaplan writes a task's progress as 1, 1.0 or "1.0", and -1.0 where it has none to give.
+#[test]
+fn progress_in_each_form_anaplan_writes_it() {
+    for (raw, expected) in [
+        ("1", Some(1.0)),
+        ("1.0", Some(1.0)),
+        ("\"0.25\"", Some(0.25)),
+        ("-1.0", None),
+        ("-1", None),
+        ("null", None),
+    ] {
+        let body = format!(r#"{{"task":{{"taskState":"IN_PROGRESS","progress":{raw}}}}}"#);
+        let task = task_fixture(TaskKind::Import, &body);
+        assert_eq!(task.progress, expected, "progress {raw}");
+        assert_eq!(task.state, TaskState::Running);
+    }
+}
+
+/// A status with its envelope (`meta`, `status`) and one without it read the same.
+#[test]
+fn a_task_with_or_without_its_envelope_reads_the_same() {
+    let task = r#"{"taskId":"0690AA1C761F48549C3442A02F91D962","taskState":"COMPLETE","progress":1,
+        "result":{"objectId":117000000019,"successful":true,"failureDumpAvailable":false}}"#;
+    let bare = task_fixture(TaskKind::Action, &format!(r#"{{"task":{task}}}"#));
+    let enveloped = task_fixture(
+        TaskKind::Action,
+        &format!(
+            r#"{{"meta":{{"schema":"x"}},"status":{{"code":200,"message":"Success"}},"task":{task}}}"#
+        ),
+    );
+    assert_eq!(
+        serde_json::to_value(&bare).unwrap(),
+        serde_json::to_value(&enveloped).unwrap()
+    );
+    assert_eq!(bare.state, TaskState::Succeeded);
+    assert_eq!(
+        bare.result.unwrap().object_id.as_deref(),
+        Some("117000000019")
+    );
+}
