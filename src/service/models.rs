@@ -2,14 +2,14 @@
 //! sent only to a model whose status says it is closed, and at most once per model in five
 //! minutes however many callers ask, through any replica (Anaplan refuses repeated and keep-alive
 //! opens; an open that fails is not counted); a close only to a model not already closed or
-//! closing. After either, the model's status is
-//! asked again, so the answer (and every status request after it) shows the model as Anaplan
-//! then reports it.
+//! closing. After either, the model's status is asked again, so the answer (and every status
+//! request after it) shows the model as Anaplan then reports it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::recent_opens::OPEN_AGAIN_AFTER;
 use super::{ModelRequest, StatusService};
 use crate::address::{Address, ModelAddress};
 use crate::cache::{CacheStatus, Served};
@@ -23,8 +23,8 @@ pub enum Acted {
     Sent,
     /// The model's status says there is nothing to do: nothing was sent.
     NotNeeded,
-    /// The model was opened through the gateway within `OPEN_AGAIN_AFTER`: nothing was sent, and
-    /// another open may go after this.
+    /// The model was opened within five minutes (through the gateway, or Anaplan refused the open
+    /// as a repeat): another open may go after this long.
     OpenedRecently(Duration),
 }
 
@@ -93,10 +93,15 @@ impl StatusService {
             }),
             // Sent, and the status after it could not be read: the status before it, then.
             Err(_) if sent.load(Ordering::Acquire) => Ok(ModelActed { status, acted }),
+            // A model whose status was just read is there: Anaplan's 404 to an open is its
+            // refusal of a repeated one (opened lately by someone else), and the turn stands.
+            Err(UpstreamError::NotFound { .. }) if action == ModelAction::Open => {
+                let acted = Acted::OpenedRecently(OPEN_AGAIN_AFTER);
+                Ok(ModelActed { status, acted })
+            }
             Err(failed) => {
-                // Not made (a refusal of a repeated open aside): the turn is free again.
-                let refused = matches!(failed, UpstreamError::NotFound { .. });
-                if let (Some(turn), false) = (turn, refused) {
+                // Not made: the turn is free again.
+                if let Some(turn) = turn {
                     self.inner.recent_opens.give_back(turn).await;
                 }
                 Err(failed)

@@ -160,3 +160,23 @@ async fn opening_and_closing_need_may_start_and_bad_ids_never_go_upstream() {
         .bearer_auth("ops-key");
     assert_eq!(allowed.send().await.unwrap().status(), 202);
 }
+
+/// Anaplan answers a repeated open with 404 (its fair use); for a model whose status was just
+/// read, that is the refusal of a repeat, not a missing model.
+#[tokio::test(start_paused = true)]
+async fn anaplans_refusal_of_a_repeated_open_is_409_not_a_missing_model() {
+    let app = spawn_app().await;
+    app.anaplan.on(&status_path(), step("Closed"));
+    assert_eq!(post(&app, "open").await.status(), 202);
+    // Six minutes on the status still says closed, and Anaplan (which loaded it) refuses again.
+    tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+    let refused = post(&app, "open").await;
+    assert_eq!(refused.status(), 409);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:anaplan-gateway:problem:model-opened-recently"
+    );
+    assert_eq!(app.anaplan.calls(Method::POST, &action_path("open")), 2);
+}

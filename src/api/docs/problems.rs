@@ -32,7 +32,8 @@ impl IntoResponses for ModelActionProblems {
         let mut problems = shared_problems();
         problems.push((
             ApiError::ModelOpenedRecently(std::time::Duration::from_secs(240)),
-            "The model was opened through the gateway within five minutes: none sent again",
+            "The model was opened within five minutes (through the gateway, or Anaplan refused \
+             a repeated open): none sent again",
         ));
         responses(problems)
     }

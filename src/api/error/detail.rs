@@ -93,9 +93,10 @@ impl ApiError {
                  takes for one file; the file was not completed",
                 crate::service::uploads::MAX_CHUNKS
             ),
-            ApiError::ModelOpenedRecently(_) => "the model was opened through this gateway less \
-                than five minutes ago and its status still says closed; Anaplan refuses repeated \
-                opens, so none was sent: watch its status, or retry after the Retry-After delay"
+            ApiError::ModelOpenedRecently(_) => "the model was opened less than five minutes ago \
+                (through this gateway, or Anaplan refused this open as a repeat) and its status \
+                still says closed; Anaplan refuses repeated opens: watch its status, or retry \
+                after the Retry-After delay"
                 .into(),
             ApiError::FileHoldUnavailable => "the fleet's shared state (Redis), which keeps one \
                 upload per file across the replicas, did not answer or lost the hold, so the \
