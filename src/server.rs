@@ -125,8 +125,7 @@ where
 
 /// Binds both listeners, failing with a line naming the address that could not be bound.
 pub async fn bind(settings: &Settings) -> anyhow::Result<(TcpListener, TcpListener)> {
-    let api = TcpListener::bind(settings.listen)
-        .await
+    let api = listen(settings.listen, settings.listen_backlog)
         .with_context(|| format!("GATEWAY_LISTEN: cannot listen on {}", settings.listen))?;
     let admin = TcpListener::bind(settings.admin_listen)
         .await
@@ -137,6 +136,18 @@ pub async fn bind(settings: &Settings) -> anyhow::Result<(TcpListener, TcpListen
             )
         })?;
     Ok((api, admin))
+}
+
+/// A listener on `address` whose kernel queue holds `backlog` connections (the runtime's own
+/// `bind` leaves it at 128): a burst past the connection cap then waits instead of being dropped.
+fn listen(address: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, reports not ready, and lets requests

@@ -128,6 +128,7 @@ def test_values_reach_the_env_unchanged():
             "maxWaiting": 50000,
             "headerTimeout": "5s",
             "maxConnections": 20000,
+            "listenBacklog": 8192,
             "requireIdempotencyKey": True,
             "maxTransfers": 3,
             "uploadChunk": "25MiB",
@@ -153,6 +154,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_MAX_WAITING"] == "50000"
     assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
+    assert variables["GATEWAY_LISTEN_BACKLOG"] == "8192"
     assert variables["GATEWAY_REQUIRE_IDEMPOTENCY_KEY"] == "true"
     assert variables["GATEWAY_MAX_TRANSFERS"] == "3"
     assert variables["GATEWAY_UPLOAD_CHUNK"] == "25MiB"
@@ -170,6 +172,7 @@ def test_unset_ids_leave_their_variables_unset():
     variables = env(gateway(docs_for(SECRET))[2])
     assert "ANAPLAN_WORKSPACE_ID" not in variables
     assert "ANAPLAN_MODEL_ID" not in variables
+    assert "GATEWAY_LISTEN_BACKLOG" not in variables, "the kernel's bound by default"
 
 
 @pytest.mark.parametrize(

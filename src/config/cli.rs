@@ -126,6 +126,10 @@ pub struct RawSettings {
         global = true
     )]
     pub max_connections: String,
+    /// Connections the API listener's kernel queue holds while the gateway is at its connection
+    /// cap (1 to 65535); unset: the kernel's own bound (`net.core.somaxconn`).
+    #[arg(long, env = "GATEWAY_LISTEN_BACKLOG", global = true)]
+    pub listen_backlog: Option<String>,
     /// Longest a request with `Prefer: wait=N` and `If-None-Match` is held for a change.
     #[arg(long, env = "GATEWAY_MAX_WAIT", default_value = "25s", global = true)]
     pub max_wait: String,

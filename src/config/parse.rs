@@ -71,6 +71,14 @@ pub fn chunk_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A listen backlog: 1 to 65535 connections.
+pub fn backlog(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(value @ 1..=65535) => Ok(value),
+        _ => Err(format!("`{text}` is not a whole number from 1 to 65535")),
+    }
+}
+
 pub fn base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim().trim_end_matches('/'))
         .map_err(|err| format!("`{text}` is not a URL ({err})"))?;

@@ -10,7 +10,7 @@ use super::allowed::AllowedModels;
 use super::callers::CallersSettings;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
-use super::parse::{address, base_url, chunk_size, duration, flag, positive, rate};
+use super::parse::{address, backlog, base_url, chunk_size, duration, flag, positive, rate};
 use super::problems::{Problems, setting_name};
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
@@ -95,6 +95,8 @@ pub struct Settings {
     pub upload_chunk: usize,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
+    /// The API listener's backlog: connections the kernel queues while the cap is reached.
+    pub listen_backlog: u32,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
     /// The Redis or Valkey server a fleet shares, if any.
@@ -194,6 +196,10 @@ impl Settings {
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
         let upload_chunk = problems.check("upload_chunk", chunk_size(&raw.upload_chunk));
+        let listen_backlog = match raw.listen_backlog.as_deref() {
+            Some(text) => problems.check("listen_backlog", backlog(text)),
+            None => Some(kernel_backlog()),
+        };
         let require_idempotency_key = problems.check(
             "require_idempotency_key",
             flag(&raw.require_idempotency_key),
@@ -236,6 +242,7 @@ impl Settings {
             callers: callers?,
             require_idempotency_key: require_idempotency_key?,
             upload_chunk: upload_chunk?,
+            listen_backlog: listen_backlog?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,
@@ -245,6 +252,13 @@ impl Settings {
             shared: shared?,
         })
     }
+}
+
+/// The kernel's bound on a listener's backlog (`net.core.somaxconn`), which a larger backlog
+/// would be cut to anyway; 4096, Linux's default, where it cannot be read.
+fn kernel_backlog() -> u32 {
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap_or_default();
+    somaxconn.trim().parse().unwrap_or(4096).clamp(1, 65535)
 }
 
 /// A caller's cold lookups by default: half the upstream budget (half the rate, half the

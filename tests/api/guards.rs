@@ -265,3 +265,28 @@ async fn an_http_1_1_request_needs_exactly_one_host() {
     let old = format!("GET {route} HTTP/1.0\r\n\r\n");
     assert_eq!(raw_status(app.address, &old).await, "200");
 }
+
+/// Real time: the kernel completes the handshakes of the connections it queues. With the
+/// gateway at its connection cap, a burst waits in the listen backlog, as large as it is set
+/// (by default the kernel's own bound), instead of being dropped past the runtime's 128.
+#[tokio::test]
+async fn a_burst_past_the_connection_cap_waits_in_the_listen_backlog() {
+    for (backlog, all_queued) in [("512", true), ("16", false)] {
+        let args = ["--max-connections", "1", "--listen-backlog", backlog];
+        let app = spawn_app_with(&args).await;
+        let _held = tokio::net::TcpStream::connect(app.address).await.unwrap();
+        let connect = || {
+            let dial = tokio::net::TcpStream::connect(app.address);
+            tokio::time::timeout(std::time::Duration::from_millis(500), dial)
+        };
+        let burst = futures_util::future::join_all((0..300).map(|_| connect())).await;
+        let queued = burst
+            .iter()
+            .filter(|dial| matches!(dial, Ok(Ok(_))))
+            .count();
+        match all_queued {
+            true => assert_eq!(queued, 300, "backlog {backlog}"),
+            false => assert!(queued < 100, "backlog {backlog}: {queued} queued"),
+        }
+    }
+}
