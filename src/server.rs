@@ -49,6 +49,8 @@ pub struct App {
     pub readiness: Readiness,
     /// Callers with keys, read again while the app serves.
     pub callers: Option<Arc<Callers>>,
+    /// The origins whose browser pages may read the API, if any.
+    pub cors: Option<tower_http::cors::CorsLayer>,
 }
 
 /// Builds the app for `settings`.
@@ -65,7 +67,40 @@ pub fn build(settings: &Settings) -> anyhow::Result<App> {
         service,
         readiness,
         callers,
+        cors: cors(&settings.cors_origins),
     })
+}
+
+/// Lets the pages of `origins` read the API from a browser (status, lists, events, with the
+/// headers that tell of caching and waiting); none when no origin is named. Preflights are
+/// answered here, before any key is asked for.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok());
+    let layer = tower_http::cors::CorsLayer::new()
+        .allow_origin(origins.collect::<Vec<_>>())
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("prefer"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::AGE,
+            header::CACHE_CONTROL,
+            header::RETRY_AFTER,
+            HeaderName::from_static("cache-status"),
+            HeaderName::from_static("preference-applied"),
+            REQUEST_ID,
+        ]);
+    Some(layer)
 }
 
 /// Metrics by route template, which only the router knows: hence a layer on each route.
@@ -183,8 +218,16 @@ pub async fn serve(
         per_peer: Some(ADMIN_CONNECTIONS_PER_PEER),
         ..limits
     };
-    let api_server =
-        connections::serve(api, with_request_tracing(app.api), limits, stopped.clone());
+    let with_cors = ServiceBuilder::new()
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+        .option_layer(app.cors)
+        .service(app.api);
+    let api_server = connections::serve(
+        api,
+        with_request_tracing(with_cors),
+        limits,
+        stopped.clone(),
+    );
     let admin_server = connections::serve(
         admin,
         with_request_tracing(app.admin),

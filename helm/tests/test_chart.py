@@ -129,6 +129,7 @@ def test_values_reach_the_env_unchanged():
             "headerTimeout": "5s",
             "maxConnections": 20000,
             "listenBacklog": 8192,
+            "corsOrigins": ["https://dash.example.com", "http://localhost:3000"],
             "requireIdempotencyKey": True,
             "maxTransfers": 3,
             "uploadChunk": "25MiB",
@@ -155,6 +156,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_LISTEN_BACKLOG"] == "8192"
+    assert variables["GATEWAY_CORS_ORIGINS"] == "https://dash.example.com,http://localhost:3000"
     assert variables["GATEWAY_REQUIRE_IDEMPOTENCY_KEY"] == "true"
     assert variables["GATEWAY_MAX_TRANSFERS"] == "3"
     assert variables["GATEWAY_UPLOAD_CHUNK"] == "25MiB"
@@ -173,6 +175,7 @@ def test_unset_ids_leave_their_variables_unset():
     assert "ANAPLAN_WORKSPACE_ID" not in variables
     assert "ANAPLAN_MODEL_ID" not in variables
     assert "GATEWAY_LISTEN_BACKLOG" not in variables, "the kernel's bound by default"
+    assert "GATEWAY_CORS_ORIGINS" not in variables, "no origin by default"
 
 
 @pytest.mark.parametrize(

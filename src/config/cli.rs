@@ -130,6 +130,10 @@ pub struct RawSettings {
     /// cap (1 to 65535); unset: the kernel's own bound (`net.core.somaxconn`).
     #[arg(long, env = "GATEWAY_LISTEN_BACKLOG", global = true)]
     pub listen_backlog: Option<String>,
+    /// Origins whose browser pages may read the API (CORS), comma-separated, such as
+    /// `https://dash.example.com`; unset: none.
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<String>,
     /// Longest a request with `Prefer: wait=N` and `If-None-Match` is held for a change.
     #[arg(long, env = "GATEWAY_MAX_WAIT", default_value = "25s", global = true)]
     pub max_wait: String,

@@ -79,6 +79,31 @@ pub fn backlog(text: &str) -> Result<u32, String> {
     }
 }
 
+/// Browser origins, comma-separated: each `http` or `https`, a host and maybe a port, nothing
+/// after (`https://dash.example.com`, `http://localhost:3000`).
+pub fn origins(text: &str) -> Result<Vec<String>, String> {
+    let origin = |item: &str| {
+        let url = Url::parse(item).ok().filter(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && !item.ends_with('/')
+        });
+        url.map(|url| url.origin().ascii_serialization())
+            .ok_or_else(|| {
+                format!("`{item}` is not an origin; use for example https://dash.example.com")
+            })
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(origin)
+        .collect()
+}
+
 pub fn base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim().trim_end_matches('/'))
         .map_err(|err| format!("`{text}` is not a URL ({err})"))?;

@@ -10,7 +10,9 @@ use super::allowed::AllowedModels;
 use super::callers::CallersSettings;
 use super::cli::{LogFormat, RawSettings};
 use super::credentials::{CredentialMethod, Credentials, credentials};
-use super::parse::{address, backlog, base_url, chunk_size, duration, flag, positive, rate};
+use super::parse::{
+    address, backlog, base_url, chunk_size, duration, flag, origins, positive, rate,
+};
 use super::problems::{Problems, setting_name};
 use crate::connections::ConnectionLimits;
 use crate::ids::{ModelId, WorkspaceId};
@@ -97,6 +99,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// The API listener's backlog: connections the kernel queues while the cap is reached.
     pub listen_backlog: u32,
+    /// Origins whose browser pages may read the API (`GATEWAY_CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
     /// Drain bound after SIGTERM.
     pub shutdown_timeout: Duration,
     /// The Redis or Valkey server a fleet shares, if any.
@@ -196,6 +200,10 @@ impl Settings {
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
         let upload_chunk = problems.check("upload_chunk", chunk_size(&raw.upload_chunk));
+        let cors_origins = match raw.cors_origins.as_deref() {
+            Some(text) => problems.check("cors_origins", origins(text)),
+            None => Some(Vec::new()),
+        };
         let listen_backlog = match raw.listen_backlog.as_deref() {
             Some(text) => problems.check("listen_backlog", backlog(text)),
             None => Some(kernel_backlog()),
@@ -243,6 +251,7 @@ impl Settings {
             require_idempotency_key: require_idempotency_key?,
             upload_chunk: upload_chunk?,
             listen_backlog: listen_backlog?,
+            cors_origins: cors_origins?,
             connections: ConnectionLimits {
                 header_timeout: header_timeout?,
                 max: usize::try_from(max_connections?).ok()?,

@@ -6,6 +6,7 @@ mod callers;
 mod cancel;
 mod cli;
 mod conditional;
+mod cors;
 mod credentials;
 mod demo;
 mod dumps;

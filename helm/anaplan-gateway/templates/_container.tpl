@@ -78,6 +78,10 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.uploadChunk | quote }}
 - name: GATEWAY_REQUIRE_IDEMPOTENCY_KEY
   value: {{ .Values.gateway.requireIdempotencyKey | quote }}
+{{- with .Values.gateway.corsOrigins }}
+- name: GATEWAY_CORS_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- with .Values.gateway.listenBacklog }}
 - name: GATEWAY_LISTEN_BACKLOG
   value: {{ . | int64 | quote }}

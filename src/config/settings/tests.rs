@@ -91,3 +91,21 @@ fn an_upload_chunk_is_1_to_50_mib() {
         "{problems}"
     );
 }
+
+#[test]
+fn cors_origins_are_origins_and_nothing_more() {
+    use crate::config::parse::origins;
+    assert_eq!(
+        origins("https://dash.example.com, http://localhost:3000").unwrap(),
+        ["https://dash.example.com", "http://localhost:3000"]
+    );
+    for refused in [
+        "dash.example.com",
+        "ftp://x.example",
+        "https://x.example/path",
+        "https://x.example/",
+        "*",
+    ] {
+        assert!(origins(refused).is_err(), "{refused}");
+    }
+}
