@@ -785,17 +785,30 @@ fn a_ca_file_is_refused_for_a_plain_redis_url() {
     );
 }
 
+/// A free loopback port whose next port is free too (as far as one can tell before using them).
+fn port_and_next_free() -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_demos_second_replica_works_as_printed() {
     let Some(redis) = redis() else { return };
     let prefix = prefix("demo-fleet");
+    // The demo prints the second replica's ports as its own plus one: both must be free.
+    let (api, admin) = (port_and_next_free(), port_and_next_free());
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_anaplan-gateway"));
     command.env_clear().args([
         "demo",
         "--listen",
-        "127.0.0.1:0",
+        &format!("127.0.0.1:{api}"),
         "--admin-listen",
-        "127.0.0.1:0",
+        &format!("127.0.0.1:{admin}"),
     ]);
     command.envs([
         ("GATEWAY_REDIS_URL", &redis.url),
