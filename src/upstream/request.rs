@@ -2,10 +2,11 @@
 //! request needs: the URL built from validated ids only, the shared token with one replay after a
 //! 401, a turn in the upstream budget (for a caller or a refresh), the pause after a 429 (looked
 //! at before and after waiting for a permit), the global limit on requests in flight, a bound on
-//! the whole call, retries of idempotent GETs with jittered backoff, classification of the answer,
-//! metrics and logs. Its answer is read whole, or left open to stream while it holds its permit.
-//! Only a GET or a PUT (idempotent: an upload's chunk) is tried again after a failure; any request refused with a 401 is sent once more
-//! with a fresh token, since Anaplan did nothing with it (a start too: it was not made).
+//! the whole call, retries of idempotent calls with jittered backoff, classification of the
+//! answer, metrics and logs. Its answer is read whole, or left open to stream while it holds its
+//! permit. Only a GET or a PUT (idempotent: an upload's chunk) is tried again after a failure;
+//! any request refused with a 401 is sent once more with a fresh token, since Anaplan did nothing
+//! with it (a start too: it was not made).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,9 +165,7 @@ impl Streaming {
         };
         body
     }
-}
 
-impl Streaming {
     /// Reads the body to its end, within the same bound, and lets it go.
     async fn read_past(mut self) -> Result<(), UpstreamError> {
         let read = read_bounded(self.response).await.map(drop);
@@ -235,7 +234,7 @@ impl AnaplanClient {
         let bound = call.bound.unwrap_or(self.inner.timeout);
         let deadline = Instant::now() + bound;
         let started = Instant::now();
-        let attempts = self.attempts(&call, &url, &read, bound);
+        let attempts = self.attempts(&call, &url, &read, bound, deadline);
         let mut result = tokio::time::timeout_at(deadline, attempts)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -263,12 +262,12 @@ impl AnaplanClient {
         url: &Url,
         read: &Read,
         bound: Duration,
+        deadline: Instant,
     ) -> Result<T, UpstreamError>
     where
         Read: Fn(Streaming) -> Reading,
         Reading: Future<Output = Result<T, UpstreamError>>,
     {
-        let deadline = Instant::now() + bound;
         let mut token = self.inner.tokens.token().await?;
         let mut replayed = false;
         let mut retries = 0;
