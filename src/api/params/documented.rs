@@ -1,0 +1,144 @@
+//! The parameters of the API's routes as the OpenAPI document shows them, with the patterns
+//! that the checks in [`super`] enforce.
+
+use utoipa::IntoParams;
+
+use crate::ids::TaskKind;
+
+/// The path of `/tasks/{kind}/{taskId}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("kind", "taskId"))]
+pub struct TaskPath(
+    /// The kind of task.
+    pub TaskKind,
+    /// The task id, or a large read request's request id (32 hex characters; lower case is
+    /// read as upper case, as Anaplan spells task ids).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "1B1D84DDD53847BAA621810B593C3FC1"
+    )]
+    pub String,
+);
+
+/// The query of a task request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct TaskQuery {
+    /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
+    #[param(
+        required = true,
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    pub model_id: Option<String>,
+    /// What the task is filed under: the import, export, action or process id, or the view or
+    /// list id of a large read request (1 to 20 digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "112000000009")]
+    pub object_id: String,
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    pub workspace_id: Option<String>,
+}
+
+/// The path of `/models/{modelId}/status`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("modelId"))]
+pub struct ModelPath(
+    /// The model (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    pub String,
+);
+
+/// The query of a model-status request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ModelQuery {
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    pub workspace_id: Option<String>,
+}
+
+/// The conditional headers of a status request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct Conditional {
+    /// An `ETag` from an earlier answer: `304 Not Modified` while the answer is unchanged.
+    #[param(
+        rename = "If-None-Match",
+        example = "W/\"5f2b9c0e4d1a7b3c8e6f0a2d4b6c8e0f\""
+    )]
+    pub if_none_match: Option<String>,
+    /// `wait=N` (RFC 7240), with `If-None-Match`: holds the request until the answer changes
+    /// (200) or N seconds pass (304), at most `GATEWAY_MAX_WAIT`; the answer says the wait
+    /// applied in `Preference-Applied`.
+    #[param(rename = "Prefer", example = "wait=20")]
+    pub prefer: Option<String>,
+}
+
+/// The path of `/tasks/{kind}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("kind"))]
+pub struct ListPath(
+    /// The kind of the tasks: import, export, action or process.
+    #[param(pattern = "^(import|export|action|process)$", example = "import")]
+    pub String,
+);
+
+/// The path of `/tasks/import/{taskId}/dump`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId"))]
+pub struct ImportDumpPath(
+    /// The import task id (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "3D3D84DDD53847BAA621810B593C3FC3"
+    )]
+    pub String,
+);
+
+/// The path of `/tasks/process/{taskId}/dumps/{actionId}`, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId", "actionId"))]
+pub struct ProcessDumpPath(
+    /// The process task id (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "6E6E84DDD53847BAA621810B593C3FC6"
+    )]
+    pub String,
+    /// The import inside the process, as `result.nestedResults[].objectId` names it (1 to 20
+    /// digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "112000000011")]
+    pub String,
+);
+
+/// The query of a process dump request, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ProcessQuery {
+    /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
+    #[param(
+        required = true,
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    pub model_id: Option<String>,
+    /// The process id (1 to 20 digits).
+    #[param(pattern = r"^[0-9]{1,20}$", example = "118000000007")]
+    pub object_id: String,
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    pub workspace_id: Option<String>,
+}
