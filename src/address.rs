@@ -50,8 +50,8 @@ pub struct ObjectAddress {
     pub model: ModelAddress,
     /// The kind of the tasks filed under it.
     pub kind: TaskKind,
-    /// The object's id.
-    pub id: ObjectId,
+    /// The object's id; none for a kind filed under the model itself.
+    pub id: Option<ObjectId>,
 }
 
 /// A task, or a large read request.
@@ -99,24 +99,27 @@ impl ModelAddress {
 }
 
 impl ObjectAddress {
-    /// The model's path, then the kind's collection and the object: `…/imports/{objectId}`.
-    pub fn path(&self) -> Vec<&str> {
+    /// Where the object's tasks are listed: the model's path, then the kind's collection, the
+    /// object and its tasks, `…/imports/{objectId}/tasks`.
+    pub fn tasks_path(&self) -> Vec<&str> {
+        let (collection, tasks) = self.kind.upstream_collection();
         let mut path = self.model.path();
-        path.extend([self.kind.upstream_collection().0, self.id.as_str()]);
+        path.push(collection);
+        path.extend(self.id.as_ref().map(ObjectId::as_str));
+        path.push(tasks);
         path
     }
 
-    /// Where the object's tasks are listed: `…/imports/{objectId}/tasks`.
-    pub fn tasks_path(&self) -> Vec<&str> {
-        let mut path = self.path();
-        path.push(self.kind.upstream_collection().1);
-        path
+    /// The object's id, or `-` for a kind filed under the model itself: as keys and tags
+    /// spell it.
+    pub fn id_or_dash(&self) -> &str {
+        self.id.as_ref().map_or("-", ObjectId::as_str)
     }
 }
 
 impl TaskAddress {
     /// A task of `kind` filed under `object` in `model`.
-    pub fn new(model: ModelAddress, kind: TaskKind, object: ObjectId, id: TaskId) -> Self {
+    pub fn new(model: ModelAddress, kind: TaskKind, object: Option<ObjectId>, id: TaskId) -> Self {
         Self {
             object: ObjectAddress {
                 model,
@@ -154,15 +157,14 @@ impl Address {
             Address::Tasks(o) => {
                 let m = &o.model;
                 let (tenant, workspace, model) = (m.tenant, m.workspace, m.model);
-                format!("{tenant}:tasks:{}:{workspace}:{model}:{}", o.kind, o.id)
+                let object = o.id_or_dash();
+                format!("{tenant}:tasks:{}:{workspace}:{model}:{object}", o.kind)
             }
             Address::Task(t) => {
                 let (o, m) = (&t.object, &t.object.model);
                 let (tenant, workspace, model) = (m.tenant, m.workspace, m.model);
-                format!(
-                    "{tenant}:task:{}:{workspace}:{model}:{}:{}",
-                    o.kind, o.id, t.id
-                )
+                let object = o.id_or_dash();
+                format!("{tenant}:task:{}:{workspace}:{model}:{object}:{}", o.kind, t.id)
             }
         }
     }
@@ -177,7 +179,7 @@ mod tests {
         let model = ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap();
         let object = ObjectId::parse("o", "112000000009").unwrap();
         let id = TaskId::parse("t", "1B1D84DDD53847BAA621810B593C3FC1").unwrap();
-        TaskAddress::new(ModelAddress::new(workspace, model), kind, object, id)
+        TaskAddress::new(ModelAddress::new(workspace, model), kind, Some(object), id)
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub enum IdError {
         /// What a valid value looks like.
         expected: &'static str,
     },
+    /// The parameter names something a kind's tasks are not filed under.
+    #[error("{param} is not taken: {kind} tasks are filed under the model itself")]
+    NotTaken {
+        /// The parameter's name as the caller spells it.
+        param: &'static str,
+        /// The kind asked for.
+        kind: TaskKind,
+    },
 }
 
 /// ASCII text of at most `N` bytes, kept inline.
@@ -173,6 +181,12 @@ impl TaskKind {
     /// Large read requests have a `requestState` and pages instead of a task result.
     pub fn is_read_request(self) -> bool {
         matches!(self, TaskKind::ViewRead | TaskKind::ListRead)
+    }
+
+    /// Whether the kind's tasks are filed under an object (an import, export, action, process,
+    /// view or list) that `objectId` names.
+    pub fn filed_under_object(self) -> bool {
+        true
     }
 
     /// The path below the model that Anaplan files this kind's tasks under.

@@ -78,8 +78,10 @@ pub struct TaskStatus {
     pub workspace_id: String,
     /// The model.
     pub model_id: String,
-    /// The import, export, action, process, view or list the task is filed under.
-    pub object_id: String,
+    /// The import, export, action, process, view or list the task is filed under; left out
+    /// for a kind filed under the model itself (ALM tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
     /// The normalised state.
     pub state: TaskState,
     /// True for succeeded, failed and cancelled: the answer will not change again.

@@ -110,7 +110,7 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
             expected: "one of import, export, action, process (read requests keep no task list)",
         });
     }
-    let (model, object, workspace) = query_ids(uri.query(), default_model)?;
+    let (model, object, workspace) = query_ids(uri.query(), default_model, kind)?;
     Ok(ListRequest {
         kind,
         model,
@@ -124,7 +124,7 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
 pub fn start_request(uri: &Uri, default_model: Option<ModelId>) -> Result<StartRequest, IdError> {
     let kind = uri.path().strip_prefix("/tasks/").unwrap_or_default();
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
-    let (model, object, workspace) = query_ids(uri.query(), default_model)?;
+    let (model, object, workspace) = query_ids(uri.query(), default_model, kind)?;
     Ok(StartRequest {
         kind,
         model,
@@ -142,9 +142,9 @@ fn task_request_in(
 ) -> Result<TaskRequest, IdError> {
     let rest = path.strip_prefix("/tasks/").unwrap_or_default();
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
-    let (model, object, workspace) = query_ids(query, default_model)?;
     // Valid segments need no decoding, so they are read as they are first.
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    let (model, object, workspace) = query_ids(query, default_model, kind)?;
     let task =
         TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
     Ok(TaskRequest {
@@ -156,21 +156,25 @@ fn task_request_in(
     })
 }
 
-/// The model (or `default_model`), object and workspace a task query names, checked.
+/// The model (or `default_model`), object and workspace a task query names, checked: the object
+/// is required for a kind filed under one, and refused for a kind filed under the model.
 fn query_ids(
     query: Option<&str>,
     default_model: Option<ModelId>,
-) -> Result<(ModelId, ObjectId, Option<WorkspaceId>), IdError> {
+    kind: TaskKind,
+) -> Result<(ModelId, Option<ObjectId>, Option<WorkspaceId>), IdError> {
     let query = QueryIds::parse(query);
     let model = match query.model_id.as_deref() {
         Some(text) => ModelId::parse("modelId", text)?,
         None => default_model.ok_or(IdError::Missing { param: "modelId" })?,
     };
-    let object = query
-        .object_id
-        .as_deref()
-        .ok_or(IdError::Missing { param: "objectId" })?;
-    let object = ObjectId::parse("objectId", object)?;
+    let param = "objectId";
+    let object = match (query.object_id.as_deref(), kind.filed_under_object()) {
+        (Some(text), true) => Some(ObjectId::parse(param, text)?),
+        (None, true) => return Err(IdError::Missing { param }),
+        (Some(_), false) => return Err(IdError::NotTaken { param, kind }),
+        (None, false) => None,
+    };
     Ok((model, object, workspace(&query)?))
 }
 

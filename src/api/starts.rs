@@ -175,7 +175,7 @@ pub async fn start_task(
         .as_ref()
         .ok()
         .map(|started| started.answer.task_id.as_str());
-    tracing::info!(caller = caller.as_deref(), %kind, %object, task, outcome = label, "start asked for");
+    tracing::info!(caller = caller.as_deref(), %kind, object = object.as_ref().map(tracing::field::display), task, outcome = label, "start asked for");
     Ok(accepted(outcome?))
 }
 

@@ -138,7 +138,7 @@ fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>
         task_id: at.id.to_string(),
         workspace_id: at.model().workspace.to_string(),
         model_id: at.model().model.to_string(),
-        object_id: at.object.id.to_string(),
+        object_id: at.object.id.map(|id| id.to_string()),
         state,
         terminal: state.is_terminal(),
         successful: verdict(state),

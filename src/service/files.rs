@@ -49,7 +49,8 @@ impl StatusService {
         let place = self.transfer_place()?;
         self.succeeded(request).await?;
         let at = self.locate(request).await?;
-        let (model, file) = (*at.model(), at.object.id);
+        let model = *at.model();
+        let file = at.object.id.ok_or(FileError::NoFile)?;
         let client = self.inner.client.clone();
         let chunks = match client.file_chunks(&model, file).await {
             Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),

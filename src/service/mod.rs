@@ -35,8 +35,8 @@ pub struct TaskRequest {
     pub task: TaskId,
     /// The model.
     pub model: ModelId,
-    /// What the task is filed under.
-    pub object: ObjectId,
+    /// What the task is filed under; none for a kind filed under the model itself.
+    pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
 }
@@ -56,8 +56,8 @@ pub struct ListRequest {
     pub kind: TaskKind,
     /// The model.
     pub model: ModelId,
-    /// The import, export, action or process.
-    pub object: ObjectId,
+    /// The import, export, action or process; none for a kind filed under the model itself.
+    pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
 }

@@ -26,8 +26,9 @@ pub struct StartRequest {
     pub kind: TaskKind,
     /// The model.
     pub model: ModelId,
-    /// The import, export, action, process, view or list.
-    pub object: ObjectId,
+    /// The import, export, action, process, view or list; none for a kind filed under the
+    /// model itself.
+    pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
     /// What the start says besides its ids.
@@ -337,15 +338,19 @@ fn fingerprint(object: &ObjectAddress, options: &StartOptions) -> String {
     let body = options.upstream_body().unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
     let model = &object.model;
-    let (kind, workspace, id) = (object.kind, model.workspace, object.id);
+    let (kind, workspace, id) = (object.kind, model.workspace, object.id_or_dash());
     format!("{kind} {workspace}/{} {id} {body}", model.model)
 }
 
 /// Where a started task is watched.
 fn location(at: &TaskAddress) -> String {
     let (object, model) = (&at.object, &at.object.model);
+    let object_id = match object.id {
+        Some(id) => format!("&objectId={id}"),
+        None => String::new(),
+    };
     format!(
-        "/tasks/{}/{}?modelId={}&objectId={}&workspaceId={}",
-        object.kind, at.id, model.model, object.id, model.workspace
+        "/tasks/{}/{}?modelId={}{object_id}&workspaceId={}",
+        object.kind, at.id, model.model, model.workspace
     )
 }

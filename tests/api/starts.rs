@@ -466,7 +466,7 @@ pub(crate) fn keyed_import(key: &str) -> StartRequest {
     let request = StartRequest {
         kind: TaskKind::Import,
         model: ModelId::parse("modelId", MODEL).unwrap(),
-        object: ObjectId::parse("objectId", IMPORT).unwrap(),
+        object: Some(ObjectId::parse("objectId", IMPORT).unwrap()),
         workspace: Some(WorkspaceId::parse("workspaceId", WORKSPACE).unwrap()),
         options: StartOptions::defaults(TaskKind::Import),
         key: None,

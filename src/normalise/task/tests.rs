@@ -10,7 +10,7 @@ fn address(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
         ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
     );
     let object = ObjectId::parse("o", object).unwrap();
-    TaskAddress::new(model, kind, object, TaskId::parse("t", task).unwrap())
+    TaskAddress::new(model, kind, Some(object), TaskId::parse("t", task).unwrap())
 }
 
 fn task_fixture(kind: TaskKind, fixture: &str) -> TaskStatus {
