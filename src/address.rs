@@ -101,9 +101,13 @@ impl ModelAddress {
 impl ObjectAddress {
     /// Where the object's tasks are listed: the model's path, then the kind's collection, the
     /// object and its tasks, `…/imports/{objectId}/tasks`.
+    /// ALM's tasks are filed under the model alone: `models/{modelId}/alm/syncTasks`.
     pub fn tasks_path(&self) -> Vec<&str> {
         let (collection, tasks) = self.kind.upstream_collection();
-        let mut path = self.model.path();
+        let mut path = match self.kind.is_alm() {
+            true => vec!["models", self.model.model.as_str()],
+            false => self.model.path(),
+        };
         path.push(collection);
         path.extend(self.id.as_ref().map(ObjectId::as_str));
         path.push(tasks);
@@ -164,7 +168,10 @@ impl Address {
                 let (o, m) = (&t.object, &t.object.model);
                 let (tenant, workspace, model) = (m.tenant, m.workspace, m.model);
                 let object = o.id_or_dash();
-                format!("{tenant}:task:{}:{workspace}:{model}:{object}:{}", o.kind, t.id)
+                format!(
+                    "{tenant}:task:{}:{workspace}:{model}:{object}:{}",
+                    o.kind, t.id
+                )
             }
         }
     }

@@ -77,14 +77,40 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
     Ok(simulator.address)
 }
 
+/// `&objectId=` for a task filed under an object; nothing for ALM's.
+fn object_query(task: &DemoTask) -> String {
+    match task.object_id {
+        "" => String::new(),
+        object => format!("&objectId={object}"),
+    }
+}
+
+/// The reports the demo's ALM report tasks made: the comparison's and the summary's.
+pub fn report_paths() -> [String; 2] {
+    let report = |kind: &str| {
+        let task = TASKS
+            .iter()
+            .find(|task| task.kind == kind)
+            .map(|t| t.task_id);
+        let task = task.unwrap_or_default();
+        format!("/tasks/{kind}/{task}/report?modelId={BUSY_MODEL}")
+    };
+    [
+        report("alm-comparison-report"),
+        report("alm-summary-report"),
+    ]
+}
+
 /// The example requests the demo prints, as paths with their query.
 pub fn example_paths() -> Vec<String> {
     let mut paths: Vec<String> = TASKS
         .iter()
         .map(|t| {
             format!(
-                "/tasks/{}/{}?modelId={BUSY_MODEL}&objectId={}",
-                t.kind, t.task_id, t.object_id
+                "/tasks/{}/{}?modelId={BUSY_MODEL}{}",
+                t.kind,
+                t.task_id,
+                object_query(t)
             )
         })
         .collect();
@@ -178,6 +204,11 @@ fn print_downloads(base: &str, curl: &str) {
         "\nCollect what finished tasks left, with the gateway's token: an export's file, a view \
          read's first page, and all its pages (a running task's are 409 until it succeeds):\n\n  {curl} -s '{base}{file}'\n  \
          {curl} -s '{base}{page}'\n  {curl} -s '{base}{data}'"
+    );
+    let [comparison, summary] = report_paths();
+    println!(
+        "\nThe reports two ALM report tasks made (the comparison as tab-separated text, the \
+         summary as JSON):\n\n  {curl} -s '{base}{comparison}'\n  {curl} -s '{base}{summary}'"
     );
 }
 

@@ -112,6 +112,10 @@ id_type!(
     WorkspaceId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
 );
 id_type!(
+    /// An ALM revision tag's id: 32 hex characters.
+    RevisionId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
+);
+id_type!(
     /// The id of the object a task is filed under (import, export, action, process, view or list):
     /// decimal digits, for example `112000000009`.
     ObjectId, 20, exact: false, |b| b.is_ascii_digit(), "1 to 20 decimal digits"
@@ -126,7 +130,7 @@ impl TaskId {
     }
 }
 
-/// The six kinds of asynchronous Anaplan work the gateway reports on.
+/// The kinds of asynchronous Anaplan work the gateway reports on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskKind {
@@ -142,17 +146,26 @@ pub enum TaskKind {
     ViewRead,
     /// A large read request on a list (`/lists/{objectId}/readRequests/{taskId}`).
     ListRead,
+    /// An ALM model synchronisation (`/models/{modelId}/alm/syncTasks/{taskId}`).
+    AlmSync,
+    /// An ALM comparison report (`/models/{modelId}/alm/comparisonReportTasks/{taskId}`).
+    AlmComparisonReport,
+    /// An ALM summary report (`/models/{modelId}/alm/summaryReportTasks/{taskId}`).
+    AlmSummaryReport,
 }
 
 impl TaskKind {
     /// Every kind, in the order the API documents them.
-    pub const ALL: [TaskKind; 6] = [
+    pub const ALL: [TaskKind; 9] = [
         TaskKind::Import,
         TaskKind::Export,
         TaskKind::Action,
         TaskKind::Process,
         TaskKind::ViewRead,
         TaskKind::ListRead,
+        TaskKind::AlmSync,
+        TaskKind::AlmComparisonReport,
+        TaskKind::AlmSummaryReport,
     ];
 
     /// The name used in `/tasks/{kind}/…`.
@@ -164,6 +177,9 @@ impl TaskKind {
             TaskKind::Process => "process",
             TaskKind::ViewRead => "view-read",
             TaskKind::ListRead => "list-read",
+            TaskKind::AlmSync => "alm-sync",
+            TaskKind::AlmComparisonReport => "alm-comparison-report",
+            TaskKind::AlmSummaryReport => "alm-summary-report",
         }
     }
 
@@ -174,7 +190,8 @@ impl TaskKind {
             .find(|kind| kind.as_str() == text)
             .ok_or(IdError::Malformed {
                 param: "kind",
-                expected: "one of import, export, action, process, view-read, list-read",
+                expected: "one of import, export, action, process, view-read, list-read, \
+                           alm-sync, alm-comparison-report, alm-summary-report",
             })
     }
 
@@ -186,7 +203,29 @@ impl TaskKind {
     /// Whether the kind's tasks are filed under an object (an import, export, action, process,
     /// view or list) that `objectId` names.
     pub fn filed_under_object(self) -> bool {
-        true
+        !self.is_alm()
+    }
+
+    /// Application lifecycle management's tasks: filed under the model, and never cancelled
+    /// (Anaplan has no cancel for them).
+    pub fn is_alm(self) -> bool {
+        matches!(
+            self,
+            TaskKind::AlmSync | TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport
+        )
+    }
+
+    /// ALM reports, whose file is collected once they succeed.
+    pub fn is_report(self) -> bool {
+        matches!(
+            self,
+            TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport
+        )
+    }
+
+    /// Whether Anaplan lists the kind's tasks: read requests and ALM reports are not listed.
+    pub fn keeps_task_list(self) -> bool {
+        !self.is_read_request() && !self.is_report()
     }
 
     /// The path below the model that Anaplan files this kind's tasks under.
@@ -198,6 +237,9 @@ impl TaskKind {
             TaskKind::Process => ("processes", "tasks"),
             TaskKind::ViewRead => ("views", "readRequests"),
             TaskKind::ListRead => ("lists", "readRequests"),
+            TaskKind::AlmSync => ("alm", "syncTasks"),
+            TaskKind::AlmComparisonReport => ("alm", "comparisonReportTasks"),
+            TaskKind::AlmSummaryReport => ("alm", "summaryReportTasks"),
         }
     }
 }

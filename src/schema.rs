@@ -175,6 +175,34 @@ pub struct TaskResult {
     pub details: Vec<Detail>,
     /// A process's per-action results; empty for other kinds.
     pub nested_results: Vec<NestedResult>,
+    /// Why an ALM task failed, as Anaplan explains it; left out for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+    /// An ALM task's source revision; left out for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_revision_id: Option<String>,
+    /// An ALM task's target revision; left out for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_revision_id: Option<String>,
+}
+
+/// An ALM task's failure, as Anaplan explains it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "title": "Model Synchronization Failed",
+    "message": "Your current workspace size is 998.9 MB.",
+    "subtitle": "Completing this sync would cause your workspace to exceed its size limit of 1.0 GB."
+}))]
+pub struct TaskError {
+    /// What failed.
+    #[schema(required = true)]
+    pub title: Option<String>,
+    /// Anaplan's `messageText`.
+    #[schema(required = true)]
+    pub message: Option<String>,
+    /// What would have happened, or what to do.
+    #[schema(required = true)]
+    pub subtitle: Option<String>,
 }
 
 /// One action's result inside a process.

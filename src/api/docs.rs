@@ -8,11 +8,12 @@ use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, Type};
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::Problem;
+use super::params::ObjectKind;
 
 mod problems;
 pub use problems::{
-    DumpProblems, FileProblems, ModelActionProblems, ProblemResponses, StartProblems,
-    UploadProblems,
+    CancelProblems, DumpProblems, FileProblems, ModelActionProblems, ProblemResponses,
+    StartProblems, UploadProblems,
 };
 
 #[derive(OpenApi)]
@@ -32,9 +33,11 @@ another's upstream call) or `hit; detail=shared` (another replica of a fleet sha
 Anaplan; this replica's first answer from the shared tier)."
     ),
     servers((url = "/", description = "This gateway")),
-    components(schemas(Problem, TaskEvent)),
+    components(schemas(Problem, TaskEvent, ObjectKind)),
     modifiers(&CallerKeys),
     tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
+         (name = "alm", description = "Application lifecycle management: model syncs and their \
+            reports, filed under the model (no objectId), never cancelled"),
          (name = "models", description = "Model status"),
          (name = "files", description = "Files an import reads, uploaded through the gateway"))
 )]
@@ -59,29 +62,29 @@ pub struct TaskEvent {
     pub retry: Option<u64>,
 }
 
-/// The path of the events route, whose stream [`event_stream`] describes.
-const EVENTS_PATH: &str = "/tasks/{kind}/{taskId}/events";
-
-/// Describes the events route's stream for both kinds of reader: to a generated client, the
+/// Describes the events routes' streams for both kinds of reader: to a generated client, the
 /// stream is text (its `schema` admits a string); to a validator that reads it as its events,
 /// each is a [`TaskEvent`] (`itemSchema`, OpenAPI 3.2's word for an item of a stream) and the
 /// events together an array of them.
 pub fn event_stream(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
-    let response = (document.paths.paths.get_mut(EVENTS_PATH))
-        .and_then(|item| item.get.as_mut())
-        .and_then(|operation| operation.responses.responses.get_mut("200"));
-    let Some(RefOr::T(response)) = response else {
-        return;
-    };
-    let Some(RefOr::T(content)) = response.content.get_mut("text/event-stream") else {
-        return;
-    };
-    let event = RefOr::Ref(Ref::from_schema_name("TaskEvent"));
-    let text = ObjectBuilder::new().schema_type(Type::String);
-    let events = ArrayBuilder::new().items(event.clone());
-    content.schema = Some(AnyOfBuilder::new().item(text).item(events).into());
-    content.item_schema = Some(event);
+    let streams = (document.paths.paths.iter_mut())
+        .filter(|(path, _)| path.ends_with("/events"))
+        .filter_map(|(_, item)| item.get.as_mut())
+        .filter_map(|operation| operation.responses.responses.get_mut("200"));
+    for response in streams {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        let Some(RefOr::T(content)) = response.content.get_mut("text/event-stream") else {
+            continue;
+        };
+        let event = RefOr::Ref(Ref::from_schema_name("TaskEvent"));
+        let text = ObjectBuilder::new().schema_type(Type::String);
+        let events = ArrayBuilder::new().items(event.clone());
+        content.schema = Some(AnyOfBuilder::new().item(text).item(events).into());
+        content.item_schema = Some(event);
+    }
 }
 
 /// Callers' keys (`GATEWAY_CALLERS_FILE`): a bearer scheme Swagger UI's "Authorize" fills in.

@@ -1,6 +1,6 @@
 //! What a finished task left to collect, streamed through the gateway with its token: an
-//! export's output file and a large read's pages, so a caller needs no Anaplan credential to
-//! collect what it started.
+//! export's output file, a large read's pages and an ALM report, so a caller needs no Anaplan
+//! credential to collect what it started.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,8 +11,8 @@ use utoipa::IntoParams;
 use super::access;
 use super::docs::FileProblems;
 use super::error::ApiError;
-use super::params;
-use crate::ids::IdError;
+use super::params::{self, AlmQuery};
+use crate::ids::{IdError, TaskKind};
 use crate::service::files::{ByteStream, FileError};
 use crate::service::{StatusService, TaskRequest};
 
@@ -105,6 +105,60 @@ pub struct DataPath(
     )]
     pub String,
 );
+
+/// The path of an ALM report, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("kind", "taskId"))]
+pub struct ReportPath(
+    /// `alm-comparison-report` or `alm-summary-report`.
+    #[param(
+        pattern = "^(alm-comparison-report|alm-summary-report)$",
+        example = "alm-comparison-report"
+    )]
+    pub String,
+    /// The report task's id (32 hex characters).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "48B7A0D1C2E34F5061728394A5B6B4FC"
+    )]
+    pub String,
+);
+
+/// The report an ALM report task made, once it has succeeded: a comparison report as Anaplan
+/// writes it (tab-separated text), a summary report as Anaplan's JSON.
+#[utoipa::path(
+    get,
+    path = "/tasks/{kind}/{taskId}/report",
+    tag = "tasks",
+    params(ReportPath, AlmQuery),
+    responses(
+        (status = 200, description = "The report, as Anaplan wrote it",
+            content((String = "application/octet-stream"), (Object = "application/json"))),
+        FileProblems,
+    )
+)]
+pub async fn alm_report(
+    State(service): State<StatusService>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let uri = request.uri();
+    let mut task =
+        params::task_request_below(uri.path(), "/report", uri.query(), service.default_model())?;
+    if !task.kind.is_report() {
+        return Err(ApiError::BadRequest(IdError::Malformed {
+            param: "kind",
+            expected: "alm-comparison-report or alm-summary-report (only ALM reports have one)",
+        }));
+    }
+    access::admit(&service, &request, &mut task)?;
+    let stream = service.alm_report(task).await.map_err(refused)?;
+    let (content_type, name) = match task.kind {
+        TaskKind::AlmSummaryReport => ("application/json", "summary-report.json"),
+        _ => ("application/octet-stream", "comparison-report.tsv"),
+    };
+    let name = format!("attachment; filename=\"{}-{name}\"", task.task);
+    Ok(streamed(content_type, &name, stream))
+}
 
 /// The output file of an export that succeeded, streamed chunk by chunk in order. Anaplan keeps
 /// it for the gateway's user about 48 hours, and the export's next run replaces it.

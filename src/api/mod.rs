@@ -5,9 +5,10 @@
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
 //! [`headers`] built in one place, and fail with an [`error`]; [`starts`] starts tasks,
 //! [`events`] streams a task's changes and [`dumps`] its failure dump; [`files`] and [`uploads`]
-//! carry files both ways; [`docs`] describes them.
+//! carry files both ways; [`alm`] documents ALM's kinds; [`docs`] describes them.
 
 pub mod access;
+pub mod alm;
 pub mod docs;
 pub mod dumps;
 pub mod error;
@@ -33,7 +34,8 @@ use crate::service::StatusService;
 
 /// The documented routes; the router and the OpenAPI document both come from here.
 fn documented_routes() -> OpenApiRouter<StatusService> {
-    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi());
+    alm::documented_routes(router)
         .routes(routes!(routes::get_task, routes::cancel_task))
         .routes(routes!(events::task_events))
         .routes(routes!(routes::list_tasks, starts::start_task))
@@ -45,6 +47,7 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
         .routes(routes!(files::export_file))
         .routes(routes!(files::read_page))
         .routes(routes!(files::read_data))
+        .routes(routes!(files::alm_report))
         .routes(routes!(uploads::upload_file))
 }
 
@@ -69,7 +72,9 @@ pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     router
         .merge(swagger_ui)
         .fallback(|| async { ApiError::NoRoute })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|request: axum::extract::Request| async move {
+            alm::method_refused(request.method(), request.uri().path())
+        })
 }
 
 /// The OpenAPI document as served when no default model is configured (the checked-in one).

@@ -16,8 +16,8 @@ use crate::starts::StartOptions;
 
 mod documented;
 pub use documented::{
-    Conditional, ImportDumpPath, ListPath, ModelPath, ModelQuery, ProcessDumpPath, ProcessQuery,
-    TaskPath, TaskQuery,
+    AlmQuery, AlmTaskPath, Conditional, ImportDumpPath, ListPath, ModelPath, ModelQuery,
+    ObjectKind, ProcessDumpPath, ProcessQuery, TaskPath, TaskQuery,
 };
 
 /// The `wait=N` preference of a `Prefer` header (RFC 7240), in seconds; other preferences, and
@@ -100,14 +100,15 @@ pub fn dump_request(
 }
 
 /// Reads and checks `/tasks/{kind}?modelId=&objectId=[&workspaceId=]`: imports, exports,
-/// actions and processes keep task lists; read requests do not.
+/// actions, processes and ALM syncs keep task lists; read requests and ALM reports do not.
 pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListRequest, IdError> {
     let kind = uri.path().strip_prefix("/tasks/").unwrap_or_default();
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
-    if kind.is_read_request() {
+    if !kind.keeps_task_list() {
         return Err(IdError::Malformed {
             param: "kind",
-            expected: "one of import, export, action, process (read requests keep no task list)",
+            expected: "one of import, export, action, process, alm-sync (read requests and \
+                       reports keep no task list)",
         });
     }
     let (model, object, workspace) = query_ids(uri.query(), default_model, kind)?;

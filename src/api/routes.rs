@@ -9,7 +9,7 @@ use axum::response::Response;
 use tokio::time::Instant;
 
 use super::access;
-use super::docs::ProblemResponses;
+use super::docs::{CancelProblems, ProblemResponses};
 use super::error::ApiError;
 use super::headers::{names, respond, seconds_up};
 use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
@@ -55,7 +55,7 @@ pub async fn get_task(
     responses(
         (status = 200, description = "The task's status after the cancel, or its final status", body = Task,
             headers(("Age" = u64), ("Cache-Control" = String), ("Cache-Status" = String))),
-        ProblemResponses,
+        CancelProblems,
     )
 )]
 pub async fn cancel_task(
@@ -63,6 +63,9 @@ pub async fn cancel_task(
     request: Request,
 ) -> Result<Response, ApiError> {
     let mut task = params::task_request(request.uri(), service.default_model())?;
+    if task.kind.is_alm() {
+        return Err(ApiError::NoCancel(task.kind));
+    }
     let caller = access::may_cancel(&request)?;
     access::admit(&service, &request, &mut task)?;
     tracing::info!(caller = caller.as_deref(), kind = %task.kind, task = %task.task, "cancel asked for");

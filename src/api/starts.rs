@@ -52,7 +52,8 @@ pub struct StartHeaders {
 }
 
 /// A start's body, as documented: four shapes, no two alike in their fields; which a start
-/// takes depends on its kind (any other field, or a field of another kind, is a 400).
+/// takes depends on its kind (any other field, or a field of another kind, is a 400). ALM's
+/// starts have routes of their own.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum StartBody {

@@ -5,7 +5,9 @@ use serde_json::{Map, Number, Value};
 
 use super::progress;
 use crate::address::TaskAddress;
-use crate::schema::{Detail, ListedTask, NestedResult, TaskResult, TaskState, TaskStatus};
+use crate::schema::{
+    Detail, ListedTask, NestedResult, TaskError, TaskResult, TaskState, TaskStatus,
+};
 use crate::upstream::WireTaskStatus;
 use crate::upstream::wire::{WireDetail, WireReadRequest, WireResult, WireTask};
 
@@ -21,6 +23,13 @@ fn task_state(raw: Option<&str>, successful: Option<bool>) -> TaskState {
         // Includes COMPLETE without a verdict: keep polling until Anaplan gives one.
         _ => TaskState::Unknown,
     }
+}
+
+/// What a task's result says of how it went: `successful`, or, where only an ALM `error` is
+/// given, that it failed.
+fn verdict_of(result: Option<&WireResult>) -> Option<bool> {
+    let result = result?;
+    result.successful.or(result.error.as_ref().map(|_| false))
 }
 
 /// Whether the task worked, once that is known.
@@ -107,6 +116,9 @@ impl From<WireResult> for TaskResult {
                 .into_iter()
                 .map(NestedResult::from)
                 .collect(),
+            error: wire.error.as_ref().and_then(task_error),
+            source_revision_id: wire.source_revision_id,
+            target_revision_id: wire.target_revision_id,
         };
         let nested_warned = result.nested_results.iter().any(|nested| {
             nested.failure_dump_available || nested.details.iter().any(counts_trouble)
@@ -116,6 +128,24 @@ impl From<WireResult> for TaskResult {
             || nested_warned;
         result.warnings = result.successful == Some(true) && warned;
         result
+    }
+}
+
+/// An ALM failure's explanation: Anaplan's object, or a bare message.
+fn task_error(raw: &Value) -> Option<TaskError> {
+    let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+    match raw {
+        Value::String(message) => Some(TaskError {
+            title: None,
+            message: Some(message.clone()),
+            subtitle: None,
+        }),
+        Value::Object(_) => Some(TaskError {
+            title: text("title"),
+            message: text("messageText").or_else(|| text("message")),
+            subtitle: text("subtitle"),
+        }),
+        _ => None,
     }
 }
 
@@ -152,13 +182,13 @@ fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>
 }
 
 fn from_task(at: &TaskAddress, wire: WireTask) -> TaskStatus {
-    let successful = wire.result.as_ref().and_then(|result| result.successful);
+    let successful = verdict_of(wire.result.as_deref());
     let state = task_state(wire.task_state.as_deref(), successful);
     TaskStatus {
         progress: progress(wire.progress),
         current_step: wire.current_step,
         created_at: millis_to_time(wire.creation_time),
-        result: wire.result.map(TaskResult::from),
+        result: wire.result.map(|result| TaskResult::from(*result)),
         ..task_frame(at, state, wire.task_state)
     }
 }
@@ -175,7 +205,7 @@ fn from_read_request(at: &TaskAddress, wire: WireReadRequest) -> TaskStatus {
 impl ListedTask {
     /// A task as an object's task list shows it.
     fn from_wire(wire: WireTask) -> Self {
-        let successful = wire.result.as_ref().and_then(|result| result.successful);
+        let successful = verdict_of(wire.result.as_deref());
         ListedTask {
             task_id: wire.task_id.unwrap_or_default(),
             state: task_state(wire.task_state.as_deref(), successful),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 pub use super::streams::ByteStream;
 use super::streams::{in_order, paced_by_reader};
 use super::{StatusService, TaskRequest};
+use crate::ids::RevisionId;
 use crate::schema::TaskState;
 use crate::upstream::UpstreamError;
 
@@ -41,6 +42,15 @@ impl From<UpstreamError> for FileError {
 struct Progress {
     state: TaskState,
     available_pages: Option<u64>,
+    result: Option<Revisions>,
+}
+
+/// The revisions an ALM report compared, as its result names them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Revisions {
+    source_revision_id: Option<String>,
+    target_revision_id: Option<String>,
 }
 
 impl StatusService {
@@ -64,6 +74,48 @@ impl StatusService {
             path: "export file".into(),
         };
         let stream = match in_order(chunks.into_iter(), open, missing).await {
+            Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),
+            stream => stream?,
+        };
+        Ok(self.delivered(stream, place))
+    }
+
+    /// The report an ALM report task that succeeded made, of the revisions its result names.
+    pub async fn alm_report(&self, request: TaskRequest) -> Result<ByteStream, FileError> {
+        let place = self.transfer_place()?;
+        let revisions = self.succeeded(request).await?.result;
+        let revision = |field, id: Option<String>| {
+            let id = id.unwrap_or_default();
+            RevisionId::parse(field, &id).map_err(|_| {
+                let problem = format!("the report's result gives no usable {field}");
+                FileError::Upstream(UpstreamError::BadBody(problem))
+            })
+        };
+        let (source, target) = match revisions {
+            Some(Revisions {
+                source_revision_id,
+                target_revision_id,
+            }) => (source_revision_id, target_revision_id),
+            None => (None, None),
+        };
+        let source = revision("sourceRevisionId", source)?;
+        let target = revision("targetRevisionId", target)?;
+        let at = self.locate(request).await?;
+        let client = self.inner.client.clone();
+        let open = move |_| {
+            let client = client.clone();
+            async move {
+                let model = at.model();
+                client.alm_report(model, at.kind(), target, source).await
+            }
+        };
+        let stream = match in_order(
+            std::iter::once(()),
+            open,
+            UpstreamError::BadBody(String::new()),
+        )
+        .await
+        {
             Err(UpstreamError::NotFound { .. }) => return Err(FileError::NoFile),
             stream => stream?,
         };

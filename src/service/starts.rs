@@ -246,7 +246,7 @@ impl StatusService {
         by: &str,
     ) -> Result<StartAnswer, StartError> {
         let unknown = |candidates| StartError::OutcomeUnknown { candidates };
-        if object.kind.is_read_request() {
+        if !object.kind.keeps_task_list() {
             return Err(unknown(Vec::new()));
         }
         let client = &self.inner.client;

@@ -8,6 +8,7 @@
 //! tasks started on it ([`StartPlan`]), the demo's [`Scenario`], the reply set for any task,
 //! else 404.
 
+mod alm;
 mod auth;
 mod certificate;
 pub mod files;
@@ -291,7 +292,11 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|value| value.as_bytes() == b"application/x-gzip");
-            Some(world.reply_for(&method, &path, &body, gzip))
+            let accept = request.headers().get(header::ACCEPT);
+            let accept = accept
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            Some(world.reply_for(&method, &path, &body, world::Call { gzip, accept }))
         }
     };
     let Some(reply) = reply else {

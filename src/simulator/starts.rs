@@ -1,6 +1,7 @@
 //! Tasks started on the simulated Anaplan: each start creates a task that waits, runs and ends as
 //! the [`StartPlan`] says, answers its status, is listed with its object's tasks and can be
-//! cancelled. A scripted `Reply::Lost` creates the task and then loses the answer.
+//! cancelled. A scripted `Reply::Lost` creates the task and then loses the answer. ALM's tasks
+//! are filed under their model, whose id stands for the object.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use axum::http::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::alm::{self, AlmTask};
 use super::reply::Reply;
 
 /// How started tasks move.
@@ -41,6 +43,8 @@ struct StartedTask {
     creation_ms: i64,
     plan: StartPlan,
     cancelled_at: Option<Instant>,
+    /// An ALM task's `(source, target)` revisions, from its start's body.
+    revisions: (String, String),
 }
 
 /// The started tasks and how new ones move.
@@ -70,13 +74,14 @@ pub fn start_target(path: &str) -> Option<(&str, &str)> {
         {
             Some((*collection, *object))
         }
-        _ => None,
+        _ => alm::target(path),
     }
 }
 
 impl Starts {
-    /// Creates a task of `object` in `collection`, answered as Anaplan answers a start.
-    pub fn create(&mut self, collection: &str, object: &str) -> Reply {
+    /// Creates a task of `object` in `collection` from a start's `body`, answered as Anaplan
+    /// answers a start (201 for ALM's).
+    pub fn create(&mut self, collection: &str, object: &str, body: &[u8]) -> Reply {
         let id = format!("5A{:030X}", self.tasks.len() + 1);
         let task = StartedTask {
             collection: collection.to_owned(),
@@ -86,8 +91,14 @@ impl Starts {
             creation_ms: chrono::Utc::now().timestamp_millis(),
             plan: self.plan,
             cancelled_at: None,
+            revisions: alm::revisions(body),
         };
         let (state, _) = task.state();
+        if task.is_alm() {
+            let answer = task.body();
+            self.tasks.push(task);
+            return Reply::Json(axum::http::StatusCode::CREATED, answer);
+        }
         let answer = match collection {
             "views" | "lists" => {
                 let key = read_key(collection);
@@ -111,12 +122,14 @@ impl Starts {
     /// The answer to a started task's status or cancel, if `path` names one.
     pub fn reply(&mut self, method: &Method, path: &str) -> Option<Reply> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let ["workspaces", _, "models", _, collection, object, _, id] = segments.as_slice() else {
-            return None;
+        let (collection, object, id) = match segments.as_slice() {
+            ["workspaces", _, "models", _, collection, object, _, id] => {
+                (*collection, *object, *id)
+            }
+            _ => alm::task_path(path)?,
         };
-        let task = (self.tasks.iter_mut()).find(|task| {
-            task.id == *id && task.object == *object && task.collection == *collection
-        })?;
+        let task = (self.tasks.iter_mut())
+            .find(|task| task.id == id && task.object == object && task.collection == collection)?;
         if method == Method::DELETE && task.state().0 != "COMPLETE" {
             task.cancelled_at.get_or_insert(Instant::now());
         }
@@ -155,8 +168,23 @@ impl StartedTask {
         }
     }
 
+    fn is_alm(&self) -> bool {
+        self.collection.ends_with("Tasks")
+    }
+
     fn body(&self) -> Value {
         let (state, progress) = self.state();
+        if self.is_alm() {
+            let task = AlmTask {
+                id: &self.id,
+                model: &self.object,
+                creation_ms: self.creation_ms,
+                succeeds: self.plan.succeeds,
+                source_revision: &self.revisions.0,
+                target_revision: &self.revisions.1,
+            };
+            return alm::task_body(task, state);
+        }
         if matches!(self.collection.as_str(), "views" | "lists") {
             let pages = (progress * 10.0).floor() as u64;
             let request = json!({"requestId": self.id, "requestState": state,

@@ -11,6 +11,14 @@ use super::reply::Reply;
 use super::scenario::Scenario;
 use super::starts::{self, Starts};
 
+/// What a call asked for besides its method, path and body.
+pub struct Call<'a> {
+    /// Its body is gzip-compressed.
+    pub gzip: bool,
+    /// Its `Accept` header.
+    pub accept: &'a str,
+}
+
 /// What the simulated Anaplan has seen and will answer; one lock, held only between awaits.
 #[derive(Default)]
 pub struct World {
@@ -40,7 +48,7 @@ pub struct World {
 impl World {
     /// The reply to a counted call: scripted, a start's, a started task's, the scenario's, the
     /// any-task reply, else 404.
-    pub fn reply_for(&mut self, method: &Method, path: &str, body: &[u8], gzip: bool) -> Reply {
+    pub fn reply_for(&mut self, method: &Method, path: &str, body: &[u8], call: Call) -> Reply {
         let scripted = next(self.scripts.get_mut(path));
         let below_api = path.strip_prefix("/2/0").unwrap_or(path);
 
@@ -50,16 +58,17 @@ impl World {
             let scripted = next(self.start_scripts.get_mut(path)).or(scripted);
             return match scripted {
                 Some(Reply::Lost(lost)) => {
-                    self.starts.create(collection, object);
+                    self.starts.create(collection, object, body);
                     *lost
                 }
                 Some(Reply::Own) | None if self.scenario.is_some() && !in_scenario(below_api) => {
                     Reply::not_found()
                 }
-                Some(Reply::Own) | None => self.starts.create(collection, object),
+                Some(Reply::Own) | None => self.starts.create(collection, object, body),
                 Some(refused) => refused,
             };
         }
+        let gzip = call.gzip;
         if let Some(Reply::Lost(lost)) = scripted {
             self.files.receive(method, below_api, body, gzip);
             return *lost;
@@ -77,6 +86,9 @@ impl World {
             return reply;
         }
         if let Some(reply) = self.listed(method, below_api) {
+            return reply;
+        }
+        if let Some(reply) = super::alm::report(below_api, call.accept) {
             return reply;
         }
         if method == Method::GET
@@ -105,7 +117,14 @@ impl World {
     fn listed(&mut self, method: &Method, path: &str) -> Option<Reply> {
         let (collection, object) = starts::start_target(path)?;
         let started = self.starts.listed(collection, object);
-        if method != Method::GET || started.is_empty() {
+        if method != Method::GET {
+            return None;
+        }
+        // ALM's list leaves out its `tasks` key when there are none.
+        if started.is_empty() && collection == "syncTasks" {
+            return Some(Reply::ok(serde_json::json!({"status": {"code": 200}})));
+        }
+        if started.is_empty() {
             return None;
         }
         let scenario = self.scenario.as_mut().and_then(|s| s.reply(method, path));
@@ -122,12 +141,16 @@ impl World {
     }
 }
 
-/// Whether `path` (below `/2/0`) is in the scenario's workspace and one of its models.
+/// Whether `path` (below `/2/0`) is in one of the scenario's models (in its workspace, or
+/// ALM's, which names no workspace).
 fn in_scenario(path: &str) -> bool {
     use super::scenario::{BUSY_MODEL, IDLE_MODEL, WORKSPACE};
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    matches!(segments.as_slice(), ["workspaces", WORKSPACE, "models", model, ..]
-        if *model == BUSY_MODEL || *model == IDLE_MODEL)
+    let model = match segments.as_slice() {
+        ["workspaces", WORKSPACE, "models", model, ..] | ["models", model, "alm", ..] => *model,
+        _ => return false,
+    };
+    model == BUSY_MODEL || model == IDLE_MODEL
 }
 
 /// The next of scripted replies; the last one repeats.

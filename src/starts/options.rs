@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::TaskKind;
+use crate::ids::{ModelId, RevisionId, TaskKind};
 
 /// The locale Anaplan documents as the only one it supports.
 const DEFAULT_LOCALE: &str = "en_US";
@@ -77,6 +77,31 @@ pub enum ExportType {
     GridAllPages,
 }
 
+/// The body of an ALM sync or report start: which revision of which model to bring into (or
+/// compare with) which revision of the model the task runs in. Every field is required.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AlmStart {
+    /// The source model (32 hex characters).
+    #[schema(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "E7F7A2B0C1D2E3F405162738495A6B7C"
+    )]
+    pub source_model_id: String,
+    /// The source model's revision tag (32 hex characters).
+    #[schema(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "E7F7A2B0C1D2E3F405162738495A33BE"
+    )]
+    pub source_revision_id: String,
+    /// The revision tag of the model the task runs in (32 hex characters).
+    #[schema(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "7957A2B0C1D2E3F405162738495A62C4"
+    )]
+    pub target_revision_id: String,
+}
+
 /// A start's options, checked for its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOptions {
@@ -88,6 +113,8 @@ pub enum StartOptions {
     ViewRead(ViewReadStart),
     /// A list's large read: it takes nothing.
     ListRead,
+    /// An ALM sync or report: the revisions, which have no default.
+    Alm(AlmStart),
 }
 
 impl StartOptions {
@@ -98,6 +125,9 @@ impl StartOptions {
             TaskKind::Export | TaskKind::Action => StartOptions::Export(ExportStart::default()),
             TaskKind::ViewRead => StartOptions::ViewRead(ViewReadStart::default()),
             TaskKind::ListRead => StartOptions::ListRead,
+            TaskKind::AlmSync | TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport => {
+                StartOptions::Alm(AlmStart::default())
+            }
         }
     }
 
@@ -105,7 +135,13 @@ impl StartOptions {
     /// what was wrong, for a 400.
     pub fn read(kind: TaskKind, body: &[u8]) -> Result<Self, String> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self::defaults(kind));
+            return match kind.is_alm() {
+                true => Err(format!(
+                    "the body: a {kind} start names sourceModelId, sourceRevisionId and \
+                     targetRevisionId"
+                )),
+                false => Ok(Self::defaults(kind)),
+            };
         }
         let options = match kind {
             TaskKind::Import | TaskKind::Process => StartOptions::Import(parse(body)?),
@@ -123,6 +159,9 @@ impl StartOptions {
                 fields if fields.is_empty() => StartOptions::ListRead,
                 _ => return Err("a list-read start takes no fields: send `{}` or nothing".into()),
             },
+            TaskKind::AlmSync | TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport => {
+                StartOptions::Alm(parse(body)?)
+            }
         };
         options.check()?;
         Ok(options)
@@ -137,6 +176,15 @@ impl StartOptions {
         };
         if locale.is_some_and(|locale| !is_locale(locale)) {
             return Err("localeName must be a locale such as en_US".into());
+        }
+        if let StartOptions::Alm(alm) = self {
+            ModelId::parse("sourceModelId", &alm.source_model_id).map_err(|e| e.to_string())?;
+            for (field, id) in [
+                ("sourceRevisionId", &alm.source_revision_id),
+                ("targetRevisionId", &alm.target_revision_id),
+            ] {
+                RevisionId::parse(field, id).map_err(|e| e.to_string())?;
+            }
         }
         let mappings = match self {
             StartOptions::Import(options) => options.mapping_parameters.as_deref(),
@@ -180,6 +228,7 @@ impl StartOptions {
                 export_type: options.export_type.or(Some(ExportType::TabularMultiColumn)),
             }),
             StartOptions::ListRead => return None,
+            StartOptions::Alm(alm) => serde_json::to_vec(alm),
         };
         body.ok().map(Bytes::from)
     }

@@ -1,6 +1,7 @@
 //! What a task left to collect: an export's output file, read chunk by chunk (Anaplan files it
-//! under the export's id, as the gateway's user's private copy), and a large read's pages. Each
-//! chunk or page is read as it comes, holding one upstream permit while it streams.
+//! under the export's id, as the gateway's user's private copy), a large read's pages, and an
+//! ALM report. Each chunk, page or report is read as it comes, holding one upstream permit
+//! while it streams.
 
 use reqwest::Method;
 
@@ -8,7 +9,7 @@ use super::chunks::ChunkList;
 use super::request::{Call, Endpoint, Streaming};
 use super::{AnaplanClient, UpstreamError, Urgency};
 use crate::address::{ModelAddress, TaskAddress};
-use crate::ids::ObjectId;
+use crate::ids::{ObjectId, RevisionId, TaskKind};
 
 /// What a chunk of a file may come as.
 const FILE_TYPES: &str = "application/octet-stream, text/csv, text/plain";
@@ -52,6 +53,37 @@ impl AnaplanClient {
         let call = Call {
             accept: "text/csv",
             ..Call::json(Method::GET, &path, Endpoint::ReadPage, Urgency::Caller)
+        };
+        self.call_streaming(call).await
+    }
+
+    /// The report an ALM report task made of `source` against `target`, to be read as it
+    /// comes: a comparison report as tab-separated text (Anaplan answers 406 unless asked for
+    /// octets), a summary report as JSON (`GET /models/{modelId}/alm/comparisonReports/
+    /// {targetRevisionId}/{sourceRevisionId}`, or `…/summaryReports/…`).
+    pub async fn alm_report(
+        &self,
+        model: &ModelAddress,
+        kind: TaskKind,
+        target: RevisionId,
+        source: RevisionId,
+    ) -> Result<Streaming, UpstreamError> {
+        let (collection, accept) = match kind {
+            TaskKind::AlmSummaryReport => ("summaryReports", "application/json"),
+            _ => ("comparisonReports", "application/octet-stream"),
+        };
+        let model = model.model.as_str();
+        let path = [
+            "models",
+            model,
+            "alm",
+            collection,
+            target.as_str(),
+            source.as_str(),
+        ];
+        let call = Call {
+            accept,
+            ..Call::json(Method::GET, &path, Endpoint::AlmReport, Urgency::Caller)
         };
         self.call_streaming(call).await
     }

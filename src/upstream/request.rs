@@ -46,6 +46,7 @@ pub(super) enum Endpoint {
     FileChunks,
     FileChunk,
     ReadPage,
+    AlmReport,
     FileList,
     UploadOpen,
     UploadChunk,
@@ -68,6 +69,7 @@ impl Endpoint {
             Endpoint::FileChunks => "file_chunks",
             Endpoint::FileChunk => "file_chunk",
             Endpoint::ReadPage => "read_page",
+            Endpoint::AlmReport => "alm_report",
             Endpoint::FileList => "file_list",
             Endpoint::UploadOpen => "upload_open",
             Endpoint::UploadChunk => "upload_chunk",
@@ -81,7 +83,11 @@ impl Endpoint {
     fn is_transfer(self) -> bool {
         matches!(
             self,
-            Endpoint::DumpChunk | Endpoint::FileChunk | Endpoint::ReadPage | Endpoint::UploadChunk
+            Endpoint::DumpChunk
+                | Endpoint::FileChunk
+                | Endpoint::ReadPage
+                | Endpoint::AlmReport
+                | Endpoint::UploadChunk
         )
     }
 }

@@ -115,8 +115,8 @@ pub struct WireTask {
     /// Milliseconds since the epoch; on some responses only.
     #[serde(default, deserialize_with = "number")]
     pub creation_time: Option<i64>,
-    /// Present once the task is done.
-    pub result: Option<WireResult>,
+    /// Present once the task is done; boxed, as most statuses come without one.
+    pub result: Option<Box<WireResult>>,
 }
 
 /// A task's result, or one action's result inside a process.
@@ -138,6 +138,14 @@ pub struct WireResult {
     pub details: Option<Vec<WireDetail>>,
     /// A process's per-action results.
     pub nested_results: Option<Vec<WireResult>>,
+    /// An ALM task's failure: `{"title", "messageText", "subtitle"}`, read leniently.
+    pub error: Option<Value>,
+    /// An ALM task's source revision.
+    #[serde(default, deserialize_with = "id_text")]
+    pub source_revision_id: Option<String>,
+    /// An ALM task's target revision.
+    #[serde(default, deserialize_with = "id_text")]
+    pub target_revision_id: Option<String>,
 }
 
 /// One entry of `result.details`.

@@ -78,6 +78,9 @@ pub async fn ask_every_example(base: &str) -> Vec<String> {
     kinds.dedup();
     let all = [
         "action",
+        "alm-comparison-report",
+        "alm-summary-report",
+        "alm-sync",
         "export",
         "import",
         "list-read",
@@ -121,6 +124,27 @@ async fn the_printed_downloads_answer_and_a_running_tasks_once_it_has_succeeded(
     assert!(data.starts_with(&page));
     tokio::time::advance(std::time::Duration::from_secs(30)).await;
     assert_eq!(get(&running).await.unwrap().status(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_printed_alm_reports_answer_as_text_and_as_json() {
+    let base = spawn_demo(&[]).await;
+    let http = reqwest::Client::new();
+    // The reports finished as the demo started: a moment later they are there to collect.
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    let [comparison, summary] = demo::report_paths();
+    let comparison = http
+        .get(format!("{base}{comparison}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comparison.status(), 200);
+    let text = comparison.text().await.unwrap();
+    assert!(text.starts_with("Type\tName\tChange\n"), "{text}");
+    let summary = http.get(format!("{base}{summary}")).send().await.unwrap();
+    assert_eq!(summary.status(), 200);
+    let summary: Value = summary.json().await.unwrap();
+    assert!(summary["summaryReport"]["totals"].is_object(), "{summary}");
 }
 
 /// The task id in the printed export download.

@@ -2,6 +2,7 @@
 //! binary sharing one harness ([`helpers`]). Only `tests/metrics.rs` runs apart, because it
 //! reads exact values from the process-wide metrics recorder.
 
+mod alm;
 mod callers;
 mod cancel;
 mod cli;

@@ -39,6 +39,21 @@ impl IntoResponses for ModelActionProblems {
     }
 }
 
+/// The error responses of a cancel: the shared ones, and a kind Anaplan cannot cancel.
+pub struct CancelProblems;
+
+impl IntoResponses for CancelProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut problems = shared_problems();
+        problems.push((
+            ApiError::NoCancel(crate::ids::TaskKind::AlmSync),
+            "Anaplan has no cancel for ALM tasks (alm-sync, alm-comparison-report, \
+             alm-summary-report); nothing was sent",
+        ));
+        responses(problems)
+    }
+}
+
 /// The error responses of a failure dump: the shared ones, and a transfer's bound.
 pub struct DumpProblems;
 

@@ -42,6 +42,10 @@ impl ApiError {
                      after the Retry-After delay"
                 ),
             },
+            ApiError::NoCancel(kind) => format!(
+                "Anaplan has no cancel for {kind} tasks: the task runs to its end; watch it with \
+                 GET on the same URL"
+            ),
             ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"

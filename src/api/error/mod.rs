@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The route exists but not with this method.
     #[error("this route does not take that method; see /docs for the API")]
     MethodNotAllowed,
+    /// Anaplan has no cancel for the kind's tasks.
+    #[error("Anaplan has no cancel for {0} tasks")]
+    NoCancel(crate::ids::TaskKind),
     /// The model is not among `GATEWAY_ALLOWED_MODELS`.
     #[error("this gateway may not ask about that model")]
     ModelNotAllowed,
@@ -269,6 +272,11 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            ApiError::NoCancel(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "no-cancel",
+                "Anaplan cannot cancel it",
             ),
             ApiError::Upstream(err) => match err {
                 UpstreamError::Rejected { status: 403, .. } => (

@@ -3,14 +3,15 @@
 
 use utoipa::IntoParams;
 
-use crate::ids::TaskKind;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The path of `/tasks/{kind}/{taskId}`, as documented.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("kind", "taskId"))]
 pub struct TaskPath(
-    /// The kind of task.
-    pub TaskKind,
+    /// The kind of task (ALM's kinds have routes of their own, with no `objectId`).
+    pub ObjectKind,
     /// The task id, or a large read request's request id (32 hex characters; lower case is
     /// read as upper case, as Anaplan spells task ids).
     #[param(
@@ -88,7 +89,8 @@ pub struct Conditional {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path, names("kind"))]
 pub struct ListPath(
-    /// The kind of the tasks: import, export, action or process.
+    /// The kind of the tasks: import, export, action or process (ALM's syncs are listed at
+    /// `/tasks/alm-sync`).
     #[param(pattern = "^(import|export|action|process)$", example = "import")]
     pub String,
 );
@@ -135,6 +137,57 @@ pub struct ProcessQuery {
     /// The process id (1 to 20 digits).
     #[param(pattern = r"^[0-9]{1,20}$", example = "118000000007")]
     pub object_id: String,
+    /// The workspace (32 hex characters); found from the model when left out.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "8a8196b15b7dbae6015b8694411d13fe"
+    )]
+    pub workspace_id: Option<String>,
+}
+
+/// The kinds whose tasks are filed under an object that `objectId` names, as the templated
+/// task routes document them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectKind {
+    /// An import action's task.
+    Import,
+    /// An export action's task.
+    Export,
+    /// A delete action's task.
+    Action,
+    /// A process's task.
+    Process,
+    /// A large read request on a view.
+    ViewRead,
+    /// A large read request on a list.
+    ListRead,
+}
+
+/// The path of an ALM task's routes (`/tasks/alm-sync/{taskId}` and the like), as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId"))]
+pub struct AlmTaskPath(
+    /// The ALM task's id (32 hex characters; lower case is read as upper case).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "9CF4A0D1C2E34F5061728394A5B6A18E"
+    )]
+    pub String,
+);
+
+/// The query of an ALM task's routes, as documented: the model alone, as ALM files its tasks
+/// under the model.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct AlmQuery {
+    /// The model (32 hex characters); may be left out when `ANAPLAN_MODEL_ID` is set.
+    #[param(
+        required = true,
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "75A40874E6B64FA3AE0743278996850F"
+    )]
+    pub model_id: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",

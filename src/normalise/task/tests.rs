@@ -243,3 +243,58 @@ fn a_task_with_or_without_its_envelope_reads_the_same() {
         Some("117000000019")
     );
 }
+
+/// An ALM task's status, filed under the model.
+fn alm(kind: TaskKind, body: serde_json::Value) -> TaskStatus {
+    let mut at = address(kind, "1", "48B7A0D1C2E34F5061728394A5B6B4FC");
+    at.object.id = None;
+    let envelope: TaskEnvelope = serde_json::from_value(body).unwrap();
+    TaskStatus::from_wire(&at, WireTaskStatus::Task(envelope.task))
+}
+
+#[test]
+fn alm_tasks_read_their_revisions_their_failures_and_no_object() {
+    let report = alm(
+        TaskKind::AlmComparisonReport,
+        json!({"task": {"taskId": "48B7A0D1C2E34F5061728394A5B6B4FC", "currentStep": "Complete.",
+            "result": {"successful": true, "targetRevisionId": "7957A2B0C1D2E3F405162738495A62C4",
+                "sourceRevisionId": "E7F7A2B0C1D2E3F405162738495A33BE",
+                "reportFileUrl": "https://api.anaplan.com/2/0/models/M/alm/comparisonReports/T/S"},
+            "taskState": "COMPLETE", "creationTime": 1_614_870_183_373_i64}}),
+    );
+    assert_eq!(report.state, TaskState::Succeeded);
+    assert_eq!(report.object_id, None);
+    let result = report.result.unwrap();
+    assert_eq!(
+        result.source_revision_id.as_deref(),
+        Some("E7F7A2B0C1D2E3F405162738495A33BE")
+    );
+    assert!(result.error.is_none());
+    let created = report.created_at.unwrap().timestamp_millis();
+    assert_eq!(
+        created, 1_614_870_183_373,
+        "creationTime is epoch milliseconds"
+    );
+
+    // A failure that gives its error without `successful` is still a failure, not "unknown".
+    let failed = alm(
+        TaskKind::AlmSync,
+        json!({"task": {"taskId": "9CF4A0D1C2E34F5061728394A5B6A18E", "currentStep": "Failed.",
+            "result": {"error": {"title": "Model Synchronization Failed",
+                "messageText": "Your current workspace size is 998.9 MB.", "subtitle": "Too big."}},
+            "taskState": "COMPLETE"}}),
+    );
+    assert_eq!(failed.state, TaskState::Failed);
+    let error = failed.result.unwrap().error.unwrap();
+    assert_eq!(error.title.as_deref(), Some("Model Synchronization Failed"));
+    assert_eq!(error.subtitle.as_deref(), Some("Too big."));
+
+    let bare = alm(
+        TaskKind::AlmSync,
+        json!({"task": {"taskId": "9CF4A0D1C2E34F5061728394A5B6A18E", "taskState": "COMPLETE",
+            "result": {"successful": false, "error": "Sync failed"}}}),
+    );
+    assert_eq!(bare.state, TaskState::Failed);
+    let error = bare.result.unwrap().error.unwrap();
+    assert_eq!(error.message.as_deref(), Some("Sync failed"));
+}

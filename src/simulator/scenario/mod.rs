@@ -53,6 +53,15 @@ impl Scenario {
         let t = self.started.elapsed().as_secs_f64();
         match segments.as_slice() {
             ["models", model] => Some(model_reply(model)),
+            ["models", model, "alm", collection, task] => {
+                let found = TASKS.iter().find(|demo| {
+                    alm_collection(demo.kind) == Some(*collection) && demo.task_id == *task
+                });
+                Some(match found.filter(|_| *model == BUSY_MODEL) {
+                    Some(demo) => Reply::ok(demo.alm_body(model, t)),
+                    None => Reply::not_found(),
+                })
+            }
             ["workspaces", workspace, "models", model, "status"] => {
                 Some(model_status_reply(workspace, model, t))
             }
@@ -176,6 +185,16 @@ fn find_task(collection: &str, tasks: &str, object: &str, task: &str) -> Option<
         .find(|t| t.kind == kind && t.object_id == object && t.task_id == task)
 }
 
+/// Where ALM files tasks of the gateway's `kind`.
+fn alm_collection(kind: &str) -> Option<&'static str> {
+    match kind {
+        "alm-sync" => Some("syncTasks"),
+        "alm-comparison-report" => Some("comparisonReportTasks"),
+        "alm-summary-report" => Some("summaryReportTasks"),
+        _ => None,
+    }
+}
+
 fn model_reply(model: &str) -> Reply {
     if model != BUSY_MODEL && model != IDLE_MODEL {
         return Reply::not_found();
@@ -211,6 +230,20 @@ fn model_status_reply(workspace: &str, model: &str, t: f64) -> Reply {
 }
 
 impl DemoTask {
+    /// An ALM task's status at `t` seconds.
+    fn alm_body(&self, model: &str, t: f64) -> Value {
+        let (state, _) = self.state_at(t, None);
+        let task = super::alm::AlmTask {
+            id: self.task_id,
+            model,
+            creation_ms: 1_614_870_183_373,
+            succeeds: matches!(self.outcome, Outcome::Succeeds),
+            source_revision: super::alm::DEMO_SOURCE_REVISION,
+            target_revision: super::alm::DEMO_TARGET_REVISION,
+        };
+        super::alm::task_body(task, state)
+    }
+
     /// Anaplan's state and progress at `t` seconds.
     fn state_at(&self, t: f64, cancelled_at: Option<f64>) -> (&'static str, f64) {
         let done_at = self.queued_for + self.runs_for;

@@ -4,7 +4,7 @@
 pub struct DemoTask {
     /// The gateway's kind name.
     pub kind: &'static str,
-    /// The object it is filed under.
+    /// The object it is filed under; empty for ALM's, filed under the model.
     pub object_id: &'static str,
     /// Its id.
     pub task_id: &'static str,
@@ -108,6 +108,31 @@ pub const TASKS: &[DemoTask] = &[
         kind: "view-read",
         object_id: "101000000014",
         task_id: "8A08B0739F0E47BB92E2326C603D86E8",
+        queued_for: 0.0,
+        runs_for: FINISHED,
+        outcome: Outcome::Succeeds,
+    },
+    // ALM: a sync that runs into the workspace's size limit, and reports made before the demo.
+    DemoTask {
+        kind: "alm-sync",
+        object_id: "",
+        task_id: "9CF4A0D1C2E34F5061728394A5B6A18E",
+        queued_for: 0.0,
+        runs_for: 40.0,
+        outcome: Outcome::Fails,
+    },
+    DemoTask {
+        kind: "alm-comparison-report",
+        object_id: "",
+        task_id: "48B7A0D1C2E34F5061728394A5B6B4FC",
+        queued_for: 0.0,
+        runs_for: FINISHED,
+        outcome: Outcome::Succeeds,
+    },
+    DemoTask {
+        kind: "alm-summary-report",
+        object_id: "",
+        task_id: "5C5EA0D1C2E34F5061728394A5B6C0DE",
         queued_for: 0.0,
         runs_for: FINISHED,
         outcome: Outcome::Succeeds,
