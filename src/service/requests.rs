@@ -1,0 +1,109 @@
+//! The requests the service takes, once their ids have passed the checks, and what the checks
+//! made before any upstream call need of them ([`Lookup`]).
+
+use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
+use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
+
+/// A task request whose ids all passed the checks; the workspace may still be unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRequest {
+    /// Which kind of task.
+    pub kind: TaskKind,
+    /// The task or read request id.
+    pub task: TaskId,
+    /// The model.
+    pub model: ModelId,
+    /// What the task is filed under; none for a kind filed under the model itself.
+    pub object: Option<ObjectId>,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+}
+
+impl TaskRequest {
+    /// The task's address, once its workspace is known.
+    pub(super) fn at(&self, workspace: WorkspaceId) -> TaskAddress {
+        let model = ModelAddress::new(workspace, self.model);
+        TaskAddress::new(model, self.kind, self.object, self.task)
+    }
+}
+
+/// A task-list request whose ids passed the checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest {
+    /// The kind of the tasks: import, export, action or process.
+    pub kind: TaskKind,
+    /// The model.
+    pub model: ModelId,
+    /// The import, export, action or process; none for a kind filed under the model itself.
+    pub object: Option<ObjectId>,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+}
+
+impl ListRequest {
+    /// The object's address, once its workspace is known.
+    pub(super) fn at(&self, workspace: WorkspaceId) -> ObjectAddress {
+        ObjectAddress {
+            model: ModelAddress::new(workspace, self.model),
+            kind: self.kind,
+            id: self.object,
+        }
+    }
+}
+
+/// A model-status request whose ids passed the checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest {
+    /// The model.
+    pub model: ModelId,
+    /// The workspace, when the caller gave it.
+    pub workspace: Option<WorkspaceId>,
+}
+
+/// A request about one model, as the checks made before any upstream call see it.
+pub trait Lookup {
+    /// The model asked about.
+    fn model(&self) -> ModelId;
+    /// The workspace the caller gave.
+    fn workspace(&self) -> Option<WorkspaceId>;
+    /// The workspace to ask in, as the allow-lists fill it in.
+    fn workspace_mut(&mut self) -> &mut Option<WorkspaceId>;
+    /// The address of what is asked about, once the workspace is known: the cache's key.
+    fn key_in(&self, workspace: WorkspaceId) -> Address;
+}
+
+/// [`Lookup`]'s model and workspace, which every request about one model has as fields.
+macro_rules! model_and_workspace {
+    () => {
+        fn model(&self) -> ModelId {
+            self.model
+        }
+        fn workspace(&self) -> Option<WorkspaceId> {
+            self.workspace
+        }
+        fn workspace_mut(&mut self) -> &mut Option<WorkspaceId> {
+            &mut self.workspace
+        }
+    };
+}
+
+impl Lookup for TaskRequest {
+    model_and_workspace!();
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Task(self.at(workspace))
+    }
+}
+
+impl Lookup for ListRequest {
+    model_and_workspace!();
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Tasks(self.at(workspace))
+    }
+}
+
+impl Lookup for ModelRequest {
+    model_and_workspace!();
+    fn key_in(&self, workspace: WorkspaceId) -> Address {
+        Address::Model(ModelAddress::new(workspace, self.model))
+    }
+}
