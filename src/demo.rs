@@ -9,7 +9,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
-use crate::simulator::scenario::tasks::{DemoTask, TASKS};
+use crate::simulator::scenario::tasks::{DemoTask, NAMED, TASKS};
 use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL};
 use crate::simulator::{FileContent, OAuthClient, Options, Scenario, Simulator};
 use crate::{secret_file, server};
@@ -74,6 +74,9 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
     };
     simulator.put_file(demo_task(DEMO_EXPORT).object_id, file);
     simulator.list_file(DEMO_FILE, "Employees.csv");
+    for (collection, id, name) in NAMED {
+        simulator.list_object(collection, id, name);
+    }
     Ok(simulator.address)
 }
 
@@ -83,6 +86,19 @@ fn object_query(task: &DemoTask) -> String {
         "" => String::new(),
         object => format!("&objectId={object}"),
     }
+}
+
+/// The demo's first import asked for by its name instead of its id.
+pub fn named_path() -> String {
+    let task = &TASKS[0];
+    let name = NAMED.iter().find(|(_, id, _)| *id == task.object_id);
+    let name = name.map(|(_, _, name)| name.replace(' ', "%20"));
+    format!(
+        "/tasks/{}/{}?modelId={BUSY_MODEL}&objectName={}",
+        task.kind,
+        task.task_id,
+        name.unwrap_or_default()
+    )
 }
 
 /// The reports the demo's ALM report tasks made: the comparison's and the summary's.
@@ -271,6 +287,11 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
         "\nAn import's runs, newest first, and the rows its failed run rejected (its failure \
          dump, read with the gateway's token):\n\n  {curl} -s '{base}/tasks/import?modelId={BUSY_MODEL}&objectId=112000000009'\n  \
          {curl} -s '{base}/tasks/import/3D3D84DDD53847BAA621810B593C3FC3/dump?modelId={BUSY_MODEL}&objectId=112000000009'"
+    );
+    println!(
+        "\nOr name the import instead of giving its id (the answer carries both):\n\n  \
+         {curl} -s '{base}{}'",
+        named_path()
     );
     print_model_actions(&base, curl);
     print_upload(&base, curl);

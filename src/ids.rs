@@ -228,6 +228,13 @@ impl TaskKind {
         !self.is_read_request() && !self.is_report()
     }
 
+    /// Where the model lists the objects this kind's tasks are filed under, with their names:
+    /// `imports`, …, `views`, `lists`; none for ALM's.
+    pub fn named_collection(self) -> Option<&'static str> {
+        self.filed_under_object()
+            .then(|| self.upstream_collection().0)
+    }
+
     /// The path below the model that Anaplan files this kind's tasks under.
     pub fn upstream_collection(self) -> (&'static str, &'static str) {
         match self {

@@ -82,6 +82,10 @@ pub struct TaskStatus {
     /// for a kind filed under the model itself (ALM tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
+    /// The object's name, as its model lists it, once the gateway knows it (a caller asked for
+    /// the object by its name, so the gateway listed them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_name: Option<String>,
     /// The normalised state.
     pub state: TaskState,
     /// True for succeeded, failed and cancelled: the answer will not change again.

@@ -60,6 +60,7 @@ async fn dump(
     // The route fixes the kind.
     task.kind = kind;
     access::admit(&service, &request, &mut task)?;
+    super::names::named(&service, request.uri(), &mut task).await?;
     let stream = service
         .dump(task, action)
         .await

@@ -40,9 +40,15 @@ pub struct ExportQuery {
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
     pub model_id: Option<String>,
-    /// The export (1 to 20 digits).
+    /// The export (1 to 20 digits), or `objectName` instead.
     #[param(pattern = r"^[0-9]{1,20}$", example = "116000000002")]
-    pub object_id: String,
+    pub object_id: Option<String>,
+    /// Instead of `objectId`: the object's name as the model lists it (for example `Export
+    /// Headcount`), matched exactly, else ignoring case; 404 `no-such-name` when none
+    /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
+    /// required.
+    #[param(min_length = 1, max_length = 255, example = "Export Headcount")]
+    pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
@@ -62,9 +68,15 @@ pub struct ReadQuery {
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
     pub model_id: Option<String>,
-    /// The view or list read (1 to 20 digits).
+    /// The view or list read (1 to 20 digits), or `objectName` instead.
     #[param(pattern = r"^[0-9]{1,20}$", example = "101000000014")]
-    pub object_id: String,
+    pub object_id: Option<String>,
+    /// Instead of `objectId`: the object's name as the model lists it (for example
+    /// `Headcount.Summary`), matched exactly, else ignoring case; 404 `no-such-name` when none
+    /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
+    /// required.
+    #[param(min_length = 1, max_length = 255, example = "Headcount.Summary")]
+    pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
@@ -182,6 +194,7 @@ pub async fn export_file(
     let mut task =
         params::task_request_below(uri.path(), "/file", uri.query(), service.default_model())?;
     access::admit(&service, &request, &mut task)?;
+    super::names::named(&service, request.uri(), &mut task).await?;
     let stream = service.export_file(task).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}-export\"", task.task);
     Ok(streamed("application/octet-stream", &name, stream))
@@ -210,7 +223,8 @@ pub async fn read_page(
         .rsplit_once("/pages/")
         .unwrap_or_default();
     let page = page_number(page)?;
-    let task = read_asked(&service, &request, path)?;
+    let mut task = read_asked(&service, &request, path)?;
+    super::names::named(&service, request.uri(), &mut task).await?;
     let stream = service.read_page(task, page).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}-page-{page}.csv\"", task.task);
     Ok(streamed("text/csv; charset=utf-8", &name, stream))
@@ -236,7 +250,8 @@ pub async fn read_data(
         .path()
         .strip_suffix("/data")
         .unwrap_or_default();
-    let task = read_asked(&service, &request, path)?;
+    let mut task = read_asked(&service, &request, path)?;
+    super::names::named(&service, request.uri(), &mut task).await?;
     let stream = service.read_data(task).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}.csv\"", task.task);
     Ok(streamed("text/csv; charset=utf-8", &name, stream))

@@ -17,6 +17,7 @@ pub mod fast_path;
 pub mod files;
 pub mod headers;
 pub mod model_actions;
+pub mod names;
 pub mod params;
 pub mod routes;
 pub mod starts;

@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, Uri};
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::service::starts::StartRequest;
-use crate::service::uploads::UploadRequest;
 use crate::service::{ListRequest, ModelRequest, TaskRequest};
 use crate::starts::StartOptions;
 
@@ -169,14 +168,62 @@ fn query_ids(
         Some(text) => ModelId::parse("modelId", text)?,
         None => default_model.ok_or(IdError::Missing { param: "modelId" })?,
     };
-    let param = "objectId";
-    let object = match (query.object_id.as_deref(), kind.filed_under_object()) {
-        (Some(text), true) => Some(ObjectId::parse(param, text)?),
-        (None, true) => return Err(IdError::Missing { param }),
-        (Some(_), false) => return Err(IdError::NotTaken { param, kind }),
-        (None, false) => None,
+    let (id, name) = (query.object_id.as_deref(), query.object_name.is_some());
+    let object = match (id, name, kind.filed_under_object()) {
+        (Some(text), false, true) => Some(ObjectId::parse("objectId", text)?),
+        (Some(_), true, true) => {
+            return Err(IdError::Malformed {
+                param: "objectId",
+                expected: "left out when objectName is given (one names the object)",
+            });
+        }
+        // Named: the name is resolved once the request is admitted.
+        (None, true, true) => None,
+        (None, false, true) => {
+            return Err(IdError::Missing {
+                param: "objectId (or objectName)",
+            });
+        }
+        (Some(_), _, false) => {
+            return Err(IdError::NotTaken {
+                param: "objectId",
+                kind,
+            });
+        }
+        (None, true, false) => {
+            return Err(IdError::NotTaken {
+                param: "objectName",
+                kind,
+            });
+        }
+        (None, false, false) => None,
     };
     Ok((model, object, workspace(&query)?))
+}
+
+/// The longest name taken, in characters: longer than any Anaplan gives an object.
+const MAX_NAME: usize = 255;
+
+/// The `objectName` a task query names its object by, checked: 1 to 255 characters, not only
+/// spaces, no control character.
+pub fn object_name(uri: &Uri) -> Result<Option<String>, IdError> {
+    let Some(name) = QueryIds::parse(uri.query()).object_name else {
+        return Ok(None);
+    };
+    checked_name("objectName", &name).map(Some)
+}
+
+/// A name as a caller gave it, checked as [`object_name`] checks one.
+pub fn checked_name(param: &'static str, name: &str) -> Result<String, IdError> {
+    let length = name.chars().count();
+    let usable = !name.trim().is_empty() && length <= MAX_NAME;
+    match usable && !name.chars().any(char::is_control) {
+        true => Ok(name.to_owned()),
+        false => Err(IdError::Malformed {
+            param,
+            expected: "a name of 1 to 255 characters, not only spaces, with no control character",
+        }),
+    }
 }
 
 /// Reads and checks `/models/{modelId}/…[?workspaceId=]` (its status, open or close).
@@ -189,16 +236,30 @@ pub fn model_request(uri: &Uri) -> Result<ModelRequest, IdError> {
     })
 }
 
-/// Reads and checks `/models/{modelId}/files/{fileId}[?workspaceId=]`.
-pub fn upload_request(uri: &Uri) -> Result<UploadRequest, IdError> {
+/// A file as an upload's path names it: by its id, or by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileNamed {
+    /// Digits: the file's id.
+    Id(ObjectId),
+    /// Anything else: the file's name, resolved from the model's file list.
+    Name(String),
+}
+
+/// Reads and checks `/models/{modelId}/files/{fileId}[?workspaceId=]`, where the file is its
+/// id or its name.
+pub fn upload_request(uri: &Uri) -> Result<(ModelRequest, FileNamed), IdError> {
     let rest = uri.path().strip_prefix("/models/").unwrap_or_default();
     let (model, file) = rest.split_once("/files/").unwrap_or((rest, ""));
     let model = ModelRequest {
         model: ModelId::parse("modelId", &decoded(model))?,
         workspace: workspace(&QueryIds::parse(uri.query()))?,
     };
-    let file = ObjectId::parse("fileId", &decoded(file))?;
-    Ok(UploadRequest { model, file })
+    let file = decoded(file);
+    let file = match ObjectId::parse("fileId", &file) {
+        Ok(id) => FileNamed::Id(id),
+        Err(_) => FileNamed::Name(checked_name("fileId", &file)?),
+    };
+    Ok((model, file))
 }
 
 fn workspace(query: &QueryIds<'_>) -> Result<Option<WorkspaceId>, IdError> {
@@ -224,6 +285,7 @@ fn decoded(segment: &str) -> Cow<'_, str> {
 struct QueryIds<'q> {
     model_id: Option<Cow<'q, str>>,
     object_id: Option<Cow<'q, str>>,
+    object_name: Option<Cow<'q, str>>,
     workspace_id: Option<Cow<'q, str>>,
 }
 
@@ -259,6 +321,7 @@ impl<'q> QueryIds<'q> {
         match name {
             "modelId" => self.model_id = Some(value),
             "objectId" => self.object_id = Some(value),
+            "objectName" => self.object_name = Some(value),
             "workspaceId" => self.workspace_id = Some(value),
             _ => {}
         }

@@ -140,6 +140,7 @@ pub async fn start_task(
     let mut start = params::start_request(request.uri(), service.default_model())?;
     let caller = access::may_start(&request)?;
     access::admit(&service, &request, &mut start)?;
+    super::names::named(&service, request.uri(), &mut start).await?;
     let key = request.headers().get("idempotency-key");
     let key = key
         .map(|key| IdempotencyKey::parse(key.as_bytes()))

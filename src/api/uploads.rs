@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::access;
 use super::docs::UploadProblems;
 use super::error::ApiError;
-use super::params::{self, ModelQuery};
+use super::params::{self, FileNamed, ModelQuery};
 use crate::service::StatusService;
-use crate::service::uploads::UploadError;
+use crate::service::uploads::{UploadError, UploadRequest};
 
 /// The path of an upload, as documented.
 #[derive(IntoParams)]
@@ -24,9 +24,10 @@ pub struct UploadPath(
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
     pub String,
-    /// The file, as the model's file list names it (1 to 20 digits; an import's data source
-    /// starts with 113).
-    #[param(pattern = r"^[0-9]{1,20}$", example = "113000000000")]
+    /// The file, as the model's file list names it: its id (1 to 20 digits; an import's data
+    /// source starts with 113), or its name (for example `Employees.csv`; matched exactly, else
+    /// ignoring case).
+    #[param(min_length = 1, max_length = 255, example = "113000000000")]
     pub String,
 );
 
@@ -38,10 +39,12 @@ pub struct UploadBody(pub Vec<u8>);
 /// What an upload sent to Anaplan.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"fileId": "113000000000", "chunks": 1, "bytes": 39}))]
+#[schema(example = json!({"fileId": "113000000000", "fileName": "Employees.csv", "chunks": 1, "bytes": 39}))]
 pub struct UploadAnswer {
     /// The file uploaded.
     pub file_id: String,
+    /// Its name, as the model lists it.
+    pub file_name: String,
     /// Chunks sent (each at most `GATEWAY_UPLOAD_CHUNK` bytes before compression).
     pub chunks: u32,
     /// Bytes of the body.
@@ -68,9 +71,14 @@ pub async fn upload_file(
     State(service): State<StatusService>,
     request: Request,
 ) -> Result<Json<UploadAnswer>, ApiError> {
-    let mut upload = params::upload_request(request.uri())?;
-    access::admit(&service, &request, &mut upload.model)?;
+    let (mut model, file) = params::upload_request(request.uri())?;
+    access::admit(&service, &request, &mut model)?;
     access::may_write(&request)?;
+    let file = match file {
+        FileNamed::Id(id) => id,
+        FileNamed::Name(name) => service.name_file(model, &name).await?.0,
+    };
+    let upload = UploadRequest { model, file };
     let caller = access::caller(&request).map(|caller| caller.name().clone());
     if declared_length(&request).is_some_and(|length| length > service.max_upload()) {
         return Err(ApiError::UploadTooLarge);
@@ -88,6 +96,7 @@ pub async fn upload_file(
         bytes = uploaded.bytes, "file uploaded");
     Ok(Json(UploadAnswer {
         file_id: upload.file.to_string(),
+        file_name: uploaded.name,
         chunks: uploaded.chunks,
         bytes: uploaded.bytes,
     }))

@@ -92,6 +92,10 @@ pub struct RawSettings {
         global = true
     )]
     pub upload_chunk: String,
+    /// How long a model's list of imports (exports, processes, files…) is kept to resolve
+    /// `objectName`s, for example `5m`; a name not in it is listed again once.
+    #[arg(long, env = "GATEWAY_NAMES_TTL", default_value = "5m", global = true)]
+    pub names_ttl: String,
     /// Refuses a start (`POST /tasks/{kind}`) without an `Idempotency-Key` (400): `true` or `false`.
     #[arg(
         long,

@@ -95,6 +95,8 @@ pub struct Settings {
     pub require_idempotency_key: bool,
     /// An upload's chunk size before compression, in bytes.
     pub upload_chunk: usize,
+    /// How long a model's list of objects is kept to resolve names.
+    pub names_ttl: Duration,
     /// Bounds on the API listener's connections.
     pub connections: ConnectionLimits,
     /// The API listener's backlog: connections the kernel queues while the cap is reached.
@@ -200,6 +202,7 @@ impl Settings {
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
         let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
         let upload_chunk = problems.check("upload_chunk", chunk_size(&raw.upload_chunk));
+        let names_ttl = problems.check("names_ttl", duration(&raw.names_ttl));
         let cors_origins = match raw.cors_origins.as_deref() {
             Some(text) => problems.check("cors_origins", origins(text)),
             None => Some(Vec::new()),
@@ -250,6 +253,7 @@ impl Settings {
             callers: callers?,
             require_idempotency_key: require_idempotency_key?,
             upload_chunk: upload_chunk?,
+            names_ttl: names_ttl?,
             listen_backlog: listen_backlog?,
             cors_origins: cors_origins?,
             connections: ConnectionLimits {

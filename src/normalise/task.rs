@@ -169,6 +169,7 @@ fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>
         workspace_id: at.model().workspace.to_string(),
         model_id: at.model().model.to_string(),
         object_id: at.object.id.map(|id| id.to_string()),
+        object_name: None,
         state,
         terminal: state.is_terminal(),
         successful: verdict(state),

@@ -5,6 +5,7 @@ mod answers;
 mod dumps;
 pub mod files;
 pub mod models;
+pub mod names;
 mod recent_opens;
 #[macro_use]
 mod requests;
@@ -19,14 +20,15 @@ use tokio::time::Instant;
 use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
 use crate::cache::{Served, StatusCache};
 use crate::config::{AllowedModels, NotAllowed, Settings};
-use crate::ids::{ModelId, TaskId, WorkspaceId};
+use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::schema::{ListedTask, ModelReport, TaskState, TaskStatus};
 use crate::shared::SharedState;
 use crate::starts::Records;
-use crate::upstream::{AnaplanClient, UpstreamError, Urgency};
+use crate::upstream::{AnaplanClient, UpstreamError, Urgency, WireTaskStatus};
 use crate::waiting::{WaitFor, Waited, Waiting};
 use crate::workspaces::Workspaces;
 use answers::TaskListing;
+use names::{NameError, Names};
 pub use requests::{ListRequest, Lookup, ModelRequest, TaskRequest};
 
 pub mod starts;
@@ -58,6 +60,8 @@ struct Parts {
     upload_chunk: usize,
     /// When each model was last opened, so that opens are not repeated.
     recent_opens: recent_opens::RecentOpens,
+    /// The lists names are resolved from.
+    names: Arc<Names>,
 }
 
 impl StatusService {
@@ -94,6 +98,7 @@ impl StatusService {
             uploads,
             upload_chunk: settings.upload_chunk,
             recent_opens,
+            names: Arc::new(Names::new(settings.names_ttl, settings.polling.interval)),
         };
         Ok(Self {
             inner: Arc::new(parts),
@@ -153,8 +158,8 @@ impl StatusService {
     }
 
     async fn task_at(&self, at: TaskAddress) -> Result<Served, UpstreamError> {
-        let client = self.inner.client.clone();
-        let fetch = move |urgency| fetch_task(client, at, urgency);
+        let (client, names) = (self.inner.client.clone(), self.inner.names.clone());
+        let fetch = move |urgency| fetch_task(client, names, at, urgency);
         self.inner.cache.get(Address::Task(at), fetch).await
     }
 
@@ -188,11 +193,12 @@ impl StatusService {
     pub async fn cancel(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
         let at = self.locate(request).await?;
         let (client, follow_up) = (self.inner.client.clone(), self.inner.client.clone());
+        let (names, follow_up_names) = (self.inner.names.clone(), self.inner.names.clone());
         let cancel = move || async move {
             let answer = client.cancel_task(&at).await?;
-            Ok(answer.map(|wire| TaskStatus::from_wire(&at, wire)))
+            Ok(answer.map(|wire| normalised(&names, &at, wire)))
         };
-        let fetch = move |urgency| fetch_task(follow_up, at, urgency);
+        let fetch = move |urgency| fetch_task(follow_up, follow_up_names, at, urgency);
         self.inner
             .cache
             .change(Address::Task(at), cancel, fetch)
@@ -284,9 +290,63 @@ fn with_known_verdicts(cache: &StatusCache, at: &ObjectAddress, tasks: &mut [Lis
 
 async fn fetch_task(
     client: AnaplanClient,
+    names: Arc<Names>,
     at: TaskAddress,
     urgency: Urgency,
 ) -> Result<TaskStatus, UpstreamError> {
     let wire = client.task_status(&at, urgency).await?;
-    Ok(TaskStatus::from_wire(&at, wire))
+    Ok(normalised(&names, &at, wire))
+}
+
+/// The task normalised, with its object's name when the gateway knows it.
+pub(super) fn normalised(names: &Names, at: &TaskAddress, wire: WireTaskStatus) -> TaskStatus {
+    let mut status = TaskStatus::from_wire(at, wire);
+    let object = &at.object;
+    if let (Some(collection), Some(id)) = (object.kind.named_collection(), object.id) {
+        status.object_name = names.known(object.model, collection, id);
+    }
+    status
+}
+
+impl StatusService {
+    /// Fills in the object `request` names by `name`, from its model's list of the kind's
+    /// objects; answers the name as Anaplan spells it.
+    pub async fn name_object(
+        &self,
+        request: &mut impl Lookup,
+        name: &str,
+    ) -> Result<String, NameError> {
+        let collection = request.kind().and_then(TaskKind::named_collection);
+        let collection = collection.ok_or(NameError::Unknown)?;
+        let found = self.resolve_name(request.model(), request.workspace(), collection, name);
+        let (id, spelled) = found.await?;
+        if let Some(object) = request.object_mut() {
+            *object = Some(id);
+        }
+        Ok(spelled)
+    }
+
+    /// The model's file named `name`, and its name as Anaplan spells it.
+    pub async fn name_file(
+        &self,
+        model: ModelRequest,
+        name: &str,
+    ) -> Result<(ObjectId, String), NameError> {
+        (self.resolve_name(model.model, model.workspace, "files", name)).await
+    }
+
+    async fn resolve_name(
+        &self,
+        model: ModelId,
+        workspace: Option<WorkspaceId>,
+        collection: &'static str,
+        name: &str,
+    ) -> Result<(ObjectId, String), NameError> {
+        let workspace = self.inner.workspaces.resolve(model, workspace).await?;
+        let at = ModelAddress::new(workspace, model);
+        let names = &self.inner.names;
+        names
+            .resolve(&self.inner.client, at, collection, name)
+            .await
+    }
 }

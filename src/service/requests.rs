@@ -70,10 +70,27 @@ pub trait Lookup {
     fn workspace_mut(&mut self) -> &mut Option<WorkspaceId>;
     /// The address of what is asked about, once the workspace is known: the cache's key.
     fn key_in(&self, workspace: WorkspaceId) -> Address;
+    /// The kind of task asked about, for a request about tasks.
+    fn kind(&self) -> Option<TaskKind> {
+        None
+    }
+    /// The object asked about, to be filled in when the caller named it by its name.
+    fn object_mut(&mut self) -> Option<&mut Option<ObjectId>> {
+        None
+    }
 }
 
 /// [`Lookup`]'s model and workspace, which every request about one model has as fields.
 macro_rules! model_and_workspace {
+    (object) => {
+        model_and_workspace!();
+        fn kind(&self) -> Option<TaskKind> {
+            Some(self.kind)
+        }
+        fn object_mut(&mut self) -> Option<&mut Option<ObjectId>> {
+            Some(&mut self.object)
+        }
+    };
     () => {
         fn model(&self) -> ModelId {
             self.model
@@ -88,14 +105,14 @@ macro_rules! model_and_workspace {
 }
 
 impl Lookup for TaskRequest {
-    model_and_workspace!();
+    model_and_workspace!(object);
     fn key_in(&self, workspace: WorkspaceId) -> Address {
         Address::Task(self.at(workspace))
     }
 }
 
 impl Lookup for ListRequest {
-    model_and_workspace!();
+    model_and_workspace!(object);
     fn key_in(&self, workspace: WorkspaceId) -> Address {
         Address::Tasks(self.at(workspace))
     }

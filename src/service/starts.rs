@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
-use crate::schema::TaskStatus;
 use crate::shared::now_ms;
 use crate::starts::{
     IdempotencyKey, KeyRecord, RecordState, StartAnswer, StartOptions, Stored, Unavailable, Window,
@@ -54,7 +53,7 @@ impl StartRequest {
 }
 
 impl Lookup for StartRequest {
-    model_and_workspace!();
+    model_and_workspace!(object);
     fn key_in(&self, workspace: WorkspaceId) -> Address {
         Address::Tasks(self.at(workspace))
     }
@@ -314,7 +313,7 @@ impl StatusService {
                 });
             }
         }
-        let status = TaskStatus::from_wire(&at, wire);
+        let status = super::normalised(&self.inner.names, &at, wire);
         let served = self.inner.cache.keep(Address::Task(at), status);
         Ok(StartAnswer {
             task_id: id.as_str().to_owned(),

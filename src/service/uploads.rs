@@ -30,12 +30,14 @@ pub struct UploadRequest {
 }
 
 /// What an upload sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     /// Chunks sent.
     pub chunks: u32,
     /// Bytes of the body, before compression.
     pub bytes: u64,
+    /// The file's name, as the model lists it.
+    pub name: String,
 }
 
 /// Why an upload was not completed.
@@ -259,6 +261,7 @@ impl ChunkSender<'_> {
         Ok(Uploaded {
             chunks,
             bytes: body.read,
+            name,
         })
     }
 

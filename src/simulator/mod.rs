@@ -133,6 +133,13 @@ impl Simulator {
         self.world().files.list(id, name);
     }
 
+    /// Lists the object `id` of `collection` (`imports`, `exports`, `actions`, `processes`,
+    /// `views`, `lists`), named `name`, in every model.
+    pub fn list_object(&self, collection: &str, id: &str, name: &str) {
+        let named = (collection.to_owned(), id.to_owned(), name.to_owned());
+        self.world().named.push(named);
+    }
+
     /// What uploads wrote to the file `id`.
     pub fn uploaded(&self, id: &str) -> Option<files::Upload> {
         self.world().files.upload(id)

@@ -43,6 +43,9 @@ pub struct World {
     pub models: super::models::Models,
     /// Every POST's path and body, in order.
     pub posted: Vec<(String, String)>,
+    /// The models' imports, exports, actions, processes, views and lists, as
+    /// `(collection, id, name)`, in every model.
+    pub named: Vec<(String, String, String)>,
 }
 
 impl World {
@@ -80,6 +83,9 @@ impl World {
             return reply;
         }
         if let Some(reply) = self.models.reply(method, below_api) {
+            return reply;
+        }
+        if let Some(reply) = self.named_list(method, below_api) {
             return reply;
         }
         if let Some(reply) = self.starts.reply(method, below_api) {
@@ -138,6 +144,37 @@ impl World {
             "meta": {"paging": {"currentPageSize": size, "offset": 0, "totalSize": size}},
             "tasks": tasks
         })))
+    }
+}
+
+impl World {
+    /// A model's list of imports (exports, actions, processes, views, lists), as Anaplan gives
+    /// it: the key left out when there are none.
+    fn named_list(&self, method: &Method, path: &str) -> Option<Reply> {
+        const NAMED: [&str; 6] = [
+            "imports",
+            "exports",
+            "actions",
+            "processes",
+            "views",
+            "lists",
+        ];
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let ["workspaces", _, "models", _, collection] = segments.as_slice() else {
+            return None;
+        };
+        if method != Method::GET || !NAMED.contains(collection) {
+            return None;
+        }
+        let objects: Vec<serde_json::Value> = (self.named.iter())
+            .filter(|(listed, _, _)| listed == collection)
+            .map(|(_, id, name)| serde_json::json!({"id": id, "name": name}))
+            .collect();
+        let mut body = serde_json::json!({"meta": {"paging": {"totalSize": objects.len()}}});
+        if !objects.is_empty() {
+            body[*collection] = serde_json::Value::Array(objects);
+        }
+        Some(Reply::ok(body))
     }
 }
 

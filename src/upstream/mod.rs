@@ -11,6 +11,7 @@ pub mod dump;
 pub mod error;
 mod files;
 mod gate;
+pub mod names;
 pub mod request;
 mod response;
 mod server_clock;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
-use serde::Deserialize;
 
 use super::request::{Call, Endpoint};
 use super::{AnaplanClient, UpstreamError, Urgency};
@@ -26,35 +25,15 @@ pub struct ModelFile {
     pub name: String,
 }
 
-/// `GET …/files`: the key is absent when the model has none; ids may come as numbers.
-#[derive(Deserialize)]
-struct FileList {
-    #[serde(default)]
-    files: Vec<ListedFile>,
-}
-
-#[derive(Deserialize)]
-struct ListedFile {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: String,
-}
-
 impl AnaplanClient {
     /// The model's files (`GET …/models/{modelId}/files`).
     pub async fn model_files(&self, model: &ModelAddress) -> Result<Vec<ModelFile>, UpstreamError> {
-        let mut path = model.path();
-        path.push("files");
-        let call = Call::json(Method::GET, &path, Endpoint::FileList, Urgency::Caller);
-        let list: FileList = self.call_json(call).await?;
-        let file = |listed: ListedFile| ModelFile {
-            id: match listed.id {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            },
-            name: listed.name,
+        let files = self.named_objects(model, "files").await?;
+        let file = |file: super::names::NamedObject| ModelFile {
+            id: file.id.to_string(),
+            name: file.name,
         };
-        Ok(list.files.into_iter().map(file).collect())
+        Ok(files.into_iter().map(file).collect())
     }
 
     /// Opens `file` for an upload of chunks whose count is not known yet

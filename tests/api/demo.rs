@@ -127,6 +127,18 @@ async fn the_printed_downloads_answer_and_a_running_tasks_once_it_has_succeeded(
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_printed_named_request_answers_with_the_id_and_the_name() {
+    let base = spawn_demo(&[]).await;
+    let answer = reqwest::get(format!("{base}{}", demo::named_path()))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let task: Value = answer.json().await.unwrap();
+    assert_eq!(task["objectId"], scenario::tasks::TASKS[0].object_id);
+    assert_eq!(task["objectName"], "Import Employees.csv");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_printed_alm_reports_answer_as_text_and_as_json() {
     let base = spawn_demo(&[]).await;
     let http = reqwest::Client::new();

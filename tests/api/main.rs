@@ -20,6 +20,7 @@ mod guards;
 mod helpers;
 mod lists;
 mod model_actions;
+mod names;
 mod openapi;
 mod polling;
 mod properties;

@@ -38,7 +38,15 @@ fn the_document_describes_every_route_and_error() {
             "get" => &["If-None-Match", "Prefer"],
             _ => &[],
         };
-        let expected: Vec<&str> = ["kind", "taskId", "modelId", "objectId", "workspaceId"]
+        let names = [
+            "kind",
+            "taskId",
+            "modelId",
+            "objectId",
+            "objectName",
+            "workspaceId",
+        ];
+        let expected: Vec<&str> = names
             .into_iter()
             .chain(conditional.iter().copied())
             .collect();

@@ -301,7 +301,7 @@ async fn a_second_upload_of_the_same_file_is_409_while_the_first_runs() {
 async fn bad_uploads_are_refused_and_nothing_goes_upstream() {
     let app = app_with_file(&["--upload-chunk", "1MiB"]).await;
     for route in [
-        format!("/models/{MODEL}/files/113-0"),
+        format!("/models/{MODEL}/files/113%01"),
         format!("/models/not-a-model/files/{FILE}"),
         format!("/models/{MODEL}/files/{FILE}?workspaceId=nope"),
     ] {

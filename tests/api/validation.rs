@@ -18,7 +18,7 @@ const BAD_CASES: &[(&str, &str)] = &[
     ),
     (
         "/tasks/import/1B1D84DDD53847BAA621810B593C3FC1?modelId=75A40874E6B64FA3AE0743278996850F",
-        "objectId is required",
+        "objectId (or objectName) is required",
     ),
     (
         "/tasks/import/1B1D84DDD53847BAA621810B593C3FC1?modelId=../../etc&objectId=112000000009",

@@ -76,6 +76,8 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.maxTransfers | int64 | quote }}
 - name: GATEWAY_UPLOAD_CHUNK
   value: {{ .Values.gateway.uploadChunk | quote }}
+- name: GATEWAY_NAMES_TTL
+  value: {{ .Values.gateway.namesTtl | quote }}
 - name: GATEWAY_REQUIRE_IDEMPOTENCY_KEY
   value: {{ .Values.gateway.requireIdempotencyKey | quote }}
 {{- with .Values.gateway.corsOrigins }}

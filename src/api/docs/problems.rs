@@ -118,6 +118,16 @@ fn shared_problems() -> Vec<(ApiError, &'static str)> {
              detail names the Anaplan path asked for, made of the request's ids",
         ),
         (
+            ApiError::NoSuchName,
+            "The model lists no object of the name given as objectName (type no-such-name), \
+             even listed again",
+        ),
+        (
+            ApiError::AmbiguousName(vec!["112000000009".into(), "112000000010".into()]),
+            "Several objects have the name given as objectName (type ambiguous-name): \
+             candidates lists their ids",
+        ),
+        (
             ApiError::Upstream(UpstreamError::Busy { status: 423 }),
             "The model is busy or locked and Anaplan refused the call",
         ),

@@ -46,6 +46,14 @@ impl ApiError {
                 "Anaplan has no cancel for {kind} tasks: the task runs to its end; watch it with \
                  GET on the same URL"
             ),
+            ApiError::NoSuchName => "the model lists no object of that name (listed again just \
+                now): a name is matched exactly, else ignoring case; check it, or give its id"
+                .into(),
+            ApiError::AmbiguousName(ids) => format!(
+                "{} objects of the model have that name (candidates: their ids): give the one \
+                 meant by its id",
+                ids.len()
+            ),
             ApiError::NoDump => "Anaplan has no failure dump for this task: it keeps one for about \
                 48 hours, for the user who ran the task (the gateway's), and a newer run of the same \
                 import replaces it"

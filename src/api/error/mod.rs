@@ -35,7 +35,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time, and what the caller can do.
     pub detail: String,
-    /// For `start-outcome-unknown`: the tasks the lost start may have created.
+    /// For `start-outcome-unknown`: the tasks the lost start may have created; for
+    /// `ambiguous-name`: the ids of the objects the name matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<String>>,
 }
@@ -125,6 +126,12 @@ pub enum ApiError {
         /// Anaplan's message.
         message: String,
     },
+    /// The model lists no object of that name.
+    #[error("no object of that name")]
+    NoSuchName,
+    /// Several objects have that name: their ids.
+    #[error("several objects have that name")]
+    AmbiguousName(Vec<String>),
     /// A start may have created a task, and the task list does not tell which.
     #[error("the start's outcome is unknown")]
     StartOutcomeUnknown {
@@ -159,6 +166,19 @@ impl From<StartError> for ApiError {
     }
 }
 
+impl From<crate::service::names::NameError> for ApiError {
+    fn from(error: crate::service::names::NameError) -> Self {
+        use crate::service::names::NameError;
+        match error {
+            NameError::Upstream(error) => ApiError::Upstream(error),
+            NameError::Unknown => ApiError::NoSuchName,
+            NameError::Ambiguous(ids) => {
+                ApiError::AmbiguousName(ids.iter().map(|id| id.to_string()).collect())
+            }
+        }
+    }
+}
+
 impl From<crate::config::NotAllowed> for ApiError {
     fn from(_: crate::config::NotAllowed) -> Self {
         ApiError::ModelNotAllowed
@@ -176,6 +196,7 @@ impl ApiError {
             detail: self.detail(),
             candidates: match self {
                 ApiError::StartOutcomeUnknown { candidates } => Some(candidates.clone()),
+                ApiError::AmbiguousName(ids) => Some(ids.clone()),
                 _ => None,
             },
         }

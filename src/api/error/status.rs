@@ -93,6 +93,16 @@ impl ApiError {
                 "start-refused",
                 "Anaplan refused the start",
             ),
+            ApiError::NoSuchName => (
+                StatusCode::NOT_FOUND,
+                "no-such-name",
+                "No object of that name",
+            ),
+            ApiError::AmbiguousName(_) => (
+                StatusCode::CONFLICT,
+                "ambiguous-name",
+                "Several objects have that name",
+            ),
             ApiError::StartOutcomeUnknown { .. } => (
                 StatusCode::BAD_GATEWAY,
                 "start-outcome-unknown",

@@ -33,9 +33,15 @@ pub struct TaskQuery {
     )]
     pub model_id: Option<String>,
     /// What the task is filed under: the import, export, action or process id, or the view or
-    /// list id of a large read request (1 to 20 digits).
+    /// list id of a large read request (1 to 20 digits), or `objectName` instead.
     #[param(pattern = r"^[0-9]{1,20}$", example = "112000000009")]
-    pub object_id: String,
+    pub object_id: Option<String>,
+    /// Instead of `objectId`: the object's name as the model lists it (for example `Import
+    /// Employees.csv`), matched exactly, else ignoring case; 404 `no-such-name` when none
+    /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
+    /// required.
+    #[param(min_length = 1, max_length = 255, example = "Import Employees.csv")]
+    pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
@@ -134,9 +140,15 @@ pub struct ProcessQuery {
         example = "75A40874E6B64FA3AE0743278996850F"
     )]
     pub model_id: Option<String>,
-    /// The process id (1 to 20 digits).
+    /// The process id (1 to 20 digits), or `objectName` instead.
     #[param(pattern = r"^[0-9]{1,20}$", example = "118000000007")]
-    pub object_id: String,
+    pub object_id: Option<String>,
+    /// Instead of `objectId`: the object's name as the model lists it (for example `Load
+    /// Employees`), matched exactly, else ignoring case; 404 `no-such-name` when none
+    /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
+    /// required.
+    #[param(min_length = 1, max_length = 255, example = "Load Employees")]
+    pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",

@@ -58,7 +58,12 @@ fn a_missing_model_takes_the_default_and_a_missing_object_is_named() {
     assert_eq!(missing, IdError::Missing { param: "modelId" });
     let path = format!("/tasks/export/{TASK}?modelId={MODEL}");
     let missing = task_request(&uri(&path), None).unwrap_err();
-    assert_eq!(missing, IdError::Missing { param: "objectId" });
+    assert_eq!(
+        missing,
+        IdError::Missing {
+            param: "objectId (or objectName)"
+        }
+    );
 }
 
 #[test]

@@ -139,5 +139,17 @@ pub const TASKS: &[DemoTask] = &[
     },
 ];
 
+/// The names the demo's model lists its objects under: `(collection, id, name)`.
+pub const NAMED: &[(&str, &str, &str)] = &[
+    ("imports", "112000000009", "Import Employees.csv"),
+    ("imports", "112000000010", "Import Salaries.csv"),
+    ("imports", "112000000011", "Import Departments.csv"),
+    ("exports", "116000000002", "Export Headcount"),
+    ("actions", "117000000019", "Delete Leavers"),
+    ("processes", "118000000007", "Load Employees"),
+    ("views", "101000000014", "Headcount.Summary"),
+    ("lists", "101000000001", "Employees"),
+];
+
 /// How long a task "finished before the demo started" runs: no time worth seeing.
 const FINISHED: f64 = 0.001;
