@@ -210,6 +210,10 @@ fn describe_metrics() {
         "Bytes streamed through the gateway, by direction: download (export files and read pages)"
     );
     describe_counter!(
+        "anaplan_gateway_task_statuses_total",
+        "Task and read statuses Anaplan answered, by kind"
+    );
+    describe_counter!(
         "anaplan_gateway_task_starts_total",
         "Starts asked for, by kind and outcome: started, replayed (a repeat of an Idempotency-Key), refused (nothing started), unknown (the answer was lost and the task list did not tell)"
     );

@@ -135,8 +135,10 @@ async fn health_probes_and_request_ids() {
 }
 
 /// The samples the traffic of `the_metric_families_move_with_traffic` leaves.
-fn expected_samples() -> [(&'static str, f64); 14] {
+fn expected_samples() -> [(&'static str, f64); 15] {
     [
+        // The one status Anaplan answered, by its task's kind.
+        (r#"anaplan_gateway_task_statuses_total{kind="import"}"#, 1.0),
         // The tests' budget (helpers.rs), and the two status calls it let through; the third
         // met the 429's pause first, so it spent no turn and never left.
         ("anaplan_gateway_upstream_budget_per_second", 1_000_000.0),

@@ -295,6 +295,8 @@ async fn fetch_task(
     urgency: Urgency,
 ) -> Result<TaskStatus, UpstreamError> {
     let wire = client.task_status(&at, urgency).await?;
+    metrics::counter!("anaplan_gateway_task_statuses_total", "kind" => at.kind().as_str())
+        .increment(1);
     Ok(normalised(&names, &at, wire))
 }
 
