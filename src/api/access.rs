@@ -58,7 +58,8 @@ pub fn admit(
     let refused = |refused| refusal(caller, refused);
     let workspace = (caller.may_read(lookup.model(), lookup.workspace())).map_err(refused)?;
     *lookup.workspace_mut() = workspace;
-    if service.is_cold(lookup) {
+    // A request that names its object by name is counted once the name is resolved.
+    if !lookup.awaits_name() && service.is_cold(lookup) {
         caller.cold_lookup().map_err(refused)?;
     }
     Ok(())
@@ -93,7 +94,8 @@ fn may(
     Ok(Some(caller.name().clone()))
 }
 
-fn refusal(caller: &Caller, refused: Refused) -> ApiError {
+/// A caller's refusal as the API answers it.
+pub fn refusal(caller: &Caller, refused: Refused) -> ApiError {
     ApiError::CallerRefused {
         caller: caller.name().clone(),
         refused,

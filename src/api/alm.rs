@@ -38,7 +38,10 @@ pub fn documented_routes(router: OpenApiRouter<StatusService>) -> OpenApiRouter<
 /// Why a route refused a method: for a cancel of an ALM task, that Anaplan has none.
 pub fn method_refused(method: &Method, path: &str) -> ApiError {
     let rest = path.strip_prefix("/tasks/").unwrap_or_default();
-    let kind = rest.split_once('/').map(|(kind, _)| TaskKind::parse(kind));
+    // A task's own path, `/tasks/{kind}/{taskId}`: nothing below it.
+    let kind = (rest.split_once('/'))
+        .filter(|(_, task)| !task.contains('/'))
+        .map(|(kind, _)| TaskKind::parse(kind));
     match kind {
         Some(Ok(kind)) if *method == Method::DELETE && kind.is_alm() => ApiError::NoCancel(kind),
         _ => ApiError::MethodNotAllowed,

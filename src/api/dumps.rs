@@ -60,7 +60,8 @@ async fn dump(
     // The route fixes the kind.
     task.kind = kind;
     access::admit(&service, &request, &mut task)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     let stream = service
         .dump(task, action)
         .await

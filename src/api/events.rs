@@ -53,7 +53,8 @@ pub async fn task_events(
 ) -> Result<Response, ApiError> {
     let mut task = params::task_events_request(request.uri(), service.default_model())?;
     access::admit(&service, &request, &mut task)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     let last = request.headers().get("last-event-id").cloned();
     // The first answer before the stream starts: a task that cannot be read is a problem+json
     // error, not an event.

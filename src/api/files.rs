@@ -194,7 +194,8 @@ pub async fn export_file(
     let mut task =
         params::task_request_below(uri.path(), "/file", uri.query(), service.default_model())?;
     access::admit(&service, &request, &mut task)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     let stream = service.export_file(task).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}-export\"", task.task);
     Ok(streamed("application/octet-stream", &name, stream))
@@ -224,7 +225,8 @@ pub async fn read_page(
         .unwrap_or_default();
     let page = page_number(page)?;
     let mut task = read_asked(&service, &request, path)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     let stream = service.read_page(task, page).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}-page-{page}.csv\"", task.task);
     Ok(streamed("text/csv; charset=utf-8", &name, stream))
@@ -251,7 +253,8 @@ pub async fn read_data(
         .strip_suffix("/data")
         .unwrap_or_default();
     let mut task = read_asked(&service, &request, path)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     let stream = service.read_data(task).await.map_err(refused)?;
     let name = format!("attachment; filename=\"{}.csv\"", task.task);
     Ok(streamed("text/csv; charset=utf-8", &name, stream))

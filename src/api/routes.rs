@@ -41,7 +41,8 @@ pub async fn get_task(
 ) -> Result<Response, ApiError> {
     let mut task = params::task_request(request.uri(), service.default_model())?;
     access::admit(&service, &request, &mut task)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     answer(&service, Asked::Task(task), request.headers()).await
 }
 
@@ -69,7 +70,8 @@ pub async fn cancel_task(
     }
     let caller = access::may_cancel(&request)?;
     access::admit(&service, &request, &mut task)?;
-    super::names::named(&service, request.uri(), &mut task).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut task).await?;
     tracing::info!(caller = caller.as_deref(), kind = %task.kind, task = %task.task, "cancel asked for");
     let served = service.cancel(task).await?;
     Ok(respond(&served, Instant::now(), None))
@@ -157,7 +159,8 @@ pub async fn list_tasks(
 ) -> Result<Response, ApiError> {
     let mut list = params::list_request(request.uri(), service.default_model())?;
     access::admit(&service, &request, &mut list)?;
-    super::names::named(&service, request.uri(), &mut list).await?;
+    let naming = super::names::Naming::of(&request)?;
+    naming.fill(&service, &mut list).await?;
     let served = service.task_list(list).await?;
     let if_none_match = request.headers().get(header::IF_NONE_MATCH);
     Ok(respond(&served, Instant::now(), if_none_match))

@@ -140,7 +140,7 @@ pub async fn start_task(
     let mut start = params::start_request(request.uri(), service.default_model())?;
     let caller = access::may_start(&request)?;
     access::admit(&service, &request, &mut start)?;
-    super::names::named(&service, request.uri(), &mut start).await?;
+    let naming = super::names::Naming::of(&request)?;
     let key = request.headers().get("idempotency-key");
     let key = key
         .map(|key| IdempotencyKey::parse(key.as_bytes()))
@@ -154,6 +154,8 @@ pub async fn start_task(
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
     let body = body.map_err(|_| ApiError::Malformed(format!("the body: over {MAX_BODY} bytes")))?;
     start.options = StartOptions::read(start.kind, &body).map_err(ApiError::Malformed)?;
+    // Named once the start is known to be one the gateway takes: a refused start costs no list.
+    naming.fill(&service, &mut start).await?;
     let start = start.with_key(key, caller.as_deref());
     let (kind, object) = (start.kind, start.object);
     // The start runs on even if the caller hangs up: a start is never cut off half-way, between

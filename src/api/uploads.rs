@@ -74,15 +74,15 @@ pub async fn upload_file(
     let (mut model, file) = params::upload_request(request.uri())?;
     access::admit(&service, &request, &mut model)?;
     access::may_write(&request)?;
+    let caller = access::caller(&request).map(|caller| caller.name().clone());
+    if declared_length(&request).is_some_and(|length| length > service.max_upload()) {
+        return Err(ApiError::UploadTooLarge);
+    }
     let file = match file {
         FileNamed::Id(id) => id,
         FileNamed::Name(name) => service.name_file(model, &name).await?.0,
     };
     let upload = UploadRequest { model, file };
-    let caller = access::caller(&request).map(|caller| caller.name().clone());
-    if declared_length(&request).is_some_and(|length| length > service.max_upload()) {
-        return Err(ApiError::UploadTooLarge);
-    }
     let body = request.into_body().into_data_stream();
     let (model, file) = (upload.model.model, upload.file);
     let uploaded = match service.upload(upload, body).await {

@@ -112,7 +112,9 @@ impl StatusService {
         let stream = match in_order(
             std::iter::once(()),
             open,
-            UpstreamError::BadBody(String::new()),
+            UpstreamError::NotFound {
+                path: "ALM report".into(),
+            },
         )
         .await
         {

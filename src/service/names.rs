@@ -2,8 +2,10 @@
 //! its model lists it under. Each model's list of a kind is asked for once however many callers
 //! wait for it (one fill at a time per list), kept for `GATEWAY_NAMES_TTL`, and asked for again
 //! once when a name is not in it, no sooner than a poll interval after it was made, so a caller
-//! sending made-up names costs Anaplan one list call per interval. A name matches exactly, or
-//! else ignoring case; a name that matches several objects names none of them.
+//! sending made-up names costs Anaplan one list call per interval. A list call that failed is
+//! the answer of every caller that waited for it, and of those that come within a poll interval.
+//! A name matches exactly, or else ignoring case; a name that matches several objects names none
+//! of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,7 +51,9 @@ pub struct Names {
     /// How soon a list may be made again for a name it lacks.
     relist_after: Duration,
     lists: Mutex<HashMap<ListKey, Listed>>,
-    /// One fill at a time per list: a caller that waited finds the list its fill made.
+    /// The last failed list call of each list, and when it failed.
+    failures: Mutex<HashMap<ListKey, (Instant, UpstreamError)>>,
+    /// One fill at a time per list: a caller that waited finds what the fill before it found.
     fills: Mutex<HashMap<ListKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -60,6 +64,7 @@ impl Names {
             ttl,
             relist_after,
             lists: Mutex::default(),
+            failures: Mutex::default(),
             fills: Mutex::default(),
         }
     }
@@ -105,7 +110,8 @@ impl Names {
     }
 
     /// The list of `key`, made now unless a fill made one while this waited: a fresh one, or,
-    /// with `newer_than`, one made after that.
+    /// with `newer_than`, one made after that. A failure within a poll interval is answered
+    /// again rather than asked again.
     async fn fill(
         &self,
         client: &AnaplanClient,
@@ -116,7 +122,24 @@ impl Names {
             let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
             fills.entry(key).or_default().clone()
         };
-        let _turn = turn.lock().await;
+        let filled = {
+            let _turn = turn.lock().await;
+            self.fill_in_turn(client, key, newer_than).await
+        };
+        // The turn's lock is let go once no one else waits for it, so the map keeps none.
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&turn) == 2 {
+            fills.remove(&key);
+        }
+        filled
+    }
+
+    async fn fill_in_turn(
+        &self,
+        client: &AnaplanClient,
+        key: ListKey,
+        newer_than: Option<Instant>,
+    ) -> Result<Listed, UpstreamError> {
         let made = self.held(&key).filter(|list| match newer_than {
             Some(then) => list.at > then,
             None => list.at.elapsed() < self.ttl,
@@ -124,12 +147,35 @@ impl Names {
         if let Some(list) = made {
             return Ok(list);
         }
-        let objects = client.named_objects(&key.0, key.1).await?;
+        let failed = {
+            let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            failures.get(&key).cloned()
+        };
+        if let Some((at, error)) = failed.filter(|(at, _)| at.elapsed() < self.relist_after) {
+            tracing::debug!(?at, "a list that just failed is not asked for again yet");
+            return Err(error);
+        }
+        let listed = client.named_objects(&key.0, key.1).await;
+        let now = Instant::now();
+        let objects = match listed {
+            Ok(objects) => objects,
+            Err(error) => {
+                let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                failures.insert(key, (now, error.clone()));
+                return Err(error);
+            }
+        };
         let list = Listed {
-            at: Instant::now(),
+            at: now,
             objects: objects.into(),
         };
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
         let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        // Lists past their time are let go as new ones come, so the map holds the live ones.
+        lists.retain(|_, held| held.at.elapsed() < self.ttl);
         lists.insert(key, list.clone());
         Ok(list)
     }

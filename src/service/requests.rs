@@ -78,6 +78,10 @@ pub trait Lookup {
     fn object_mut(&mut self) -> Option<&mut Option<ObjectId>> {
         None
     }
+    /// Whether the object is still to be found from its name.
+    fn awaits_name(&self) -> bool {
+        false
+    }
 }
 
 /// [`Lookup`]'s model and workspace, which every request about one model has as fields.
@@ -89,6 +93,9 @@ macro_rules! model_and_workspace {
         }
         fn object_mut(&mut self) -> Option<&mut Option<ObjectId>> {
             Some(&mut self.object)
+        }
+        fn awaits_name(&self) -> bool {
+            self.kind.filed_under_object() && self.object.is_none()
         }
     };
     () => {

@@ -223,3 +223,19 @@ async fn a_summary_report_is_collected_as_anaplans_json() {
     let refused = app.get(&sync.replacen('?', "/report?", 1)).await;
     assert_eq!(refused.status(), 400, "a sync makes no report");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_syncs_events_follow_it_to_its_end() {
+    let app = spawn_app().await;
+    let location = started(&app, "alm-sync").await;
+    let events = app.get(&location.replacen('?', "/events?", 1)).await;
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    // The stream ends once the sync has finished: its last event is the finished task.
+    let text = events.text().await.unwrap();
+    let last = text.rsplit("data:").next().unwrap().trim();
+    let last: Value = serde_json::from_str(last.lines().next().unwrap()).unwrap();
+    assert_eq!(last["kind"], "alm-sync");
+    assert_eq!(last["state"], "succeeded", "{text}");
+    assert!(text.matches("event: status").count() >= 2, "{text}");
+}

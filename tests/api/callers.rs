@@ -73,6 +73,10 @@ fn routes_for(model: &str) -> Vec<String> {
         format!("/tasks/import/{TASK}/dump?{query}"),
         format!("/tasks/import?{query}"),
         format!("/models/{model}/status?workspaceId={WORKSPACE}"),
+        // Named: a refused caller costs no list call either.
+        format!(
+            "/tasks/import/{TASK}?modelId={model}&objectName=Import%20Employees.csv&workspaceId={WORKSPACE}"
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::helpers::*;
+use anaplan_gateway::simulator::Reply;
 
 /// Where Anaplan lists the model's imports.
 fn imports() -> String {
@@ -39,6 +40,10 @@ async fn app_with_imports() -> TestApp {
 #[tokio::test(start_paused = true)]
 async fn many_callers_asking_by_name_cost_one_list_call_and_get_both_id_and_name() {
     let app = app_with_imports().await;
+    // Anaplan takes a second to list: every caller comes while the one list call is out.
+    let list = serde_json::json!({"imports": [{"id": IMPORT, "name": "Import Employees.csv"}]});
+    let slow = Reply::After(Duration::from_secs(1), Box::new(Reply::ok(list)));
+    app.anaplan.on(&imports(), slow);
     let route = named_route("Import Employees.csv");
     let answers = join_all((0..50).map(|_| app.get(&route))).await;
     for answer in answers {
@@ -182,4 +187,19 @@ async fn an_upload_names_its_file_by_name() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 404);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_list_call_is_every_waiting_callers_answer_and_not_asked_again_at_once() {
+    let app = app_with_imports().await;
+    let failing = Reply::After(Duration::from_secs(1), Box::new(Reply::status(500)));
+    app.anaplan.on(&imports(), failing);
+    let route = named_route("Import Employees.csv");
+    let answers = join_all((0..20).map(|_| app.get(&route))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 502));
+    assert_eq!(app.get(&route).await.status(), 502);
+    assert_eq!(lists(&app), 1, "one failed call answers every caller within the interval");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    app.get(&route).await;
+    assert_eq!(lists(&app), 2, "asked again past the poll interval");
 }

@@ -46,8 +46,9 @@ impl ApiError {
                 "Anaplan has no cancel for {kind} tasks: the task runs to its end; watch it with \
                  GET on the same URL"
             ),
-            ApiError::NoSuchName => "the model lists no object of that name (listed again just \
-                now): a name is matched exactly, else ignoring case; check it, or give its id"
+            ApiError::NoSuchName => "the model lists no object of that name (in a list made within \
+                the poll interval): a name is matched exactly, else ignoring case; check it, or \
+                give its id"
                 .into(),
             ApiError::AmbiguousName(ids) => format!(
                 "{} objects of the model have that name (candidates: their ids): give the one \
