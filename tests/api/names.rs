@@ -198,7 +198,11 @@ async fn a_failed_list_call_is_every_waiting_callers_answer_and_not_asked_again_
     let answers = join_all((0..20).map(|_| app.get(&route))).await;
     assert!(answers.iter().all(|answer| answer.status() == 502));
     assert_eq!(app.get(&route).await.status(), 502);
-    assert_eq!(lists(&app), 1, "one failed call answers every caller within the interval");
+    assert_eq!(
+        lists(&app),
+        1,
+        "one failed call answers every caller within the interval"
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     app.get(&route).await;
     assert_eq!(lists(&app), 2, "asked again past the poll interval");
