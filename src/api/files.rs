@@ -47,7 +47,8 @@ pub struct ExportQuery {
     /// Headcount`), matched exactly, else ignoring case; 404 `no-such-name` when none
     /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
     /// required.
-    #[param(min_length = 1, max_length = 255, example = "Export Headcount")]
+    // No example: "Try it out" would fill it in beside objectId's, and both are a 400.
+    #[param(min_length = 1, max_length = 255)]
     pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
@@ -75,7 +76,8 @@ pub struct ReadQuery {
     /// `Headcount.Summary`), matched exactly, else ignoring case; 404 `no-such-name` when none
     /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
     /// required.
-    #[param(min_length = 1, max_length = 255, example = "Headcount.Summary")]
+    // No example: "Try it out" would fill it in beside objectId's, and both are a 400.
+    #[param(min_length = 1, max_length = 255)]
     pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(

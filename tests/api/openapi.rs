@@ -125,3 +125,28 @@ async fn the_document_and_swagger_ui_are_served_from_the_binary() {
     );
     assert_eq!(app.anaplan.total_calls(), 0);
 }
+
+#[test]
+fn an_operation_offers_no_example_for_both_object_id_and_object_name() {
+    // Swagger UI's "Try it out" fills every example in; both together are a 400.
+    let document: Value = serde_json::to_value(anaplan_gateway::api::openapi()).unwrap();
+    let mut named = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let find = |name: &str| parameters.iter().find(|p| p["name"] == name).cloned();
+            if let (Some(id), Some(name)) = (find("objectId"), find("objectName")) {
+                named += 1;
+                let examples = [&id, &name].map(|p| !p["example"].is_null());
+                assert_ne!(examples, [true, true], "{method} {path}");
+            }
+        }
+    }
+    assert!(
+        named >= 9,
+        "objectName is offered on every route taking objectId"
+    );
+}

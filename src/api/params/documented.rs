@@ -40,7 +40,8 @@ pub struct TaskQuery {
     /// Employees.csv`), matched exactly, else ignoring case; 404 `no-such-name` when none
     /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
     /// required.
-    #[param(min_length = 1, max_length = 255, example = "Import Employees.csv")]
+    // No example: "Try it out" would fill it in beside objectId's, and both are a 400.
+    #[param(min_length = 1, max_length = 255)]
     pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
@@ -147,7 +148,8 @@ pub struct ProcessQuery {
     /// Employees`), matched exactly, else ignoring case; 404 `no-such-name` when none
     /// matches, 409 `ambiguous-name` when several do. One of `objectId` and `objectName` is
     /// required.
-    #[param(min_length = 1, max_length = 255, example = "Load Employees")]
+    // No example: "Try it out" would fill it in beside objectId's, and both are a 400.
+    #[param(min_length = 1, max_length = 255)]
     pub object_name: Option<String>,
     /// The workspace (32 hex characters); found from the model when left out.
     #[param(
