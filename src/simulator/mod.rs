@@ -140,6 +140,11 @@ impl Simulator {
         self.world().named.push(named);
     }
 
+    /// Pages the models' lists of imports (exports, …) by `size` objects.
+    pub fn page_names(&self, size: usize) {
+        self.world().names_page = Some(size);
+    }
+
     /// What uploads wrote to the file `id`.
     pub fn uploaded(&self, id: &str) -> Option<files::Upload> {
         self.world().files.upload(id)
@@ -303,7 +308,13 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
             let accept = accept
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or_default();
-            Some(world.reply_for(&method, &path, &body, world::Call { gzip, accept }))
+            let query = request.uri().query().unwrap_or_default();
+            let call = world::Call {
+                gzip,
+                accept,
+                query,
+            };
+            Some(world.reply_for(&method, &path, &body, call))
         }
     };
     let Some(reply) = reply else {

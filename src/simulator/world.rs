@@ -17,6 +17,8 @@ pub struct Call<'a> {
     pub gzip: bool,
     /// Its `Accept` header.
     pub accept: &'a str,
+    /// Its query string.
+    pub query: &'a str,
 }
 
 /// What the simulated Anaplan has seen and will answer; one lock, held only between awaits.
@@ -46,6 +48,8 @@ pub struct World {
     /// The models' imports, exports, actions, processes, views and lists, as
     /// `(collection, id, name)`, in every model.
     pub named: Vec<(String, String, String)>,
+    /// How many objects a page of those lists holds; none: Anaplan's 5 000.
+    pub names_page: Option<usize>,
 }
 
 impl World {
@@ -85,7 +89,7 @@ impl World {
         if let Some(reply) = self.models.reply(method, below_api) {
             return reply;
         }
-        if let Some(reply) = self.named_list(method, below_api) {
+        if let Some(reply) = self.named_list(method, below_api, call.query) {
             return reply;
         }
         if let Some(reply) = self.starts.reply(method, below_api) {
@@ -149,8 +153,8 @@ impl World {
 
 impl World {
     /// A model's list of imports (exports, actions, processes, views, lists), as Anaplan gives
-    /// it: the key left out when there are none.
-    fn named_list(&self, method: &Method, path: &str) -> Option<Reply> {
+    /// it: a page from `offset`, the key left out when there are none.
+    fn named_list(&self, method: &Method, path: &str, query: &str) -> Option<Reply> {
         const NAMED: [&str; 6] = [
             "imports",
             "exports",
@@ -166,11 +170,20 @@ impl World {
         if method != Method::GET || !NAMED.contains(collection) {
             return None;
         }
-        let objects: Vec<serde_json::Value> = (self.named.iter())
-            .filter(|(listed, _, _)| listed == collection)
+        let offset = (form_urlencoded::parse(query.as_bytes()))
+            .find(|(name, _)| name == "offset")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0);
+        let all = (self.named.iter()).filter(|(listed, _, _)| listed == collection);
+        let total = all.clone().count();
+        let objects: Vec<serde_json::Value> = all
+            .skip(offset)
+            .take(self.names_page.unwrap_or(5000))
             .map(|(_, id, name)| serde_json::json!({"id": id, "name": name}))
             .collect();
-        let mut body = serde_json::json!({"meta": {"paging": {"totalSize": objects.len()}}});
+        let paging = serde_json::json!({"currentPageSize": objects.len(), "offset": offset,
+                                        "totalSize": total});
+        let mut body = serde_json::json!({"meta": {"paging": paging}});
         if !objects.is_empty() {
             body[*collection] = serde_json::Value::Array(objects);
         }

@@ -22,7 +22,8 @@ pub struct NamedObject {
 
 impl AnaplanClient {
     /// The model's objects of `collection` (`imports`, `exports`, `actions`, `processes`,
-    /// `views`, `lists` or `files`), as one list call gives them.
+    /// `views`, `lists` or `files`): one list call, and one more per page past Anaplan's first
+    /// (5 000 objects by default) when its `meta.paging` says there are more.
     pub async fn named_objects(
         &self,
         model: &ModelAddress,
@@ -34,14 +35,41 @@ impl AnaplanClient {
             "files" => Endpoint::FileList,
             _ => Endpoint::NameList,
         };
-        let call = Call::json(Method::GET, &path, endpoint, Urgency::Caller);
-        let body: Value = self.call_json(call).await?;
-        named(body, collection).map_err(UpstreamError::BadBody)
+        let mut objects = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let query = match offset {
+                0 => Vec::new(),
+                offset => vec![("offset", offset.to_string())],
+            };
+            let call = Call {
+                query: &query,
+                ..Call::json(Method::GET, &path, endpoint, Urgency::Caller)
+            };
+            let body: Value = self.call_json(call).await?;
+            let total = total_size(&body);
+            let (page, listed) = named(body, collection).map_err(UpstreamError::BadBody)?;
+            objects.extend(page);
+            offset += listed;
+            if listed == 0 || total.is_none_or(|total| offset >= total) {
+                break;
+            }
+        }
+        Ok(objects)
     }
 }
 
-/// The named objects of `{collection: [{"id", "name", …}]}`.
-fn named(body: Value, collection: &str) -> Result<Vec<NamedObject>, String> {
+/// The most pages read of one list: far past any model's objects of a kind.
+const MAX_PAGES: usize = 100;
+
+/// How many objects the list holds in all, as its `meta.paging.totalSize` says.
+fn total_size(body: &Value) -> Option<usize> {
+    let total = body.pointer("/meta/paging/totalSize")?;
+    total.as_u64().and_then(|total| usize::try_from(total).ok())
+}
+
+/// The named objects of `{collection: [{"id", "name", …}]}`, and how many items the page held.
+fn named(body: Value, collection: &str) -> Result<(Vec<NamedObject>, usize), String> {
     let Value::Object(mut fields) = body else {
         return Err(format!("a list of {collection} that is not an object"));
     };
@@ -59,7 +87,8 @@ fn named(body: Value, collection: &str) -> Result<Vec<NamedObject>, String> {
         let name = item.get("name")?.as_str()?.to_owned();
         Some(NamedObject { id, name })
     };
-    Ok(items.into_iter().filter_map(object).collect())
+    let listed = items.len();
+    Ok((items.into_iter().filter_map(object).collect(), listed))
 }
 
 #[cfg(test)]
@@ -75,7 +104,8 @@ mod tests {
             {"id": "not-an-id", "name": "Broken"},
             {"name": "No id"}
         ]});
-        let listed = named(body, "imports").unwrap();
+        let (listed, items) = named(body, "imports").unwrap();
+        assert_eq!(items, 4, "every item counts toward the next page's offset");
         let names: Vec<(&str, &str)> = (listed.iter())
             .map(|object| (object.id.as_str(), object.name.as_str()))
             .collect();
@@ -92,6 +122,6 @@ mod tests {
     }
 
     fn named_count(body: Value, collection: &str) -> Result<usize, String> {
-        named(body, collection).map(|named| named.len())
+        named(body, collection).map(|(named, _)| named.len())
     }
 }

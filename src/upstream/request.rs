@@ -112,6 +112,9 @@ pub(super) struct Call<'a> {
     /// The bound on the whole call, when not `ANAPLAN_TIMEOUT`: an upload's chunk and its
     /// completion may take longer.
     pub bound: Option<Duration>,
+    /// Query parameters, names and values the gateway's own (a list's page, never a caller's
+    /// text).
+    pub query: &'a [(&'static str, String)],
 }
 
 impl<'a> Call<'a> {
@@ -126,6 +129,7 @@ impl<'a> Call<'a> {
             body: None,
             left: None,
             bound: None,
+            query: &[],
         }
     }
 }
@@ -201,13 +205,16 @@ impl Drop for Sent {
 }
 
 impl AnaplanClient {
-    /// The Integration API's URL for `path`, built from validated ids only.
-    fn url(&self, path: &[&str]) -> Url {
+    /// The Integration API's URL for `path` and `query`, built from validated ids only.
+    fn url(&self, path: &[&str], query: &[(&'static str, String)]) -> Url {
         let mut url = self.inner.api_url.clone();
         url.path_segments_mut()
             .expect("validated as an http(s) URL")
             .pop_if_empty()
             .extend(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         url
     }
 
@@ -238,7 +245,7 @@ impl AnaplanClient {
         Read: Fn(Streaming) -> Reading,
         Reading: Future<Output = Result<T, UpstreamError>>,
     {
-        let url = self.url(call.path);
+        let url = self.url(call.path, call.query);
         let bound = call.bound.unwrap_or(self.inner.timeout);
         let deadline = Instant::now() + bound;
         let started = Instant::now();

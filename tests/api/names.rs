@@ -207,3 +207,27 @@ async fn a_failed_list_call_is_every_waiting_callers_answer_and_not_asked_again_
     app.get(&route).await;
     assert_eq!(lists(&app), 2, "asked again past the poll interval");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_name_on_a_later_page_of_the_list_is_found() {
+    let app = app_with_imports().await;
+    app.anaplan.page_names(2);
+    for n in 11..=13 {
+        let id = format!("1120000000{n}");
+        app.anaplan
+            .list_object("imports", &id, &format!("Import {n}.csv"));
+    }
+    app.anaplan.on(
+        &import_path(TASK).replace(IMPORT, "112000000013"),
+        running_at(0.2),
+    );
+    let found: Value = app
+        .get(&named_route("Import 13.csv"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["objectId"], "112000000013");
+    // Five imports two to a page: the list is read at offsets 0, 2 and 4, once each.
+    assert_eq!(lists(&app), 3);
+}
