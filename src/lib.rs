@@ -33,6 +33,7 @@ pub mod shared;
 pub mod simulator;
 pub mod starts;
 pub mod telemetry;
+pub mod trace;
 pub mod upstream;
 pub mod waiting;
 pub mod workspaces;

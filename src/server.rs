@@ -127,7 +127,8 @@ where
                 .get(REQUEST_ID)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
+            let trace_id = caller_trace(request).map(tracing::field::display);
+            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id, trace_id)
         }))
         .service(with_one_host(service))
 }
@@ -153,9 +154,17 @@ where
                 let why = "an HTTP/1.1 request needs exactly one Host header";
                 return Ok(api::ApiError::Malformed(why.into()).into_response());
             }
-            service.oneshot(request).await
+            // The caller's trace is kept for everything the request does, spawned work too.
+            let trace = caller_trace(&request);
+            crate::trace::within(trace, service.oneshot(request)).await
         }
     })
+}
+
+/// The W3C trace context the request came with, when it is a valid one.
+fn caller_trace(request: &Request) -> Option<crate::trace::TraceParent> {
+    let header = request.headers().get("traceparent")?;
+    crate::trace::TraceParent::parse(header.as_bytes())
 }
 
 /// Binds both listeners, failing with a line naming the address that could not be bound.

@@ -86,14 +86,14 @@ impl Workspaces {
                 if let Some(error) = inner.failures.get(&model) {
                     return Err(error);
                 }
-                tokio::spawn(async move {
+                tokio::spawn(crate::trace::carried(async move {
                     let result = inner.client.model_workspace(model).await;
                     match &result {
                         Ok(workspace) => drop(cell.set(*workspace)),
                         Err(error) => inner.failures.insert(model, error.clone()),
                     }
                     result
-                })
+                }))
                 .await
                 .unwrap_or_else(|_| {
                     Err(UpstreamError::Unreachable("the gateway is stopping".into()))

@@ -162,7 +162,7 @@ pub async fn start_task(
     // its key's record and its call, or its call and its answer's record.
     let starting = service.clone();
     let outcome = async move { starting.start(start).await };
-    let outcome = tokio::spawn(outcome.in_current_span()).await;
+    let outcome = tokio::spawn(crate::trace::carried(outcome.in_current_span())).await;
     let outcome = outcome.unwrap_or(Err(StartError::OutcomeUnknown {
         candidates: Vec::new(),
     }));

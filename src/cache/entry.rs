@@ -262,7 +262,7 @@ impl Keys {
     ) -> SharedFetch {
         let upstream = AssertUnwindSafe(upstream).catch_unwind();
         let (inner, entry) = (self.clone(), entry.clone());
-        let task = tokio::spawn(
+        let task = tokio::spawn(crate::trace::carried(
             async move {
                 // A timer rounds up to the next millisecond: a call due now does not wait for one.
                 if call_at > Instant::now() {
@@ -302,9 +302,9 @@ impl Keys {
                 });
                 inner.complete(key, &entry, called_at, result, fleet_claim)
             }
-            // The upstream call logs under the request that started it.
+            // The upstream call logs under the request that started it, and carries its trace.
             .in_current_span(),
-        );
+        ));
         async move {
             task.await.unwrap_or_else(|_| {
                 Err(UpstreamError::Unreachable("the gateway is stopping".into()))

@@ -84,7 +84,7 @@ pub(super) fn paced_by_reader(stream: ByteStream, deadline: Duration) -> ByteStr
             }
         }
     };
-    tokio::spawn(pass_on.in_current_span());
+    tokio::spawn(crate::trace::carried(pass_on.in_current_span()));
     Box::pin(futures_util::stream::poll_fn(move |context| {
         received.poll_recv(context).map(|piece| match piece {
             None if cut.swap(false, Ordering::AcqRel) => Some(Err(std::io::Error::new(

@@ -133,6 +133,15 @@ impl Simulator {
         self.world().files.list(id, name);
     }
 
+    /// Every call's `traceparent` and its path (below `/2/0`), in order.
+    pub fn traceparents(&self) -> Vec<(String, String)> {
+        let seen = self.world().traceparents.clone();
+        let below = |(path, trace): (String, String)| {
+            (path.strip_prefix("/2/0").unwrap_or(&path).to_owned(), trace)
+        };
+        seen.into_iter().map(below).collect()
+    }
+
     /// Lists the object `id` of `collection` (`imports`, `exports`, `actions`, `processes`,
     /// `views`, `lists`), named `name`, in every model.
     pub fn list_object(&self, collection: &str, id: &str, name: &str) {
@@ -290,6 +299,10 @@ async fn integration_api(State(world): State<Arc<Mutex<World>>>, request: Reques
         let authorization = request.headers().get(header::AUTHORIZATION);
         if let Some(value) = authorization.and_then(|value| value.to_str().ok()) {
             world.forwarded_authorization.push(value.to_owned());
+        }
+        let trace = request.headers().get("traceparent");
+        if let Some(value) = trace.and_then(|value| value.to_str().ok()) {
+            world.traceparents.push((path.clone(), value.to_owned()));
         }
         if !world.auth.accepts(request.headers()) {
             None

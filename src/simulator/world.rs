@@ -38,6 +38,8 @@ pub struct World {
     pub in_flight: usize,
     pub most_in_flight: usize,
     pub forwarded_authorization: Vec<String>,
+    /// Every call's `traceparent`, with its path, in order.
+    pub traceparents: Vec<(String, String)>,
     pub auth: AuthState,
     pub starts: Starts,
     pub files: Files,

@@ -112,8 +112,7 @@ pub(super) struct Call<'a> {
     /// The bound on the whole call, when not `ANAPLAN_TIMEOUT`: an upload's chunk and its
     /// completion may take longer.
     pub bound: Option<Duration>,
-    /// Query parameters, names and values the gateway's own (a list's page, never a caller's
-    /// text).
+    /// Query parameters of the gateway's own (a list's page), never a caller's text.
     pub query: &'a [(&'static str, String)],
 }
 
@@ -351,6 +350,9 @@ impl AnaplanClient {
         let mut request = (inner.http.request(call.method.clone(), url.clone()))
             .header(AUTHORIZATION, token.header_value())
             .header(ACCEPT, call.accept);
+        if let Some(trace) = crate::trace::current() {
+            request = request.header("traceparent", trace.child());
+        }
         if let Some((body, content_type)) = &call.body {
             request = request
                 .header(CONTENT_TYPE, *content_type)

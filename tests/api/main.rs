@@ -28,5 +28,6 @@ mod rate_limits;
 mod starts;
 mod tasks;
 mod token;
+mod trace;
 mod uploads;
 mod validation;
