@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -88,9 +88,13 @@ pub async fn serve<S>(
 {
     let open = Arc::new(Semaphore::new(limits.max));
     let peers = Arc::new(Peers::default());
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    // HTTP/1.1, or HTTP/2 when a connection opens with its preface (h2c, prior knowledge).
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
     loop {
         // A place for the connection first: past the cap, new ones wait in the backlog.
         let place = tokio::select! {
@@ -125,11 +129,10 @@ pub async fn serve<S>(
         let service = service
             .clone()
             .map_request(|request: hyper::Request<Incoming>| request.map(Body::new));
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let mut stopped = stopped.clone();
+        let (http, mut stopped) = (http.clone(), stopped.clone());
         tokio::spawn(async move {
+            let service = TowerToHyperService::new(service);
+            let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}

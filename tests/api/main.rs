@@ -17,6 +17,7 @@ mod files;
 mod fleet;
 mod fleet_starts;
 mod guards;
+mod h2c;
 mod helpers;
 mod lists;
 mod model_actions;
