@@ -127,7 +127,8 @@ where
                 .get(REQUEST_ID)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or_default();
-            let trace_id = caller_trace(request).map(tracing::field::display);
+            // Recorded once the trace is read, below.
+            let trace_id = tracing::field::Empty;
             tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id, trace_id)
         }))
         .service(with_one_host(service))
@@ -154,8 +155,12 @@ where
                 let why = "an HTTP/1.1 request needs exactly one Host header";
                 return Ok(api::ApiError::Malformed(why.into()).into_response());
             }
-            // The caller's trace is kept for everything the request does, spawned work too.
+            // The caller's trace is kept for everything the request does, spawned work too, and
+            // its id goes on the request's span, so on each of its log lines.
             let trace = caller_trace(&request);
+            if let Some(trace) = &trace {
+                tracing::Span::current().record("trace_id", tracing::field::display(trace));
+            }
             crate::trace::within(trace, service.oneshot(request)).await
         }
     })
