@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use anaplan_gateway::simulator::StartPlan;
+use anaplan_gateway::simulator::{Reply, StartPlan};
 
 use crate::helpers::*;
 
@@ -238,4 +238,42 @@ async fn a_syncs_events_follow_it_to_its_end() {
     assert_eq!(last["kind"], "alm-sync");
     assert_eq!(last["state"], "succeeded", "{text}");
     assert!(text.matches("event: status").count() >= 2, "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_whose_answer_is_lost_is_never_sent_again() {
+    let app = spawn_app().await;
+    // A sync's lost answer is found in the model's sync list.
+    let lost = || Reply::Lost(Box::new(Reply::Reset));
+    app.anaplan
+        .script_starts(&upstream("syncTasks"), vec![lost()]);
+    let found = start(&app, "alm-sync", revisions()).await;
+    assert_eq!(found.status(), 202);
+    let task: Value = found.json().await.unwrap();
+    assert_eq!(task["taskId"], app.anaplan.started_tasks()[0].as_str());
+    assert_eq!(app.anaplan.posted(&upstream("syncTasks")).len(), 1);
+
+    // Anaplan lists no reports: a report's lost answer is 502 at once, and the start is not sent
+    // again, by this request or by its repeat.
+    let reports = upstream("comparisonReportTasks");
+    app.anaplan.script_starts(&reports, vec![lost()]);
+    for _ in 0..2 {
+        let request = app.http.post(app.url(&route("alm-comparison-report")));
+        let request = request
+            .header("idempotency-key", "report-1")
+            .body(revisions());
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 502);
+        let problem: Value = answer.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            "urn:anaplan-gateway:problem:start-outcome-unknown"
+        );
+    }
+    assert_eq!(app.anaplan.posted(&reports).len(), 1, "one POST, never two");
+    assert_eq!(
+        app.anaplan.started_tasks().len(),
+        2,
+        "the lost report was made once"
+    );
 }
