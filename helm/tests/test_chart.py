@@ -48,6 +48,7 @@ GATEWAY_ENV = [
     "RUST_LOG",
     "ANAPLAN_API_URL",
     "ANAPLAN_AUTH_URL",
+    "ANAPLAN_CLOUDWORKS_URL",
     "ANAPLAN_TIMEOUT",
 ]
 
@@ -117,6 +118,7 @@ def test_values_reach_the_env_unchanged():
         "anaplan": {
             "apiUrl": "https://api.example.com/2/0",
             "authUrl": "https://auth.example.com",
+            "cloudworksUrl": "https://cloudworks.example.com",
             "timeout": "45s",
             "workspaceId": "8a8196b15b7dbae6015b8694411d13fe",
             "modelId": MODEL_ID,
@@ -146,6 +148,7 @@ def test_values_reach_the_env_unchanged():
     variables = env(gateway(docs_for(values))[2])
     assert variables["ANAPLAN_API_URL"] == "https://api.example.com/2/0"
     assert variables["ANAPLAN_AUTH_URL"] == "https://auth.example.com"
+    assert variables["ANAPLAN_CLOUDWORKS_URL"] == "https://cloudworks.example.com"
     assert variables["ANAPLAN_TIMEOUT"] == "45s"
     assert variables["ANAPLAN_WORKSPACE_ID"] == "8a8196b15b7dbae6015b8694411d13fe"
     assert variables["ANAPLAN_MODEL_ID"] == MODEL_ID

@@ -115,6 +115,8 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.anaplan.apiUrl | quote }}
 - name: ANAPLAN_AUTH_URL
   value: {{ .Values.anaplan.authUrl | quote }}
+- name: ANAPLAN_CLOUDWORKS_URL
+  value: {{ .Values.anaplan.cloudworksUrl | quote }}
 - name: ANAPLAN_TIMEOUT
   value: {{ .Values.anaplan.timeout | quote }}
 {{- with .Values.anaplan.workspaceId }}
