@@ -1,6 +1,6 @@
 //! Where a thing lives in Anaplan: the tenant, the workspace and the model, and below a model the
 //! object a task kind files its tasks under (an import, export, action, process, view or list)
-//! and the task itself. One address gives a thing all of its names: the Integration API path it
+//! and the task itself; or, for CloudWorks, the tenant's integration and its run. One address gives a thing all of its names: the Integration API path it
 //! is read at, the cache's key (the address itself) and the fleet's Redis hash tag. Every part is
 //! a validated id, so a path built from an address needs no escaping.
 
@@ -32,6 +32,17 @@ impl fmt::Display for Tenant {
     }
 }
 
+/// Which of Anaplan's APIs a call goes to: the Integration API (`ANAPLAN_API_URL`), or
+/// CloudWorks (`ANAPLAN_CLOUDWORKS_URL`), which takes the same token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Host {
+    /// The Integration API: models, their tasks, files and names.
+    #[default]
+    Integration,
+    /// CloudWorks: integrations and their runs.
+    CloudWorks,
+}
+
 /// A model, in its tenant and workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ModelAddress {
@@ -43,11 +54,48 @@ pub struct ModelAddress {
     pub model: ModelId,
 }
 
-/// What a task kind files its tasks under: an import, export, action, process, view or list.
+/// What a kind's objects belong to: a model, or the tenant itself (CloudWorks' integrations,
+/// which may touch several models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A model, for every Integration API kind.
+    Model(ModelAddress),
+    /// The tenant, for CloudWorks runs.
+    Tenant(Tenant),
+}
+
+impl Scope {
+    /// The tenant the scope is in.
+    pub fn tenant(&self) -> Tenant {
+        match self {
+            Scope::Model(model) => model.tenant,
+            Scope::Tenant(tenant) => *tenant,
+        }
+    }
+
+    /// The model, for a model's scope.
+    pub fn model(&self) -> Option<&ModelAddress> {
+        match self {
+            Scope::Model(model) => Some(model),
+            Scope::Tenant(_) => None,
+        }
+    }
+
+    /// `{workspace}:{model}` as keys and tags spell them, `-:-` for the tenant's scope.
+    fn tag(&self) -> String {
+        match self {
+            Scope::Model(model) => format!("{}:{}", model.workspace, model.model),
+            Scope::Tenant(_) => "-:-".to_owned(),
+        }
+    }
+}
+
+/// What a task kind files its tasks under: an import, export, action, process, view or list;
+/// a model itself (ALM); or a CloudWorks integration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObjectAddress {
-    /// The model the object belongs to.
-    pub model: ModelAddress,
+    /// The model the object belongs to, or the tenant.
+    pub scope: Scope,
     /// The kind of the tasks filed under it.
     pub kind: TaskKind,
     /// The object's id; none for a kind filed under the model itself.
@@ -102,16 +150,55 @@ impl ObjectAddress {
     /// Where the object's tasks are listed: the model's path, then the kind's collection, the
     /// object and its tasks, `…/imports/{objectId}/tasks`.
     /// ALM's tasks are filed under the model alone: `models/{modelId}/alm/syncTasks`.
+    /// An integration's runs are its history, `integrations/runs/{integrationId}`.
     pub fn tasks_path(&self) -> Vec<&str> {
         let (collection, tasks) = self.kind.upstream_collection();
-        let mut path = match self.kind.is_alm() {
-            true => vec!["models", self.model.model.as_str()],
-            false => self.model.path(),
+        let object = self.id.as_ref().map(ObjectId::as_str);
+        let mut path = match self.scope {
+            Scope::Tenant(_) => return [collection, tasks].into_iter().chain(object).collect(),
+            Scope::Model(ref model) if self.kind.is_alm() => vec!["models", model.model.as_str()],
+            Scope::Model(ref model) => model.path(),
         };
         path.push(collection);
-        path.extend(self.id.as_ref().map(ObjectId::as_str));
+        path.extend(object);
         path.push(tasks);
         path
+    }
+
+    /// Where a task is started: where the tasks are listed, but for an integration's run,
+    /// `integrations/{integrationId}/run`.
+    pub fn start_path(&self) -> Vec<&str> {
+        self.action_path("run")
+    }
+
+    /// Where a CloudWorks integration's run is cancelled, `integrations/{integrationId}/cancel`
+    /// (by integration: CloudWorks runs one at a time); for a model's object, where its tasks
+    /// are listed.
+    pub fn cancel_path(&self) -> Vec<&str> {
+        self.action_path("cancel")
+    }
+
+    fn action_path<'a>(&'a self, action: &'a str) -> Vec<&'a str> {
+        match self.scope {
+            Scope::Tenant(_) => {
+                let (collection, _) = self.kind.upstream_collection();
+                let object = self.id.as_ref().map(ObjectId::as_str);
+                [collection]
+                    .into_iter()
+                    .chain(object)
+                    .chain([action])
+                    .collect()
+            }
+            Scope::Model(_) => self.tasks_path(),
+        }
+    }
+
+    /// The API the object's tasks are read at.
+    pub fn host(&self) -> Host {
+        match self.scope {
+            Scope::Model(_) => Host::Integration,
+            Scope::Tenant(_) => Host::CloudWorks,
+        }
     }
 
     /// The object's id, or `-` for a kind filed under the model itself: as keys and tags
@@ -122,11 +209,11 @@ impl ObjectAddress {
 }
 
 impl TaskAddress {
-    /// A task of `kind` filed under `object` in `model`.
-    pub fn new(model: ModelAddress, kind: TaskKind, object: Option<ObjectId>, id: TaskId) -> Self {
+    /// A task of `kind` filed under `object` in `scope`.
+    pub fn new(scope: Scope, kind: TaskKind, object: Option<ObjectId>, id: TaskId) -> Self {
         Self {
             object: ObjectAddress {
-                model,
+                scope,
                 kind,
                 id: object,
             },
@@ -139,13 +226,17 @@ impl TaskAddress {
         self.object.kind
     }
 
-    /// The model the task runs in.
-    pub fn model(&self) -> &ModelAddress {
-        &self.object.model
+    /// The model the task runs in; none for a CloudWorks run.
+    pub fn model(&self) -> Option<&ModelAddress> {
+        self.object.scope.model()
     }
 
-    /// `…/imports/{objectId}/tasks/{taskId}`, or `…/views/{viewId}/readRequests/{requestId}`.
+    /// `…/imports/{objectId}/tasks/{taskId}`, or `…/views/{viewId}/readRequests/{requestId}`,
+    /// or a CloudWorks run's `integrations/run/{runId}`.
     pub fn path(&self) -> Vec<&str> {
+        if let Scope::Tenant(_) = self.object.scope {
+            return vec!["integrations", "run", self.id.as_str()];
+        }
         let mut path = self.object.tasks_path();
         path.push(self.id.as_str());
         path
@@ -159,19 +250,15 @@ impl Address {
         match self {
             Address::Model(m) => format!("{}:model:{}:{}", m.tenant, m.workspace, m.model),
             Address::Tasks(o) => {
-                let m = &o.model;
-                let (tenant, workspace, model) = (m.tenant, m.workspace, m.model);
+                let (tenant, scope) = (o.scope.tenant(), o.scope.tag());
                 let object = o.id_or_dash();
-                format!("{tenant}:tasks:{}:{workspace}:{model}:{object}", o.kind)
+                format!("{tenant}:tasks:{}:{scope}:{object}", o.kind)
             }
             Address::Task(t) => {
-                let (o, m) = (&t.object, &t.object.model);
-                let (tenant, workspace, model) = (m.tenant, m.workspace, m.model);
+                let o = &t.object;
+                let (tenant, scope) = (o.scope.tenant(), o.scope.tag());
                 let object = o.id_or_dash();
-                format!(
-                    "{tenant}:task:{}:{workspace}:{model}:{object}:{}",
-                    o.kind, t.id
-                )
+                format!("{tenant}:task:{}:{scope}:{object}:{}", o.kind, t.id)
             }
         }
     }
@@ -186,7 +273,8 @@ mod tests {
         let model = ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap();
         let object = ObjectId::parse("o", "112000000009").unwrap();
         let id = TaskId::parse("t", "1B1D84DDD53847BAA621810B593C3FC1").unwrap();
-        TaskAddress::new(ModelAddress::new(workspace, model), kind, Some(object), id)
+        let model = Scope::Model(ModelAddress::new(workspace, model));
+        TaskAddress::new(model, kind, Some(object), id)
     }
 
     #[test]
@@ -211,14 +299,14 @@ mod tests {
             "workspaces/8a8196b15b7dbae6015b8694411d13fe/models/75A40874E6B64FA3AE0743278996850F\
              /imports/112000000009/tasks"
         );
-        assert_eq!(import.model().status_path()[4..], ["status"]);
+        assert_eq!(import.model().unwrap().status_path()[4..], ["status"]);
         assert_eq!(
             Address::Task(import).tag(),
             "default:task:import:8a8196b15b7dbae6015b8694411d13fe:75A40874E6B64FA3AE0743278996850F\
              :112000000009:1B1D84DDD53847BAA621810B593C3FC1"
         );
         assert_eq!(
-            Address::Model(*import.model()).tag(),
+            Address::Model(*import.model().unwrap()).tag(),
             "default:model:8a8196b15b7dbae6015b8694411d13fe:75A40874E6B64FA3AE0743278996850F"
         );
     }

@@ -62,6 +62,8 @@ impl std::fmt::Debug for Caller {
 pub enum Refused {
     /// The caller may not read that model (or not in that workspace).
     Model,
+    /// The caller may read only some models, so not the tenant's CloudWorks runs.
+    Tenant,
     /// The caller may not cancel.
     Cancel,
     /// The caller may not start tasks.
@@ -89,15 +91,19 @@ impl Caller {
     }
 
     /// Whether the caller may read `model` in `workspace` (when given), and the workspace to
-    /// ask in: the one given, or the one the caller's entry names for the model.
+    /// ask in: the one given, or the one the caller's entry names for the model. What is the
+    /// tenant's (no model: CloudWorks runs) only a caller of every model may read.
     pub fn may_read(
         &self,
-        model: ModelId,
+        model: Option<ModelId>,
         workspace: Option<WorkspaceId>,
     ) -> Result<Option<WorkspaceId>, Refused> {
-        match &self.models {
-            Some(models) => models.admit(model, workspace).map_err(|_| Refused::Model),
-            None => Ok(workspace),
+        match (&self.models, model) {
+            (Some(models), Some(model)) => {
+                models.admit(model, workspace).map_err(|_| Refused::Model)
+            }
+            (Some(_), None) => Err(Refused::Tenant),
+            (None, _) => Ok(workspace),
         }
     }
 

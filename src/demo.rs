@@ -9,6 +9,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
+use crate::simulator::cloudworks::{DEMO_INTEGRATION, DEMO_RUN};
 use crate::simulator::scenario::tasks::{DemoTask, NAMED, TASKS};
 use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL};
 use crate::simulator::{FileContent, OAuthClient, Options, Scenario, Simulator};
@@ -130,9 +131,17 @@ pub fn example_paths() -> Vec<String> {
             )
         })
         .collect();
+    paths.push(format!(
+        "/tasks/integration-run/{DEMO_RUN}?objectId={DEMO_INTEGRATION}"
+    ));
     paths.push(format!("/models/{BUSY_MODEL}/status"));
     paths.push(format!("/models/{IDLE_MODEL}/status"));
     paths
+}
+
+/// The demo's CloudWorks integration's runs, newest first.
+pub fn runs_path() -> String {
+    format!("/tasks/integration-run?objectId={DEMO_INTEGRATION}")
 }
 
 /// The demo's settings: the raw settings with the demo's defaults, and the simulator's
@@ -152,6 +161,7 @@ pub async fn point_at_simulator(settings: &mut Settings) -> anyhow::Result<()> {
         .context("starting the simulated Anaplan")?;
     settings.anaplan.api_url = format!("http://{simulator}/2/0").parse()?;
     settings.anaplan.auth_url = format!("http://{simulator}").parse()?;
+    settings.anaplan.cloudworks_url = format!("http://{simulator}/cloudworks").parse()?;
     if let CredentialMethod::OAuth(oauth) = &mut settings.anaplan.credentials {
         oauth.url = format!("http://{simulator}").parse()?;
         // The simulator hands out its own refresh tokens: rotate a copy, never the given file.
@@ -292,6 +302,11 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
         "\nOr name the import instead of giving its id (the answer carries both):\n\n  \
          {curl} -s '{base}{}'",
         named_path()
+    );
+    println!(
+        "\nA CloudWorks integration's runs, newest first (the run above is one: the tenant's, \
+         so no modelId):\n\n  {curl} -s '{base}{}'",
+        runs_path()
     );
     print_model_actions(&base, curl);
     print_upload(&base, curl);

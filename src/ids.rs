@@ -26,7 +26,7 @@ pub enum IdError {
         expected: &'static str,
     },
     /// The parameter names something a kind's tasks are not filed under.
-    #[error("{param} is not taken: {kind} tasks are filed under the model itself")]
+    #[error("{param} is not taken: {}", kind.filed_under())]
     NotTaken {
         /// The parameter's name as the caller spells it.
         param: &'static str,
@@ -65,6 +65,9 @@ impl<const N: usize> InlineAscii<N> {
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $len:literal, exact: $exact:literal, $allowed:expr, $expected:literal) => {
+        id_type!($(#[$doc])* $name, $len, exact: $exact, longest: $len, $allowed, $expected);
+    };
+    ($(#[$doc:meta])* $name:ident, $len:literal, exact: $exact:literal, longest: $longest:literal, $allowed:expr, $expected:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(InlineAscii<$len>);
@@ -73,7 +76,7 @@ macro_rules! id_type {
             /// Checks `text` for the parameter `param`.
             pub fn parse(param: &'static str, text: &str) -> Result<Self, IdError> {
                 let malformed = IdError::Malformed { param, expected: $expected };
-                if $exact && text.len() != $len {
+                if ($exact && text.len() != $len) || text.len() > $longest {
                     return Err(malformed);
                 }
                 InlineAscii::new(text, $allowed).map(Self).ok_or(malformed)
@@ -116,16 +119,36 @@ id_type!(
     RevisionId, 32, exact: true, |b| b.is_ascii_hexdigit(), "32 hexadecimal characters"
 );
 id_type!(
-    /// The id of the object a task is filed under (import, export, action, process, view or list):
-    /// decimal digits, for example `112000000009`.
-    ObjectId, 20, exact: false, |b| b.is_ascii_digit(), "1 to 20 decimal digits"
+    /// The id of the object a task is filed under: decimal digits for an import, export, action,
+    /// process, view or list (for example `112000000009`), 32 hex characters for a CloudWorks
+    /// integration (see [`ObjectId::parse_for`]).
+    ObjectId, 32, exact: false, longest: 20, |b| b.is_ascii_digit(), "1 to 20 decimal digits"
 );
 
+impl ObjectId {
+    /// Checks `text` as the id of what `kind`'s tasks are filed under.
+    pub fn parse_for(kind: TaskKind, param: &'static str, text: &str) -> Result<Self, IdError> {
+        if !kind.is_cloudworks() {
+            return Self::parse(param, text);
+        }
+        let integration = (text.len() == 32)
+            .then(|| InlineAscii::new(text, |b| b.is_ascii_hexdigit()))
+            .flatten();
+        integration.map(Self).ok_or(IdError::Malformed {
+            param,
+            expected: "32 hexadecimal characters (a CloudWorks integration id)",
+        })
+    }
+}
+
 impl TaskId {
-    /// The id as Anaplan spells task ids, in upper case: a lower-case one would find nothing
-    /// upstream.
-    pub fn in_anaplan_case(mut self) -> Self {
-        self.0.bytes.make_ascii_uppercase();
+    /// The id as Anaplan spells `kind`'s task ids: upper case for the Integration API's, lower
+    /// case for CloudWorks' runs. Either service finds nothing for an id in the other case.
+    pub fn in_case_of(mut self, kind: TaskKind) -> Self {
+        match kind.is_cloudworks() {
+            true => self.0.bytes.make_ascii_lowercase(),
+            false => self.0.bytes.make_ascii_uppercase(),
+        }
         self
     }
 }
@@ -152,11 +175,13 @@ pub enum TaskKind {
     AlmComparisonReport,
     /// An ALM summary report (`/models/{modelId}/alm/summaryReportTasks/{taskId}`).
     AlmSummaryReport,
+    /// A CloudWorks integration's run (`{cloudworks}/integrations/run/{runId}`).
+    IntegrationRun,
 }
 
 impl TaskKind {
     /// Every kind, in the order the API documents them.
-    pub const ALL: [TaskKind; 9] = [
+    pub const ALL: [TaskKind; 10] = [
         TaskKind::Import,
         TaskKind::Export,
         TaskKind::Action,
@@ -166,6 +191,7 @@ impl TaskKind {
         TaskKind::AlmSync,
         TaskKind::AlmComparisonReport,
         TaskKind::AlmSummaryReport,
+        TaskKind::IntegrationRun,
     ];
 
     /// The name used in `/tasks/{kind}/…`.
@@ -180,6 +206,7 @@ impl TaskKind {
             TaskKind::AlmSync => "alm-sync",
             TaskKind::AlmComparisonReport => "alm-comparison-report",
             TaskKind::AlmSummaryReport => "alm-summary-report",
+            TaskKind::IntegrationRun => "integration-run",
         }
     }
 
@@ -191,7 +218,7 @@ impl TaskKind {
             .ok_or(IdError::Malformed {
                 param: "kind",
                 expected: "one of import, export, action, process, view-read, list-read, \
-                           alm-sync, alm-comparison-report, alm-summary-report",
+                           alm-sync, alm-comparison-report, alm-summary-report, integration-run",
             })
     }
 
@@ -201,9 +228,24 @@ impl TaskKind {
     }
 
     /// Whether the kind's tasks are filed under an object (an import, export, action, process,
-    /// view or list) that `objectId` names.
+    /// view, list or CloudWorks integration) that `objectId` names.
     pub fn filed_under_object(self) -> bool {
         !self.is_alm()
+    }
+
+    /// CloudWorks' runs: the tenant's, not a model's, read on CloudWorks' own API.
+    pub fn is_cloudworks(self) -> bool {
+        self == TaskKind::IntegrationRun
+    }
+
+    /// What the kind's tasks are filed under, for a request that names something else.
+    pub fn filed_under(self) -> &'static str {
+        match self.is_cloudworks() {
+            true => {
+                "integration runs are filed under the tenant's integration (objectId, by its id), not under a model"
+            }
+            false => "ALM tasks are filed under the model itself",
+        }
     }
 
     /// Application lifecycle management's tasks: filed under the model, and never cancelled
@@ -229,13 +271,13 @@ impl TaskKind {
     }
 
     /// Where the model lists the objects this kind's tasks are filed under, with their names:
-    /// `imports`, …, `views`, `lists`; none for ALM's.
+    /// `imports`, …, `views`, `lists`; none for ALM's or CloudWorks'.
     pub fn named_collection(self) -> Option<&'static str> {
-        self.filed_under_object()
-            .then(|| self.upstream_collection().0)
+        (self.filed_under_object() && !self.is_cloudworks()).then(|| self.upstream_collection().0)
     }
 
-    /// The path below the model that Anaplan files this kind's tasks under.
+    /// The path below the model that Anaplan files this kind's tasks under; for CloudWorks,
+    /// where an integration's runs are listed, `integrations/runs/{integrationId}`.
     pub fn upstream_collection(self) -> (&'static str, &'static str) {
         match self {
             TaskKind::Import => ("imports", "tasks"),
@@ -247,6 +289,7 @@ impl TaskKind {
             TaskKind::AlmSync => ("alm", "syncTasks"),
             TaskKind::AlmComparisonReport => ("alm", "comparisonReportTasks"),
             TaskKind::AlmSummaryReport => ("alm", "summaryReportTasks"),
+            TaskKind::IntegrationRun => ("integrations", "runs"),
         }
     }
 }
@@ -293,8 +336,14 @@ mod tests {
             "112000000009"
         );
         for bad in ["", "11200000000x", "-1", "1".repeat(21).as_str(), "12 3"] {
-            assert!(ObjectId::parse("objectId", bad).is_err(), "{bad:?}");
+            let import = ObjectId::parse_for(TaskKind::Import, "objectId", bad);
+            assert!(import.is_err(), "{bad:?}");
         }
+        let integration = "152b8666a0234754afc36f1cde0fd9d2";
+        let run = TaskKind::IntegrationRun;
+        assert!(ObjectId::parse_for(run, "objectId", integration).is_ok());
+        assert!(ObjectId::parse_for(TaskKind::Import, "objectId", integration).is_err());
+        assert!(ObjectId::parse_for(run, "objectId", "112000000009").is_err());
     }
 
     #[test]

@@ -74,12 +74,14 @@ pub struct TaskStatus {
     pub kind: TaskKind,
     /// The task id (a read request's request id).
     pub task_id: String,
-    /// The workspace the model lives in.
-    pub workspace_id: String,
-    /// The model.
-    pub model_id: String,
-    /// The import, export, action, process, view or list the task is filed under; left out
-    /// for a kind filed under the model itself (ALM tasks).
+    /// The workspace the model lives in; left out for a CloudWorks run, which is the tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    /// The model; left out for a CloudWorks run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// The import, export, action, process, view, list or CloudWorks integration the task is
+    /// filed under; left out for a kind filed under the model itself (ALM tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,
     /// The object's name, as its model lists it, once the gateway knows it (a caller asked for
@@ -161,7 +163,7 @@ pub struct Task {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
-    /// The import, export, action or process id.
+    /// The import, export, action or process id (a CloudWorks run's: its integration's).
     #[schema(required = true)]
     pub object_id: Option<String>,
     /// The object's name, where Anaplan gives it.
@@ -173,13 +175,15 @@ pub struct TaskResult {
     /// Whether a dump of failed rows can be downloaded (for a process: in any of its actions).
     pub failure_dump_available: bool,
     /// Anaplan's "completed with warnings": the task worked, but rows failed, were ignored or
-    /// warned (in its details, or a process's actions'), or it left a failure dump.
+    /// warned (in its details, or a process's actions'), or it left a failure dump; for a
+    /// CloudWorks run, a partial success (`executionErrorCode` 38).
     pub warnings: bool,
     /// Debug information and row counts.
     pub details: Vec<Detail>,
     /// A process's per-action results; empty for other kinds.
     pub nested_results: Vec<NestedResult>,
-    /// Why an ALM task failed, as Anaplan explains it; left out for other kinds.
+    /// Why an ALM task or a CloudWorks run failed, as Anaplan explains it (a run's
+    /// `executionErrorCode` as its subtitle); left out for other kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
     /// An ALM task's source revision; left out for other kinds.

@@ -1,11 +1,13 @@
 //! Which workspace each model lives in: as the caller gave it, as configured, or looked up from the
-//! model once (`GET /models/{modelId}` → `currentWorkspaceId`) however many callers wait for it.
+//! model once (`GET /models/{modelId}` → `currentWorkspaceId`) however many callers wait for it;
+//! and so the scope a request's task lives in (a model, or for CloudWorks the tenant).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+use crate::address::{ModelAddress, Scope, Tenant};
 use crate::config::{AnaplanSettings, PollPolicy};
 use crate::ids::{ModelId, WorkspaceId};
 use crate::upstream::{AnaplanClient, UpstreamError};
@@ -61,6 +63,30 @@ impl Workspaces {
         given
             .or(inner.default_workspace.filter(|_| default_applies))
             .or_else(|| inner.found.get(&model)?.get().copied())
+    }
+
+    /// The scope of a request about `model` (none: the tenant's), if known without asking
+    /// Anaplan.
+    pub fn known_scope(&self, model: Option<ModelId>, given: Option<WorkspaceId>) -> Option<Scope> {
+        let Some(model) = model else {
+            return Some(Scope::Tenant(Tenant::Default));
+        };
+        let workspace = self.known(model, given)?;
+        Some(Scope::Model(ModelAddress::new(workspace, model)))
+    }
+
+    /// The scope of a request about `model` (none: the tenant's), its workspace looked up when
+    /// not known.
+    pub async fn scope(
+        &self,
+        model: Option<ModelId>,
+        given: Option<WorkspaceId>,
+    ) -> Result<Scope, UpstreamError> {
+        let Some(model) = model else {
+            return Ok(Scope::Tenant(Tenant::Default));
+        };
+        let workspace = self.resolve(model, given).await?;
+        Ok(Scope::Model(ModelAddress::new(workspace, model)))
     }
 
     /// The workspace, looked up from the model when not known.

@@ -38,6 +38,8 @@ Anaplan; this replica's first answer from the shared tier)."
     tags((name = "tasks", description = "Imports, exports, actions, processes and large read requests"),
          (name = "alm", description = "Application lifecycle management: model syncs and their \
             reports, filed under the model (no objectId), never cancelled"),
+         (name = "cloudworks", description = "CloudWorks integration runs, on CloudWorks' API with \
+            the same token: the tenant's (no modelId), filed under their integration (objectId)"),
          (name = "models", description = "Model status"),
          (name = "files", description = "Files an import reads, uploaded through the gateway"))
 )]

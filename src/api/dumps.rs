@@ -51,7 +51,7 @@ pub async fn process_dump(
     dump(service, request, TaskKind::Process).await
 }
 
-async fn dump(
+pub(super) async fn dump(
     service: StatusService,
     request: Request,
     kind: TaskKind,

@@ -20,6 +20,7 @@ pub mod model_actions;
 pub mod names;
 pub mod params;
 pub mod routes;
+pub mod runs;
 pub mod starts;
 pub mod uploads;
 
@@ -36,7 +37,8 @@ use crate::service::StatusService;
 /// The documented routes; the router and the OpenAPI document both come from here.
 fn documented_routes() -> OpenApiRouter<StatusService> {
     let router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi());
-    alm::documented_routes(router)
+    let router = alm::documented_routes(router);
+    runs::documented_routes(router)
         .routes(routes!(routes::get_task, routes::cancel_task))
         .routes(routes!(events::task_events))
         .routes(routes!(routes::list_tasks, starts::start_task))

@@ -16,7 +16,7 @@ use crate::starts::StartOptions;
 mod documented;
 pub use documented::{
     AlmQuery, AlmTaskPath, Conditional, ImportDumpPath, ListPath, ModelPath, ModelQuery,
-    ObjectKind, ProcessDumpPath, ProcessQuery, TaskPath, TaskQuery,
+    ObjectKind, ProcessDumpPath, ProcessQuery, RunPath, RunQuery, TaskPath, TaskQuery,
 };
 
 /// The `wait=N` preference of a `Prefer` header (RFC 7240), in seconds; other preferences, and
@@ -41,7 +41,7 @@ pub fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
 /// `default_model` stands in for a missing `modelId`. The task id is read in Anaplan's case.
 pub fn task_request(uri: &Uri, default_model: Option<ModelId>) -> Result<TaskRequest, IdError> {
     let mut request = task_request_as_given(uri, default_model)?;
-    request.task = request.task.in_anaplan_case();
+    request.task = request.task.in_case_of(request.kind);
     Ok(request)
 }
 
@@ -74,7 +74,7 @@ pub fn task_request_below(
 ) -> Result<TaskRequest, IdError> {
     let path = path.strip_suffix(tail).unwrap_or_default();
     let mut request = task_request_in(path, query, default_model)?;
-    request.task = request.task.in_anaplan_case();
+    request.task = request.task.in_case_of(request.kind);
     Ok(request)
 }
 
@@ -94,7 +94,7 @@ pub fn dump_request(
         }
     };
     let mut request = task_request_in(task_path, uri.query(), default_model)?;
-    request.task = request.task.in_anaplan_case();
+    request.task = request.task.in_case_of(request.kind);
     Ok((request, action))
 }
 
@@ -110,7 +110,11 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
                        reports keep no task list)",
         });
     }
-    let (model, object, workspace) = query_ids(uri.query(), default_model, kind)?;
+    let TaskIds {
+        model,
+        object,
+        workspace,
+    } = query_ids(uri.query(), default_model, kind)?;
     Ok(ListRequest {
         kind,
         model,
@@ -124,7 +128,11 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
 pub fn start_request(uri: &Uri, default_model: Option<ModelId>) -> Result<StartRequest, IdError> {
     let kind = uri.path().strip_prefix("/tasks/").unwrap_or_default();
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
-    let (model, object, workspace) = query_ids(uri.query(), default_model, kind)?;
+    let TaskIds {
+        model,
+        object,
+        workspace,
+    } = query_ids(uri.query(), default_model, kind)?;
     Ok(StartRequest {
         kind,
         model,
@@ -144,7 +152,11 @@ fn task_request_in(
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
     // Valid segments need no decoding, so they are read as they are first.
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
-    let (model, object, workspace) = query_ids(query, default_model, kind)?;
+    let TaskIds {
+        model,
+        object,
+        workspace,
+    } = query_ids(query, default_model, kind)?;
     let task =
         TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
     Ok(TaskRequest {
@@ -157,20 +169,37 @@ fn task_request_in(
 }
 
 /// The model (or `default_model`), object and workspace a task query names, checked: the object
-/// is required for a kind filed under one, and refused for a kind filed under the model.
+/// is required for a kind filed under one, and refused for a kind filed under the model; a
+/// CloudWorks run takes no model (nor a name for its integration).
 fn query_ids(
     query: Option<&str>,
     default_model: Option<ModelId>,
     kind: TaskKind,
-) -> Result<(ModelId, Option<ObjectId>, Option<WorkspaceId>), IdError> {
+) -> Result<TaskIds, IdError> {
     let query = QueryIds::parse(query);
-    let model = match query.model_id.as_deref() {
-        Some(text) => ModelId::parse("modelId", text)?,
-        None => default_model.ok_or(IdError::Missing { param: "modelId" })?,
+    let model = match (kind.is_cloudworks(), query.model_id.as_deref()) {
+        (false, Some(text)) => Some(ModelId::parse("modelId", text)?),
+        (false, None) => Some(default_model.ok_or(IdError::Missing { param: "modelId" })?),
+        (true, None) => None,
+        (true, Some(_)) => {
+            return Err(IdError::NotTaken {
+                param: "modelId",
+                kind,
+            });
+        }
     };
+    let others = [
+        ("workspaceId", query.workspace_id.is_some()),
+        ("objectName", query.object_name.is_some()),
+    ];
+    for (param, given) in others.into_iter().filter(|_| kind.is_cloudworks()) {
+        if given {
+            return Err(IdError::NotTaken { param, kind });
+        }
+    }
     let (id, name) = (query.object_id.as_deref(), query.object_name.is_some());
     let object = match (id, name, kind.filed_under_object()) {
-        (Some(text), false, true) => Some(ObjectId::parse("objectId", text)?),
+        (Some(text), false, true) => Some(ObjectId::parse_for(kind, "objectId", text)?),
         (Some(_), true, true) => {
             return Err(IdError::Malformed {
                 param: "objectId",
@@ -198,7 +227,18 @@ fn query_ids(
         }
         (None, false, false) => None,
     };
-    Ok((model, object, workspace(&query)?))
+    Ok(TaskIds {
+        model,
+        object,
+        workspace: workspace(&query)?,
+    })
+}
+
+/// The ids a task query names, checked.
+struct TaskIds {
+    model: Option<ModelId>,
+    object: Option<ObjectId>,
+    workspace: Option<WorkspaceId>,
 }
 
 /// The longest name taken, in characters: longer than any Anaplan gives an object.

@@ -50,11 +50,16 @@ fn a_key_finds_its_caller_and_what_it_may_do() {
     .unwrap();
     let orders = callers.authenticate(Some(b"Bearer orders-key")).unwrap();
     assert_eq!(&**orders.name(), "orders");
-    assert_eq!(orders.may_read(model(MODEL), None), Ok(None));
-    assert_eq!(orders.may_read(model(OTHER), None), Err(Refused::Model));
+    assert_eq!(orders.may_read(Some(model(MODEL)), None), Ok(None));
+    assert_eq!(
+        orders.may_read(Some(model(OTHER)), None),
+        Err(Refused::Model)
+    );
+    assert_eq!(orders.may_read(None, None), Err(Refused::Tenant));
     assert_eq!(orders.may_cancel(), Err(Refused::Cancel));
     let ops = callers.authenticate(Some(b"bearer  ops-key ")).unwrap();
-    assert_eq!(ops.may_read(model(OTHER), None), Ok(None));
+    assert_eq!(ops.may_read(Some(model(OTHER)), None), Ok(None));
+    assert_eq!(ops.may_read(None, None), Ok(None));
     assert_eq!(ops.may_cancel(), Ok(()));
 }
 

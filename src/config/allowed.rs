@@ -64,6 +64,17 @@ impl AllowedModels {
     }
 }
 
+impl AllowedModels {
+    /// Whether what is the tenant's rather than a model's (CloudWorks runs, which may touch
+    /// any model) may be asked about: only when every model may be.
+    pub fn admit_tenant(&self) -> Result<(), NotAllowed> {
+        match self.entries.is_empty() {
+            true => Ok(()),
+            false => Err(NotAllowed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

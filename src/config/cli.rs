@@ -204,6 +204,14 @@ pub struct RawSettings {
         global = true
     )]
     pub auth_url: String,
+    /// CloudWorks API host (integration runs), without its `/2/0`; it takes the same token.
+    #[arg(
+        long,
+        env = "ANAPLAN_CLOUDWORKS_URL",
+        default_value = "https://api.cloudworks.anaplan.com",
+        global = true
+    )]
+    pub cloudworks_url: String,
     /// Anaplan user name for basic authentication.
     #[arg(long, env = "ANAPLAN_USERNAME", global = true)]
     pub username: Option<String>,

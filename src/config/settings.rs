@@ -24,6 +24,8 @@ pub struct AnaplanSettings {
     pub api_url: Url,
     /// Auth API base, without a trailing slash.
     pub auth_url: Url,
+    /// CloudWorks' host, without its `/2/0` or a trailing slash.
+    pub cloudworks_url: Url,
     /// How the gateway logs in: the one identity all callers share.
     pub credentials: CredentialMethod,
     /// Bound on one upstream request, retries included.
@@ -217,6 +219,7 @@ impl Settings {
         );
         let api_url = problems.check("api_url", base_url(&raw.api_url));
         let auth_url = problems.check("auth_url", base_url(&raw.auth_url));
+        let cloudworks_url = problems.check("cloudworks_url", base_url(&raw.cloudworks_url));
         let timeout = problems.check("timeout", duration(&raw.timeout));
         let shared = shared_settings(raw, problems);
         let default_workspace = optional_id(problems, "workspace_id", &raw.workspace_id, |text| {
@@ -232,6 +235,7 @@ impl Settings {
             anaplan: AnaplanSettings {
                 api_url: api_url?,
                 auth_url: auth_url?,
+                cloudworks_url: cloudworks_url?,
                 credentials: credentials?,
                 timeout: timeout?,
                 concurrency: usize::try_from(concurrency?).ok()?,

@@ -1,4 +1,5 @@
-//! Tasks and large read requests, from their wire shapes to the normalised [`TaskStatus`].
+//! Tasks, large read requests and CloudWorks runs, from their wire shapes to the normalised
+//! [`TaskStatus`].
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
@@ -9,6 +10,7 @@ use crate::schema::{
     Detail, ListedTask, NestedResult, TaskError, TaskResult, TaskState, TaskStatus,
 };
 use crate::upstream::WireTaskStatus;
+use crate::upstream::runs::WireRun;
 use crate::upstream::wire::{WireDetail, WireReadRequest, WireResult, WireTask};
 
 /// Maps `taskState` / `requestState`; `COMPLETE` needs `successful` to say which way it went.
@@ -166,8 +168,8 @@ fn task_frame(at: &TaskAddress, state: TaskState, upstream_state: Option<String>
     TaskStatus {
         kind: at.kind(),
         task_id: at.id.to_string(),
-        workspace_id: at.model().workspace.to_string(),
-        model_id: at.model().model.to_string(),
+        workspace_id: at.model().map(|model| model.workspace.to_string()),
+        model_id: at.model().map(|model| model.model.to_string()),
         object_id: at.object.id.map(|id| id.to_string()),
         object_name: None,
         state,
@@ -203,20 +205,91 @@ fn from_read_request(at: &TaskAddress, wire: WireReadRequest) -> TaskStatus {
     }
 }
 
+/// CloudWorks' `executionErrorCode` for a partial success: the run worked, with rows it could
+/// not load.
+const PARTIAL_SUCCESS: i64 = 38;
+
+/// A run's state, which CloudWorks gives no field for: no `endDate` is running; then `success`
+/// is succeeded, a `message` that says cancelled is cancelled, and anything else failed.
+fn run_state(run: &WireRun) -> TaskState {
+    let message = run.message.as_deref().unwrap_or_default();
+    let cancelled = message.to_ascii_lowercase().contains("cancel");
+    match (&run.end_date, run.success) {
+        (None, _) => TaskState::Running,
+        (Some(_), Some(true)) => TaskState::Succeeded,
+        (Some(_), _) if cancelled => TaskState::Cancelled,
+        (Some(_), _) => TaskState::Failed,
+    }
+}
+
+/// A finished run's outcome: its integration, partial success as warnings, a failure's message
+/// as `error`, and CloudWorks' own words in one detail.
+fn run_result(run: &WireRun, state: TaskState) -> TaskResult {
+    let successful = state == TaskState::Succeeded;
+    let code = run.execution_error_code;
+    let mut values = Map::new();
+    values.extend(code.map(|code| ("executionErrorCode".to_owned(), Value::from(code))));
+    let trigger = run.trigger_source.clone();
+    values.extend(trigger.map(|source| ("triggerSource".to_owned(), Value::from(source))));
+    TaskResult {
+        object_id: run.integration_id.clone(),
+        object_name: None,
+        successful: Some(successful),
+        failure_dump_available: false,
+        warnings: successful && code == Some(PARTIAL_SUCCESS),
+        details: vec![Detail {
+            kind: Some("integrationRun".to_owned()),
+            message: run.message.clone(),
+            occurrences: None,
+            values,
+        }],
+        nested_results: Vec::new(),
+        error: (state == TaskState::Failed).then(|| TaskError {
+            title: None,
+            message: run.message.clone(),
+            subtitle: code.map(|code| format!("executionErrorCode {code}")),
+        }),
+        source_revision_id: None,
+        target_revision_id: None,
+    }
+}
+
+fn from_run(at: &TaskAddress, run: WireRun) -> TaskStatus {
+    let state = run_state(&run);
+    TaskStatus {
+        created_at: millis_to_time(run.started_ms()),
+        result: state.is_terminal().then(|| run_result(&run, state)),
+        ..task_frame(at, state, run.message)
+    }
+}
+
 impl ListedTask {
     /// A task as an object's task list shows it.
-    fn from_wire(wire: WireTask) -> Self {
-        let successful = verdict_of(wire.result.as_deref());
+    fn from_wire(wire: WireTaskStatus) -> Self {
+        let created_at = millis_to_time(wire.created_ms());
+        let task_id = wire.id().unwrap_or_default().to_owned();
+        let (state, upstream_state) = match wire {
+            WireTaskStatus::Task(task) => {
+                let successful = verdict_of(task.result.as_deref());
+                let state = task_state(task.task_state.as_deref(), successful);
+                (state, task.task_state)
+            }
+            WireTaskStatus::ReadRequest(request) => {
+                let state = task_state(request.request_state.as_deref(), request.successful);
+                (state, request.request_state)
+            }
+            WireTaskStatus::Run(run) => (run_state(&run), run.message),
+        };
         ListedTask {
-            task_id: wire.task_id.unwrap_or_default(),
-            state: task_state(wire.task_state.as_deref(), successful),
-            upstream_state: wire.task_state,
-            created_at: millis_to_time(wire.creation_time),
+            task_id,
+            state,
+            upstream_state,
+            created_at,
         }
     }
 
     /// An object's tasks, newest first (undated ones last).
-    pub fn newest_first(wire: Vec<WireTask>) -> Vec<Self> {
+    pub fn newest_first(wire: Vec<WireTaskStatus>) -> Vec<Self> {
         let mut tasks: Vec<Self> = wire.into_iter().map(Self::from_wire).collect();
         tasks.sort_by_key(|task| std::cmp::Reverse(task.created_at));
         tasks
@@ -229,9 +302,13 @@ impl TaskStatus {
         match wire {
             WireTaskStatus::Task(task) => from_task(at, task),
             WireTaskStatus::ReadRequest(request) => from_read_request(at, request),
+            WireTaskStatus::Run(run) => from_run(at, run),
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod run_tests;

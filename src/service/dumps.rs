@@ -20,13 +20,22 @@ impl StatusService {
         let place = self.transfer_place()?;
         let at = self.locate(request).await?;
         let client = self.inner.client.clone();
+        let no_dump = UpstreamError::NotFound {
+            path: "failure dump".into(),
+        };
+        if at.kind().is_cloudworks() {
+            // CloudWorks sends a run's dump whole, in one answer.
+            let open = move |_| {
+                let client = client.clone();
+                async move { client.run_dump(&at, action).await }
+            };
+            let stream = in_order(std::iter::once(()), open, no_dump).await?;
+            return Ok(self.delivered(stream, place));
+        }
         let chunks = client.dump_chunks(&at, action).await?.into_iter();
         let open = move |chunk: String| {
             let client = client.clone();
             async move { client.dump_chunk(&at, action, &chunk).await }
-        };
-        let no_dump = UpstreamError::NotFound {
-            path: "failure dump".into(),
         };
         let stream = in_order(chunks, open, no_dump).await?;
         Ok(self.delivered(stream, place))

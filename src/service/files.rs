@@ -59,7 +59,7 @@ impl StatusService {
         let place = self.transfer_place()?;
         self.succeeded(request).await?;
         let at = self.locate(request).await?;
-        let model = *at.model();
+        let model = *at.model().ok_or(FileError::NoFile)?;
         let file = at.object.id.ok_or(FileError::NoFile)?;
         let client = self.inner.client.clone();
         let chunks = match client.file_chunks(&model, file).await {
@@ -101,13 +101,11 @@ impl StatusService {
         let source = revision("sourceRevisionId", source)?;
         let target = revision("targetRevisionId", target)?;
         let at = self.locate(request).await?;
+        let model = *at.model().ok_or(FileError::NoFile)?;
         let client = self.inner.client.clone();
         let open = move |_| {
             let client = client.clone();
-            async move {
-                let model = at.model();
-                client.alm_report(model, at.kind(), target, source).await
-            }
+            async move { client.alm_report(&model, at.kind(), target, source).await }
         };
         let stream = match in_order(
             std::iter::once(()),

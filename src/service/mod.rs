@@ -111,21 +111,27 @@ impl StatusService {
     }
 
     /// Whether `model` may be asked about (`GATEWAY_ALLOWED_MODELS`); a workspace the allow-list
-    /// names for it fills in `workspace` when the caller gave none, so no lookup is needed.
+    /// names for it fills in `workspace` when the caller gave none, so no lookup is needed. The
+    /// tenant's CloudWorks runs (no model) may be asked about only when every model may be.
     pub fn admit(
         &self,
-        model: ModelId,
+        model: Option<ModelId>,
         workspace: &mut Option<WorkspaceId>,
     ) -> Result<(), NotAllowed> {
-        *workspace = self.inner.allowed_models.admit(model, *workspace)?;
+        let allowed = &self.inner.allowed_models;
+        match model {
+            Some(model) => *workspace = allowed.admit(model, *workspace)?,
+            None => allowed.admit_tenant()?,
+        }
         Ok(())
     }
 
     /// Whether answering `lookup` needs what the gateway holds nothing of, so costs Anaplan
     /// calls: the model's workspace, or anything for its key.
     pub fn is_cold(&self, lookup: &impl Lookup) -> bool {
-        let known = (self.inner.workspaces).known(lookup.model(), lookup.workspace());
-        known.is_none_or(|workspace| !self.inner.cache.holds(&lookup.key_in(workspace)))
+        let known = (self.inner.workspaces).known_scope(lookup.model(), lookup.workspace());
+        let key = known.and_then(|scope| lookup.key_in(scope));
+        key.is_none_or(|key| !self.inner.cache.holds(&key))
     }
 
     /// Whether a start must carry an `Idempotency-Key` (`GATEWAY_REQUIRE_IDEMPOTENCY_KEY`).
@@ -140,14 +146,14 @@ impl StatusService {
 
     async fn locate(&self, request: TaskRequest) -> Result<TaskAddress, UpstreamError> {
         let workspaces = &self.inner.workspaces;
-        let workspace = workspaces.resolve(request.model, request.workspace).await?;
-        Ok(request.at(workspace))
+        let scope = workspaces.scope(request.model, request.workspace).await?;
+        Ok(request.at(scope))
     }
 
     /// An answer for the task still fresh at `now`, found without awaiting anything: the hit path.
     pub fn fresh_task(&self, request: &TaskRequest, now: Instant) -> Option<Served> {
-        let workspace = (self.inner.workspaces).known(request.model, request.workspace)?;
-        let key = Address::Task(request.at(workspace));
+        let scope = (self.inner.workspaces).known_scope(request.model, request.workspace)?;
+        let key = Address::Task(request.at(scope));
         self.inner.cache.fresh(&key, now)
     }
 
@@ -246,10 +252,10 @@ impl StatusService {
     /// The tasks filed under an import, export, action or process, newest first; cached as a
     /// status is, one upstream call per interval.
     pub async fn task_list(&self, request: ListRequest) -> Result<Served, UpstreamError> {
-        let workspace = (self.inner.workspaces)
-            .resolve(request.model, request.workspace)
+        let scope = (self.inner.workspaces)
+            .scope(request.model, request.workspace)
             .await?;
-        let at = request.at(workspace);
+        let at = request.at(scope);
         let (client, cache) = (self.inner.client.clone(), self.inner.cache.clone());
         let fetch = move |urgency| async move {
             let wire = client.task_list(&at, urgency).await?;
@@ -276,7 +282,7 @@ fn with_known_verdicts(cache: &StatusCache, at: &ObjectAddress, tasks: &mut [Lis
         let Ok(id) = TaskId::parse("taskId", &task.task_id) else {
             continue;
         };
-        let address = TaskAddress::new(at.model, at.kind, at.id, id);
+        let address = TaskAddress::new(at.scope, at.kind, at.id, id);
         let Some(held) = cache.fresh(&Address::Task(address), now) else {
             continue;
         };
@@ -304,8 +310,11 @@ async fn fetch_task(
 pub(super) fn normalised(names: &Names, at: &TaskAddress, wire: WireTaskStatus) -> TaskStatus {
     let mut status = TaskStatus::from_wire(at, wire);
     let object = &at.object;
-    if let (Some(collection), Some(id)) = (object.kind.named_collection(), object.id) {
-        status.object_name = names.known(object.model, collection, id);
+    let model = object.scope.model();
+    if let (Some(model), Some(collection), Some(id)) =
+        (model, object.kind.named_collection(), object.id)
+    {
+        status.object_name = names.known(*model, collection, id);
     }
     status
 }
@@ -320,7 +329,8 @@ impl StatusService {
     ) -> Result<String, NameError> {
         let collection = request.kind().and_then(TaskKind::named_collection);
         let collection = collection.ok_or(NameError::Unknown)?;
-        let found = self.resolve_name(request.model(), request.workspace(), collection, name);
+        let model = request.model().ok_or(NameError::Unknown)?;
+        let found = self.resolve_name(model, request.workspace(), collection, name);
         let (id, spelled) = found.await?;
         if let Some(object) = request.object_mut() {
             *object = Some(id);

@@ -1,7 +1,7 @@
 //! The requests the service takes, once their ids have passed the checks, and what the checks
 //! made before any upstream call need of them ([`Lookup`]).
 
-use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
+use crate::address::{Address, ObjectAddress, Scope, TaskAddress};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 
 /// A task request whose ids all passed the checks; the workspace may still be unknown.
@@ -11,8 +11,8 @@ pub struct TaskRequest {
     pub kind: TaskKind,
     /// The task or read request id.
     pub task: TaskId,
-    /// The model.
-    pub model: ModelId,
+    /// The model; none for a CloudWorks run, which is the tenant's.
+    pub model: Option<ModelId>,
     /// What the task is filed under; none for a kind filed under the model itself.
     pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
@@ -20,10 +20,9 @@ pub struct TaskRequest {
 }
 
 impl TaskRequest {
-    /// The task's address, once its workspace is known.
-    pub(super) fn at(&self, workspace: WorkspaceId) -> TaskAddress {
-        let model = ModelAddress::new(workspace, self.model);
-        TaskAddress::new(model, self.kind, self.object, self.task)
+    /// The task's address, once its scope (its model's workspace) is known.
+    pub(super) fn at(&self, scope: Scope) -> TaskAddress {
+        TaskAddress::new(scope, self.kind, self.object, self.task)
     }
 }
 
@@ -32,19 +31,20 @@ impl TaskRequest {
 pub struct ListRequest {
     /// The kind of the tasks: import, export, action or process.
     pub kind: TaskKind,
-    /// The model.
-    pub model: ModelId,
-    /// The import, export, action or process; none for a kind filed under the model itself.
+    /// The model; none for a CloudWorks integration, which is the tenant's.
+    pub model: Option<ModelId>,
+    /// The import, export, action, process or integration; none for a kind filed under the
+    /// model itself.
     pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
 }
 
 impl ListRequest {
-    /// The object's address, once its workspace is known.
-    pub(super) fn at(&self, workspace: WorkspaceId) -> ObjectAddress {
+    /// The object's address, once its scope (its model's workspace) is known.
+    pub(super) fn at(&self, scope: Scope) -> ObjectAddress {
         ObjectAddress {
-            model: ModelAddress::new(workspace, self.model),
+            scope,
             kind: self.kind,
             id: self.object,
         }
@@ -60,16 +60,18 @@ pub struct ModelRequest {
     pub workspace: Option<WorkspaceId>,
 }
 
-/// A request about one model, as the checks made before any upstream call see it.
+/// A request about one model (or, for CloudWorks, the tenant), as the checks made before any
+/// upstream call see it.
 pub trait Lookup {
-    /// The model asked about.
-    fn model(&self) -> ModelId;
+    /// The model asked about; none for the tenant's CloudWorks runs.
+    fn model(&self) -> Option<ModelId>;
     /// The workspace the caller gave.
     fn workspace(&self) -> Option<WorkspaceId>;
     /// The workspace to ask in, as the allow-lists fill it in.
     fn workspace_mut(&mut self) -> &mut Option<WorkspaceId>;
-    /// The address of what is asked about, once the workspace is known: the cache's key.
-    fn key_in(&self, workspace: WorkspaceId) -> Address;
+    /// The address of what is asked about, once its scope is known: the cache's key (none for
+    /// a scope the request is not about).
+    fn key_in(&self, scope: Scope) -> Option<Address>;
     /// The kind of task asked about, for a request about tasks.
     fn kind(&self) -> Option<TaskKind> {
         None
@@ -99,8 +101,8 @@ macro_rules! model_and_workspace {
         }
     };
     () => {
-        fn model(&self) -> ModelId {
-            self.model
+        fn model(&self) -> Option<ModelId> {
+            self.model.into()
         }
         fn workspace(&self) -> Option<WorkspaceId> {
             self.workspace
@@ -113,21 +115,21 @@ macro_rules! model_and_workspace {
 
 impl Lookup for TaskRequest {
     model_and_workspace!(object);
-    fn key_in(&self, workspace: WorkspaceId) -> Address {
-        Address::Task(self.at(workspace))
+    fn key_in(&self, scope: Scope) -> Option<Address> {
+        Some(Address::Task(self.at(scope)))
     }
 }
 
 impl Lookup for ListRequest {
     model_and_workspace!(object);
-    fn key_in(&self, workspace: WorkspaceId) -> Address {
-        Address::Tasks(self.at(workspace))
+    fn key_in(&self, scope: Scope) -> Option<Address> {
+        Some(Address::Tasks(self.at(scope)))
     }
 }
 
 impl Lookup for ModelRequest {
     model_and_workspace!();
-    fn key_in(&self, workspace: WorkspaceId) -> Address {
-        Address::Model(ModelAddress::new(workspace, self.model))
+    fn key_in(&self, scope: Scope) -> Option<Address> {
+        scope.model().copied().map(Address::Model)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::address::{Address, ModelAddress, ObjectAddress, TaskAddress};
+use crate::address::{Address, ObjectAddress, Scope, TaskAddress};
 use crate::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::shared::now_ms;
 use crate::starts::{
@@ -23,10 +23,10 @@ const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 pub struct StartRequest {
     /// The kind of task to start.
     pub kind: TaskKind,
-    /// The model.
-    pub model: ModelId,
-    /// The import, export, action, process, view or list; none for a kind filed under the
-    /// model itself.
+    /// The model; none for a CloudWorks integration, which is the tenant's.
+    pub model: Option<ModelId>,
+    /// The import, export, action, process, view, list or integration; none for a kind filed
+    /// under the model itself.
     pub object: Option<ObjectId>,
     /// The workspace, when the caller gave it.
     pub workspace: Option<WorkspaceId>,
@@ -43,9 +43,9 @@ impl StartRequest {
         self
     }
 
-    fn at(&self, workspace: WorkspaceId) -> ObjectAddress {
+    fn at(&self, scope: Scope) -> ObjectAddress {
         ObjectAddress {
-            model: ModelAddress::new(workspace, self.model),
+            scope,
             kind: self.kind,
             id: self.object,
         }
@@ -54,8 +54,8 @@ impl StartRequest {
 
 impl Lookup for StartRequest {
     model_and_workspace!(object);
-    fn key_in(&self, workspace: WorkspaceId) -> Address {
-        Address::Tasks(self.at(workspace))
+    fn key_in(&self, scope: Scope) -> Option<Address> {
+        Some(Address::Tasks(self.at(scope)))
     }
 }
 
@@ -100,9 +100,9 @@ impl StatusService {
     /// Starts the task `request` asks for, at most once for its key.
     pub async fn start(&self, request: StartRequest) -> Result<Started, StartError> {
         let workspaces = &self.inner.workspaces;
-        let workspace = (workspaces.resolve(request.model, request.workspace).await)
+        let scope = (workspaces.scope(request.model, request.workspace).await)
             .map_err(StartError::NotStarted)?;
-        let object = request.at(workspace);
+        let object = request.at(scope);
         let Some(key) = &request.key else {
             let by = crate::shared::random_id();
             let answer = self.start_once(object, &request.options, &by).await?;
@@ -114,7 +114,7 @@ impl StatusService {
         let asked = fingerprint(&object, &request.options);
         let now = now_ms();
         let mine = self.in_flight(&asked, now, now);
-        let tenant = object.model.tenant.as_str();
+        let tenant = object.scope.tenant().as_str();
         let records = &self.inner.records;
         let found = match records.take(tenant, key, &mine).await {
             Ok(found) => found,
@@ -203,7 +203,7 @@ impl StatusService {
             state,
             ..mine.record.clone()
         });
-        let tenant = object.model.tenant.as_str();
+        let tenant = object.scope.tenant().as_str();
         // Redis failing now leaves the record in flight: a repeat after its lease looks for
         // the task, which its claim still names as this key's.
         let records = &self.inner.records;
@@ -252,29 +252,26 @@ impl StatusService {
         let listed = client.task_list(&object, Urgency::Caller).await;
         let listed = listed.map_err(|_| unknown(Vec::new()))?;
         let window = Window::of_start(sent_at_ms, client.clock_offset_ms(), client.timeout());
-        let tenant = object.model.tenant.as_str();
+        let tenant = object.scope.tenant().as_str();
         let (mut candidates, mut undated) = (Vec::new(), false);
         for task in listed
             .into_iter()
-            .filter(|task| window.holds(task.creation_time))
+            .filter(|task| window.holds(task.created_ms()))
         {
-            let id = task
-                .task_id
-                .as_deref()
-                .map(|id| TaskId::parse("taskId", id));
+            let id = task.id().map(|id| TaskId::parse("taskId", id));
             let Some(Ok(id)) = id else { continue };
+            let id = id.in_case_of(object.kind);
             let tag = Address::Task(TaskAddress { object, id }).tag();
             let claimed = self.inner.records.claimed_by_other(tenant, &tag, by);
             // Claims that cannot be read leave every task a candidate.
             if !claimed.await.unwrap_or(false) {
-                undated |= task.creation_time.is_none();
+                undated |= task.created_ms().is_none();
                 candidates.push((id, task));
             }
         }
         match <[_; 1]>::try_from(candidates) {
             // A task Anaplan gave no creation time may be anyone's: never adopted.
-            Ok([(id, task)]) if !undated => {
-                let wire = WireTaskStatus::Task(task);
+            Ok([(id, wire)]) if !undated => {
                 self.answer(object, id, wire, by, Certainty::Found).await
             }
             Ok([(id, _)]) => Err(unknown(vec![id.as_str().to_owned()])),
@@ -296,7 +293,7 @@ impl StatusService {
         certainty: Certainty,
     ) -> Result<StartAnswer, StartError> {
         let at = TaskAddress { object, id };
-        let tenant = object.model.tenant.as_str();
+        let tenant = object.scope.tenant().as_str();
         let tag = Address::Task(at).tag();
         let claim = self.inner.records.claim(tenant, &tag, by);
         match (claim.await, certainty) {
@@ -336,20 +333,22 @@ enum Certainty {
 fn fingerprint(object: &ObjectAddress, options: &StartOptions) -> String {
     let body = options.upstream_body().unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
-    let model = &object.model;
-    let (kind, workspace, id) = (object.kind, model.workspace, object.id_or_dash());
-    format!("{kind} {workspace}/{} {id} {body}", model.model)
+    let (kind, id) = (object.kind, object.id_or_dash());
+    match object.scope.model() {
+        Some(model) => format!("{kind} {}/{} {id} {body}", model.workspace, model.model),
+        None => format!("{kind} {} {id} {body}", object.scope.tenant()),
+    }
 }
 
 /// Where a started task is watched.
 fn location(at: &TaskAddress) -> String {
-    let (object, model) = (&at.object, &at.object.model);
-    let object_id = match object.id {
-        Some(id) => format!("&objectId={id}"),
-        None => String::new(),
-    };
-    format!(
-        "/tasks/{}/{}?modelId={}{object_id}&workspaceId={}",
-        object.kind, at.id, model.model, model.workspace
-    )
+    let object = &at.object;
+    let model = at.model();
+    let query = [
+        model.map(|model| format!("modelId={}", model.model)),
+        object.id.map(|id| format!("objectId={id}")),
+        model.map(|model| format!("workspaceId={}", model.workspace)),
+    ];
+    let query: Vec<String> = query.into_iter().flatten().collect();
+    format!("/tasks/{}/{}?{}", object.kind, at.id, query.join("&"))
 }

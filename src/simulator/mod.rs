@@ -11,6 +11,7 @@
 mod alm;
 mod auth;
 mod certificate;
+pub mod cloudworks;
 pub mod files;
 mod models;
 mod reply;
@@ -64,10 +65,15 @@ pub struct Simulator {
 impl Simulator {
     /// Starts it on a loopback port.
     pub async fn start(options: Options) -> anyhow::Result<Self> {
+        let runs = match options.scenario.is_some() {
+            true => cloudworks::Runs::demo(),
+            false => cloudworks::Runs::default(),
+        };
         let world = Arc::new(Mutex::new(World {
             username: options.username,
             password: options.password,
             scenario: options.scenario,
+            runs,
             auth: AuthState {
                 trusted_certificate: options.certificate,
                 oauth: options.oauth,
@@ -121,6 +127,17 @@ impl Simulator {
     /// How tasks started from now on move.
     pub fn plan_starts(&self, plan: StartPlan) {
         self.world().starts.plan = plan;
+    }
+
+    /// How CloudWorks runs started from now on move.
+    pub fn plan_runs(&self, plan: cloudworks::RunPlan) {
+        self.world().runs.plan = plan;
+    }
+
+    /// Scripts the replies for a path under CloudWorks' `/cloudworks/2/0` (the last repeats).
+    pub fn script_cloudworks(&self, path: &str, replies: Vec<Reply>) {
+        let path = format!("/cloudworks/2/0{path}");
+        self.world().scripts.insert(path, replies.into());
     }
 
     /// Keeps `content` as the model file `id` (an export's output is the file of the export's id).
@@ -178,7 +195,13 @@ impl Simulator {
         self.world().calls.get(&key).copied().unwrap_or(0)
     }
 
-    /// Every call to the Integration API.
+    /// Calls of `method` to a path under CloudWorks' `/cloudworks/2/0`.
+    pub fn cloudworks_calls(&self, method: Method, path: &str) -> usize {
+        let key = (method, format!("/cloudworks/2/0{path}"));
+        self.world().calls.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Every call to the Integration API and CloudWorks.
     pub fn api_calls(&self) -> usize {
         self.world().calls.values().sum()
     }

@@ -52,6 +52,8 @@ pub struct World {
     pub named: Vec<(String, String, String)>,
     /// How many objects a page of those lists holds; none: Anaplan's 5 000.
     pub names_page: Option<usize>,
+    /// CloudWorks' integrations' runs.
+    pub runs: super::cloudworks::Runs,
 }
 
 impl World {
@@ -59,6 +61,20 @@ impl World {
     /// any-task reply, else 404.
     pub fn reply_for(&mut self, method: &Method, path: &str, body: &[u8], call: Call) -> Reply {
         let scripted = next(self.scripts.get_mut(path));
+        if let Some(below_cloudworks) = path.strip_prefix("/cloudworks/2/0") {
+            let scripted = match *method == Method::POST {
+                true => next(self.start_scripts.get_mut(path)).or(scripted),
+                false => scripted,
+            };
+            return match scripted {
+                Some(Reply::Lost(lost)) => {
+                    self.runs.reply(method, below_cloudworks);
+                    *lost
+                }
+                Some(Reply::Own) | None => self.runs.reply(method, below_cloudworks),
+                Some(reply) => reply,
+            };
+        }
         let below_api = path.strip_prefix("/2/0").unwrap_or(path);
 
         if method == Method::POST

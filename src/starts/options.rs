@@ -111,8 +111,8 @@ pub enum StartOptions {
     Export(ExportStart),
     /// A view's large read.
     ViewRead(ViewReadStart),
-    /// A list's large read: it takes nothing.
-    ListRead,
+    /// What takes nothing: a list's large read, a CloudWorks integration's run.
+    Nothing,
     /// An ALM sync or report: the revisions, which have no default.
     Alm(AlmStart),
 }
@@ -124,7 +124,7 @@ impl StartOptions {
             TaskKind::Import | TaskKind::Process => StartOptions::Import(ImportStart::default()),
             TaskKind::Export | TaskKind::Action => StartOptions::Export(ExportStart::default()),
             TaskKind::ViewRead => StartOptions::ViewRead(ViewReadStart::default()),
-            TaskKind::ListRead => StartOptions::ListRead,
+            TaskKind::ListRead | TaskKind::IntegrationRun => StartOptions::Nothing,
             TaskKind::AlmSync | TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport => {
                 StartOptions::Alm(AlmStart::default())
             }
@@ -155,10 +155,16 @@ impl StartOptions {
                 })
             }
             TaskKind::ViewRead => StartOptions::ViewRead(parse(body)?),
-            TaskKind::ListRead => match parse::<serde_json::Map<_, _>>(body)? {
-                fields if fields.is_empty() => StartOptions::ListRead,
-                _ => return Err("a list-read start takes no fields: send `{}` or nothing".into()),
-            },
+            TaskKind::ListRead | TaskKind::IntegrationRun => {
+                match parse::<serde_json::Map<_, _>>(body)? {
+                    fields if fields.is_empty() => StartOptions::Nothing,
+                    _ => {
+                        return Err(format!(
+                            "a {kind} start takes no fields: send `{{}}` or nothing"
+                        ));
+                    }
+                }
+            }
             TaskKind::AlmSync | TaskKind::AlmComparisonReport | TaskKind::AlmSummaryReport => {
                 StartOptions::Alm(parse(body)?)
             }
@@ -227,7 +233,7 @@ impl StartOptions {
             StartOptions::ViewRead(options) => serde_json::to_vec(&ViewReadStart {
                 export_type: options.export_type.or(Some(ExportType::TabularMultiColumn)),
             }),
-            StartOptions::ListRead => return None,
+            StartOptions::Nothing => return None,
             StartOptions::Alm(alm) => serde_json::to_vec(alm),
         };
         body.ok().map(Bytes::from)

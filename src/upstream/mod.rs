@@ -2,18 +2,22 @@
 //! budget, the permits and the pause after a 429, which every request passes through the one
 //! request core ([`request`]). What is asked of Anaplan is built on it: statuses, task lists and
 //! cancels ([`status`]), starts ([`start`]), failure dumps ([`dump`]), export files and read
-//! pages ([`files`]), uploads of import files ([`uploads`]).
+//! pages ([`files`]), uploads of import files ([`uploads`]); and, on CloudWorks' API with the
+//! same token, integrations' runs ([`cloudworks`]).
 
 pub mod auth;
 mod budget;
 mod chunks;
+pub mod cloudworks;
 pub mod dump;
+mod endpoint;
 pub mod error;
 mod files;
 mod gate;
 pub mod names;
 pub mod request;
 mod response;
+pub mod runs;
 mod server_clock;
 pub mod start;
 pub mod status;
@@ -42,6 +46,28 @@ pub enum WireTaskStatus {
     Task(wire::WireTask),
     /// View and list read requests.
     ReadRequest(wire::WireReadRequest),
+    /// CloudWorks integration runs.
+    Run(runs::WireRun),
+}
+
+impl WireTaskStatus {
+    /// The id Anaplan gave it, where it gave one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            WireTaskStatus::Task(task) => task.task_id.as_deref(),
+            WireTaskStatus::ReadRequest(request) => request.request_id.as_deref(),
+            WireTaskStatus::Run(run) => run.id.as_deref(),
+        }
+    }
+
+    /// When Anaplan created it (a run: started it), in milliseconds since the epoch, where it says.
+    pub fn created_ms(&self) -> Option<i64> {
+        match self {
+            WireTaskStatus::Task(task) => task.creation_time,
+            WireTaskStatus::ReadRequest(_) => None,
+            WireTaskStatus::Run(run) => run.started_ms(),
+        }
+    }
 }
 
 /// The Integration API client; cheap to clone.
@@ -53,6 +79,8 @@ pub struct AnaplanClient {
 struct Inner {
     http: reqwest::Client,
     api_url: Url,
+    /// CloudWorks' API, `{ANAPLAN_CLOUDWORKS_URL}/2/0`.
+    cloudworks_api: Url,
     tokens: Arc<TokenManager>,
     /// Bounds the Integration API requests in flight at once, transfers' parts aside.
     permits: Arc<Semaphore>,
@@ -93,6 +121,7 @@ impl AnaplanClient {
             inner: Arc::new(Inner {
                 http,
                 api_url: settings.api_url.clone(),
+                cloudworks_api: cloudworks_api(&settings.cloudworks_url),
                 tokens,
                 permits: Arc::new(Semaphore::new(settings.concurrency)),
                 transfer_permits: Arc::new(Semaphore::new(settings.transfers)),
@@ -127,4 +156,14 @@ fn credential(method: &CredentialMethod) -> Box<dyn Credential> {
         CredentialMethod::Certificate(files) => Box::new(Certificate::new(files.clone())),
         CredentialMethod::OAuth(settings) => Box::new(OAuth::new(settings)),
     }
+}
+
+/// CloudWorks' API below its host's base: `{ANAPLAN_CLOUDWORKS_URL}/2/0`.
+fn cloudworks_api(base: &Url) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("validated as an http(s) URL")
+        .pop_if_empty()
+        .extend(["2", "0"]);
+    url
 }

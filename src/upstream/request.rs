@@ -21,8 +21,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::auth::Token;
+pub(super) use super::endpoint::Endpoint;
 use super::response::{classify, read_bounded, transport_error};
 use super::{AnaplanClient, UpstreamError, Urgency};
+use crate::address::Host;
 
 /// Retries of a transiently failed GET or PUT, after the first attempt.
 const MAX_RETRIES: u32 = 2;
@@ -32,71 +34,11 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// for a retry within the bound on the whole call.
 const ATTEMPTS_PER_TIMEOUT: u32 = 3;
 
-/// What an upstream call was for: the `endpoint` label of the metrics.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Endpoint {
-    Model,
-    TaskStatus,
-    ModelStatus,
-    Cancel,
-    DumpChunks,
-    DumpChunk,
-    TaskList,
-    Start,
-    FileChunks,
-    FileChunk,
-    ReadPage,
-    AlmReport,
-    FileList,
-    NameList,
-    UploadOpen,
-    UploadChunk,
-    UploadComplete,
-    ModelOpen,
-    ModelClose,
-}
-
-impl Endpoint {
-    fn label(self) -> &'static str {
-        match self {
-            Endpoint::Model => "model",
-            Endpoint::TaskStatus => "task_status",
-            Endpoint::ModelStatus => "model_status",
-            Endpoint::Cancel => "cancel",
-            Endpoint::DumpChunks => "dump_chunks",
-            Endpoint::DumpChunk => "dump_chunk",
-            Endpoint::TaskList => "task_list",
-            Endpoint::Start => "start",
-            Endpoint::FileChunks => "file_chunks",
-            Endpoint::FileChunk => "file_chunk",
-            Endpoint::ReadPage => "read_page",
-            Endpoint::AlmReport => "alm_report",
-            Endpoint::FileList => "file_list",
-            Endpoint::NameList => "name_list",
-            Endpoint::UploadOpen => "upload_open",
-            Endpoint::UploadChunk => "upload_chunk",
-            Endpoint::UploadComplete => "upload_complete",
-            Endpoint::ModelOpen => "model_open",
-            Endpoint::ModelClose => "model_close",
-        }
-    }
-
-    /// A part of a transfer: it takes its permit from the transfers' lane.
-    fn is_transfer(self) -> bool {
-        matches!(
-            self,
-            Endpoint::DumpChunk
-                | Endpoint::FileChunk
-                | Endpoint::ReadPage
-                | Endpoint::AlmReport
-                | Endpoint::UploadChunk
-        )
-    }
-}
-
 /// One logical request to the Integration API.
 pub(super) struct Call<'a> {
     pub method: Method,
+    /// The API the path is below.
+    pub host: Host,
     /// The path below the API's base URL, every segment a validated id or a fixed name.
     pub path: &'a [&'a str],
     pub endpoint: Endpoint,
@@ -121,6 +63,7 @@ impl<'a> Call<'a> {
     pub fn json(method: Method, path: &'a [&'a str], endpoint: Endpoint, urgency: Urgency) -> Self {
         Self {
             method,
+            host: Host::Integration,
             path,
             endpoint,
             urgency,
@@ -204,9 +147,12 @@ impl Drop for Sent {
 }
 
 impl AnaplanClient {
-    /// The Integration API's URL for `path` and `query`, built from validated ids only.
-    fn url(&self, path: &[&str], query: &[(&'static str, String)]) -> Url {
-        let mut url = self.inner.api_url.clone();
+    /// The URL for `path` and `query` on `host`'s API, built from validated ids only.
+    fn url(&self, host: Host, path: &[&str], query: &[(&'static str, String)]) -> Url {
+        let mut url = match host {
+            Host::Integration => self.inner.api_url.clone(),
+            Host::CloudWorks => self.inner.cloudworks_api.clone(),
+        };
         url.path_segments_mut()
             .expect("validated as an http(s) URL")
             .pop_if_empty()
@@ -244,7 +190,7 @@ impl AnaplanClient {
         Read: Fn(Streaming) -> Reading,
         Reading: Future<Output = Result<T, UpstreamError>>,
     {
-        let url = self.url(call.path, call.query);
+        let url = self.url(call.host, call.path, call.query);
         let bound = call.bound.unwrap_or(self.inner.timeout);
         let deadline = Instant::now() + bound;
         let started = Instant::now();

@@ -1,7 +1,8 @@
 //! Starting a task: one POST, sent at most once. The core never retries a POST; this tells apart a
 //! start that did not happen (it never left, or Anaplan refused it) from one whose outcome was
 //! lost on the way back (a timeout, a reset after sending, a 5xx, an unreadable 2xx), which must
-//! be found in the object's task list rather than sent again.
+//! be found in the object's task list rather than sent again. A CloudWorks run starts the same
+//! way, on CloudWorks' API, and is found again in its integration's history of runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,10 +10,11 @@ use bytes::Bytes;
 use reqwest::Method;
 
 use super::request::{Call, Endpoint};
-use super::wire::{StartEnvelope, WireReadRequest, WireTask};
+use super::runs::StartedRun;
+use super::wire::{StartEnvelope, WireTask};
 use super::{AnaplanClient, UpstreamError, Urgency, WireTaskStatus};
 use crate::address::ObjectAddress;
-use crate::ids::TaskId;
+use crate::ids::{TaskId, TaskKind};
 
 /// A start that did not give the gateway a task.
 #[derive(Debug)]
@@ -25,25 +27,28 @@ pub enum StartFailure {
 
 impl AnaplanClient {
     /// Starts a task of `object`'s kind (`POST …/{collection}/{objectId}/tasks` or
-    /// `…/readRequests`) with `body` (JSON; none for a list read) and answers with the new task
-    /// as Anaplan reported it.
+    /// `…/readRequests`, or a CloudWorks `integrations/{integrationId}/run`) with `body` (JSON;
+    /// none for a list read or a run) and answers with the new task as Anaplan reported it.
     pub async fn start_task(
         &self,
         object: &ObjectAddress,
         body: Option<Bytes>,
     ) -> Result<(TaskId, WireTaskStatus), StartFailure> {
-        let path = object.tasks_path();
+        let path = object.start_path();
         let left = AtomicBool::new(false);
         let call = Call {
+            host: object.host(),
             body: body.map(|body| (body, "application/json")),
             left: Some(&left),
             ..Call::json(Method::POST, &path, Endpoint::Start, Urgency::Caller)
         };
-        let answer = self.call_json::<StartEnvelope>(call).await;
-        let started = answer.and_then(|envelope| {
-            started_task(envelope)
-                .ok_or_else(|| UpstreamError::BadBody("the start's answer names no task".into()))
-        });
+        let named_none = || UpstreamError::BadBody("the start's answer names no task".into());
+        let started = match object.kind.is_cloudworks() {
+            true => (self.call_json::<StartedRun>(call).await)
+                .and_then(|started| started_run(started).ok_or_else(named_none)),
+            false => (self.call_json::<StartEnvelope>(call).await)
+                .and_then(|envelope| started_task(envelope).ok_or_else(named_none)),
+        };
         started.map_err(
             |err| match left.load(Ordering::Acquire) && may_have_started(&err) {
                 true => StartFailure::Unknown(err),
@@ -66,6 +71,13 @@ fn may_have_started(err: &UpstreamError) -> bool {
     )
 }
 
+/// The new run's id, lower case as CloudWorks spells it, and what CloudWorks said of it.
+fn started_run(started: StartedRun) -> Option<(TaskId, WireTaskStatus)> {
+    let id = TaskId::parse("taskId", started.run.id.as_deref()?).ok()?;
+    let id = id.in_case_of(TaskKind::IntegrationRun);
+    Some((id, WireTaskStatus::Run(started.run)))
+}
+
 /// The new task's id and what Anaplan said of it, from whichever shape the answer came in.
 fn started_task(envelope: StartEnvelope) -> Option<(TaskId, WireTaskStatus)> {
     let read = envelope.view_read_request.or(envelope.list_read_request);
@@ -80,14 +92,9 @@ fn started_task(envelope: StartEnvelope) -> Option<(TaskId, WireTaskStatus)> {
         }
         _ => return None,
     };
-    let id = match &status {
-        WireTaskStatus::Task(WireTask { task_id, .. })
-        | WireTaskStatus::ReadRequest(WireReadRequest {
-            request_id: task_id,
-            ..
-        }) => task_id.as_deref()?,
-    };
-    let id = TaskId::parse("taskId", id).ok()?.in_anaplan_case();
+    let id = TaskId::parse("taskId", status.id()?)
+        .ok()?
+        .in_case_of(TaskKind::Import);
     Some((id, status))
 }
 

@@ -1,6 +1,7 @@
 //! What the gateway reads of Anaplan and changes there: a model's workspace, a task's status (or a
-//! read request's), an object's tasks, a model's status, a task's cancel, and a model woken or
-//! closed; every one a request through the core ([`super::request`]).
+//! read request's, or a CloudWorks run's: [`super::cloudworks`]), an object's tasks, a model's
+//! status, a task's cancel, and a model woken or closed; every one a request through the core
+//! ([`super::request`]).
 
 use reqwest::Method;
 
@@ -45,12 +46,15 @@ impl AnaplanClient {
         })
     }
 
-    /// A task's or read request's status.
+    /// A task's, read request's or CloudWorks run's status.
     pub async fn task_status(
         &self,
         at: &TaskAddress,
         urgency: Urgency,
     ) -> Result<WireTaskStatus, UpstreamError> {
+        if at.kind().is_cloudworks() {
+            return self.run_status(at, urgency).await.map(WireTaskStatus::Run);
+        }
         self.task_call(Method::GET, at, Endpoint::TaskStatus, urgency)
             .await
     }
@@ -61,6 +65,9 @@ impl AnaplanClient {
         &self,
         at: &TaskAddress,
     ) -> Result<Option<WireTaskStatus>, UpstreamError> {
+        if at.kind().is_cloudworks() {
+            return self.cancel_run(at).await;
+        }
         let cancel = self.task_call(Method::DELETE, at, Endpoint::Cancel, Urgency::Caller);
         match cancel.await {
             Ok(status) => Ok(Some(status)),
@@ -76,17 +83,22 @@ impl AnaplanClient {
         }
     }
 
-    /// The tasks filed under an import, export, action or process, as Anaplan lists them
-    /// (`GET …/{collection}/{id}/tasks`).
+    /// The tasks filed under an import, export, action, process or model (ALM syncs), as
+    /// Anaplan lists them (`GET …/{collection}/{id}/tasks`), or a CloudWorks integration's runs.
     pub async fn task_list(
         &self,
         at: &ObjectAddress,
         urgency: Urgency,
-    ) -> Result<Vec<wire::WireTask>, UpstreamError> {
+    ) -> Result<Vec<WireTaskStatus>, UpstreamError> {
+        if at.kind.is_cloudworks() {
+            let runs = self.run_list(at, urgency).await?;
+            return Ok(runs.into_iter().map(WireTaskStatus::Run).collect());
+        }
         let path = at.tasks_path();
         let call = Call::json(Method::GET, &path, Endpoint::TaskList, urgency);
         let body: serde_json::Value = self.call_json(call).await?;
-        wire::listed_tasks(body).map_err(UpstreamError::BadBody)
+        let tasks = wire::listed_tasks(body).map_err(UpstreamError::BadBody)?;
+        Ok(tasks.into_iter().map(WireTaskStatus::Task).collect())
     }
 
     /// The model's status (`GET /workspaces/{ws}/models/{m}/status`).

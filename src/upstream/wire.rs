@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// Reads an id that Anaplan sends as a string in one response and a number in another.
-fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(super) fn id_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(deserializer)? {
         Some(Value::String(text)) => Some(text),
         Some(Value::Number(number)) => Some(number.to_string()),
@@ -19,7 +21,7 @@ fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>,
 }
 
 /// Reads a number Anaplan may send as a number or as text; anything else counts as absent.
-fn number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(super) fn number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: std::str::FromStr + serde::de::DeserializeOwned,
@@ -32,7 +34,7 @@ where
 }
 
 /// Reads a flag Anaplan may send as a boolean or as text.
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+pub(super) fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     Ok(match Option::<Value>::deserialize(deserializer)? {
         Some(Value::Bool(flag)) => Some(flag),
         Some(Value::String(text)) => text.trim().parse().ok(),

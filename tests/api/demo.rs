@@ -30,6 +30,14 @@ async fn every_printed_example_answers_as_the_contract_shows() {
         .await
         .unwrap();
     assert_eq!(cancelled["state"], "cancelling");
+
+    let runs = http
+        .get(format!("{base}{}", demo::runs_path()))
+        .send()
+        .await
+        .unwrap();
+    let runs = runs.json::<Value>().await.unwrap();
+    assert_eq!(runs["tasks"][0]["state"], "running", "{runs}");
 }
 
 /// The demo's gateway and simulated Anaplan, on loopback ports, with `extra` settings (other
@@ -83,6 +91,7 @@ pub async fn ask_every_example(base: &str) -> Vec<String> {
         "alm-sync",
         "export",
         "import",
+        "integration-run",
         "list-read",
         "process",
         "view-read",

@@ -81,6 +81,8 @@ pub fn gateway_args(anaplan: &Simulator, credentials: &[&str], extra: &[&str]) -
         format!("http://{}/2/0", anaplan.address),
     ]);
     args.extend(["--auth-url".into(), format!("http://{}", anaplan.address)]);
+    let cloudworks = format!("http://{}/cloudworks", anaplan.address);
+    args.extend(["--cloudworks-url".into(), cloudworks]);
     args.extend(["--oauth-url".into(), format!("http://{}", anaplan.address)]);
     args.extend(credentials.iter().chain(extra).map(|arg| arg.to_string()));
     // Tests move the paused clock by minutes while their client keeps connections open: idle

@@ -6,6 +6,7 @@ mod alm;
 mod callers;
 mod cancel;
 mod cli;
+mod cloudworks;
 mod conditional;
 mod cors;
 mod credentials;

@@ -3,10 +3,11 @@
 //! passes its check is exactly Anaplan's alphabet. `PROPTEST_CASES` sets how many inputs each
 //! property tries (`.ci/run` raises it).
 
-use anaplan_gateway::address::{ModelAddress, TaskAddress};
+use anaplan_gateway::address::{ModelAddress, Scope, TaskAddress, Tenant};
 use anaplan_gateway::api::params::{model_request, task_request};
 use anaplan_gateway::ids::{ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use anaplan_gateway::schema::{ModelReport, TaskStatus};
+use anaplan_gateway::upstream::runs::{self, RunEnvelope};
 use anaplan_gateway::upstream::wire::{self, ReadRequestEnvelope, TaskEnvelope};
 use anaplan_gateway::upstream::{WireTaskStatus, parse_retry_after};
 use axum::http::Uri;
@@ -83,7 +84,7 @@ fn address(kind: TaskKind) -> TaskAddress {
     );
     let object = ObjectId::parse("objectId", "112000000009").unwrap();
     let task = TaskId::parse("taskId", "1B1D84DDD53847BAA621810B593C3FC1").unwrap();
-    TaskAddress::new(model, kind, Some(object), task)
+    TaskAddress::new(Scope::Model(model), kind, Some(object), task)
 }
 
 /// Normalises `body` the way the client does for every shape; any outcome but a panic is fine.
@@ -104,10 +105,24 @@ fn normalise_everything(body: &[u8]) {
     let value = serde_json::from_slice::<Value>(body).unwrap_or_default();
     if let Ok(status) = wire::model_status(value.clone()) {
         let at = address(TaskKind::Import);
-        let report = ModelReport::from_wire(at.model(), status);
+        let report = ModelReport::from_wire(at.model().unwrap(), status);
         serde_json::to_vec(&report).unwrap();
     }
+    if let Ok(envelope) = serde_json::from_slice::<RunEnvelope>(body) {
+        let wire = WireTaskStatus::Run(envelope.run);
+        serde_json::to_vec(&TaskStatus::from_wire(&run_address(), wire)).unwrap();
+    }
+    let _ = runs::listed_runs(value.clone());
     let _ = wire::listed_tasks(value);
+}
+
+/// A CloudWorks run's address, in the tenant's scope.
+fn run_address() -> TaskAddress {
+    let kind = TaskKind::IntegrationRun;
+    let integration = ObjectId::parse_for(kind, "objectId", "c0ffee00a1b24c3d9e8f7a6b5c4d3e2f");
+    let task = TaskId::parse("taskId", "3f0c9a5e7b214d6c8e1a2b3c4d5e6f70").unwrap();
+    let scope = Scope::Tenant(Tenant::Default);
+    TaskAddress::new(scope, kind, Some(integration.unwrap()), task)
 }
 
 fn is_hex32(text: &str) -> bool {
@@ -122,6 +137,8 @@ proptest! {
             json!({"viewReadRequest": value.clone()}),
             json!({"listReadRequest": value.clone()}),
             json!({"requestStatus": value.clone()}),
+            json!({"run": value.clone()}),
+            json!({"history_of_runs": value.clone()}),
             value,
         ];
         for body in wrapped {
@@ -141,16 +158,20 @@ proptest! {
         prop_assert_eq!(WorkspaceId::parse("workspaceId", &text).is_ok(), is_hex32(&text));
         let digits = (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
         prop_assert_eq!(ObjectId::parse("objectId", &text).is_ok(), digits);
+        let integration = ObjectId::parse_for(TaskKind::IntegrationRun, "objectId", &text);
+        prop_assert_eq!(integration.is_ok(), is_hex32(&text));
         if let Ok(task) = TaskId::parse("taskId", &text) {
             prop_assert_eq!(task.as_str(), text.as_str());
-            let upper = task.in_anaplan_case();
+            let upper = task.in_case_of(TaskKind::Import);
             prop_assert_eq!(upper.as_str(), text.to_ascii_uppercase());
+            let lower = task.in_case_of(TaskKind::IntegrationRun);
+            prop_assert_eq!(lower.as_str(), text.to_ascii_lowercase());
         }
     }
 
     #[test]
     fn any_path_and_query_is_read_without_panicking(
-        kind in "[a-z-]{0,10}|import|view-read|%[0-9A-F]{2}",
+        kind in "[a-z-]{0,10}|import|view-read|integration-run|%[0-9A-F]{2}",
         task in "\\PC{0,40}|[0-9a-fA-F%]{30,40}",
         query in "[a-zA-Z0-9=&%+_.-]{0,80}",
     ) {
@@ -158,8 +179,14 @@ proptest! {
         let Ok(uri) = text.parse::<Uri>() else { return Ok(()) };
         if let Ok(request) = task_request(&uri, None) {
             prop_assert!(is_hex32(request.task.as_str()));
-            prop_assert!(is_hex32(request.model.as_str()));
-            prop_assert!(request.object.unwrap().as_str().bytes().all(|b| b.is_ascii_digit()));
+            let object = request.object.unwrap();
+            match request.model {
+                Some(model) => {
+                    prop_assert!(is_hex32(model.as_str()));
+                    prop_assert!(object.as_str().bytes().all(|b| b.is_ascii_digit()));
+                }
+                None => prop_assert!(is_hex32(object.as_str())),
+            }
         }
         let text = format!("/models/{task}/status?{query}");
         if let Ok(uri) = text.parse::<Uri>()

@@ -465,7 +465,7 @@ async fn a_start_refused_for_its_token_is_made_once_with_a_fresh_one() {
 pub(crate) fn keyed_import(key: &str) -> StartRequest {
     let request = StartRequest {
         kind: TaskKind::Import,
-        model: ModelId::parse("modelId", MODEL).unwrap(),
+        model: Some(ModelId::parse("modelId", MODEL).unwrap()),
         object: Some(ObjectId::parse("objectId", IMPORT).unwrap()),
         workspace: Some(WorkspaceId::parse("workspaceId", WORKSPACE).unwrap()),
         options: StartOptions::defaults(TaskKind::Import),

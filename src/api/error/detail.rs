@@ -15,7 +15,8 @@ impl ApiError {
                 "Anaplan refused the gateway's credentials; an operator must check them".into()
             }
             ApiError::ModelNotAllowed => "this gateway may not ask about that model (or not in \
-                that workspace): it is not among GATEWAY_ALLOWED_MODELS"
+                that workspace): it is not among GATEWAY_ALLOWED_MODELS, which keeps out CloudWorks \
+                runs too (they are the tenant's, not a model's)"
                 .into(),
             ApiError::Unauthenticated(Unauthenticated::NoKey) => "this gateway answers only callers \
                 it knows: send `Authorization: Bearer <key>` with the key its operator gave you"
@@ -26,6 +27,11 @@ impl ApiError {
             ApiError::CallerRefused { caller, refused } => match refused {
                 Refused::Model => format!(
                     "the caller `{caller}` may not read that model (or not in that workspace)"
+                ),
+                Refused::Tenant => format!(
+                    "the caller `{caller}` may read only some models; CloudWorks runs are the \
+                     tenant's and may touch any model, so only a caller whose `models` is \
+                     `[\"*\"]` may read them"
                 ),
                 Refused::Cancel => format!("the caller `{caller}` may not cancel tasks"),
                 Refused::Start => format!(

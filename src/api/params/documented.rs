@@ -209,3 +209,29 @@ pub struct AlmQuery {
     )]
     pub workspace_id: Option<String>,
 }
+
+/// The path of a CloudWorks run's routes (`/tasks/integration-run/{taskId}` and below).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("taskId"))]
+pub struct RunPath(
+    /// The run's id (32 hex characters; upper case is read as lower case, as CloudWorks spells
+    /// its ids).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "3f0c9a5e7b214d6c8e1a2b3c4d5e6f70"
+    )]
+    pub String,
+);
+
+/// The query of a CloudWorks run's routes: its integration. A run is the tenant's, not a
+/// model's, so no `modelId` or `workspaceId` is taken.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct RunQuery {
+    /// The integration (32 hex characters), as CloudWorks names it.
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{32}$",
+        example = "c0ffee00a1b24c3d9e8f7a6b5c4d3e2f"
+    )]
+    pub object_id: String,
+}

@@ -52,7 +52,7 @@ fn a_missing_model_takes_the_default_and_a_missing_object_is_named() {
     let path = format!("/tasks/export/{TASK}?objectId=7");
     assert_eq!(
         task_request(&uri(&path), Some(default)).unwrap().model,
-        default
+        Some(default)
     );
     let missing = task_request(&uri(&path), None).unwrap_err();
     assert_eq!(missing, IdError::Missing { param: "modelId" });

@@ -10,6 +10,7 @@ fn address(kind: TaskKind, object: &str, task: &str) -> TaskAddress {
         ModelId::parse("m", "75A40874E6B64FA3AE0743278996850F").unwrap(),
     );
     let object = ObjectId::parse("o", object).unwrap();
+    let model = crate::address::Scope::Model(model);
     TaskAddress::new(model, kind, Some(object), TaskId::parse("t", task).unwrap())
 }
 
