@@ -126,7 +126,8 @@ id_type!(
 );
 
 impl ObjectId {
-    /// Checks `text` as the id of what `kind`'s tasks are filed under.
+    /// Checks `text` as the id of what `kind`'s tasks are filed under; an integration's is kept
+    /// in lower case.
     pub fn parse_for(kind: TaskKind, param: &'static str, text: &str) -> Result<Self, IdError> {
         if !kind.is_cloudworks() {
             return Self::parse(param, text);
@@ -134,6 +135,11 @@ impl ObjectId {
         let integration = (text.len() == 32)
             .then(|| InlineAscii::new(text, |b| b.is_ascii_hexdigit()))
             .flatten();
+        // CloudWorks spells its ids in lower case: one spelling, one key.
+        let integration = integration.map(|mut id| {
+            id.bytes.make_ascii_lowercase();
+            id
+        });
         integration.map(Self).ok_or(IdError::Malformed {
             param,
             expected: "32 hexadecimal characters (a CloudWorks integration id)",

@@ -362,8 +362,8 @@ pub struct ModelStatus {
     pub poll: PollTimes,
 }
 
-/// The tasks filed under one import, export, action or process, newest first: how a caller that
-/// lost a task id finds it again.
+/// The tasks filed under one import, export, action or process (or a model's ALM syncs, or a
+/// CloudWorks integration's runs), newest first: how a caller that lost a task id finds it again.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskList {

@@ -106,8 +106,8 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
     if !kind.keeps_task_list() {
         return Err(IdError::Malformed {
             param: "kind",
-            expected: "one of import, export, action, process, alm-sync (read requests and \
-                       reports keep no task list)",
+            expected: "one of import, export, action, process, alm-sync, integration-run (read \
+                       requests and reports keep no task list)",
         });
     }
     let TaskIds {

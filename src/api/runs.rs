@@ -45,7 +45,9 @@ pub async fn run_status(
 
 /// Cancels the run. CloudWorks cancels by integration (which runs one run at a time), so the
 /// run's status is read first: a run that has ended is answered as it is, and nothing is
-/// cancelled. A run still queued cannot be cancelled yet (409, with `Retry-After`).
+/// cancelled (a run that ends between that read and the cancel leaves a moment in which a new
+/// run of the integration would be cancelled instead). A run still queued cannot be cancelled
+/// yet (409, with `Retry-After`).
 #[utoipa::path(delete, path = "/tasks/integration-run/{taskId}", tag = "cloudworks",
     params(RunPath, RunQuery),
     responses((status = 200, description = "The run's status after the cancel, or its final status", body = Task),
@@ -57,7 +59,7 @@ pub async fn cancel_run(
     task_routes::cancel_task(state, request).await
 }
 
-/// The integration's latest runs (up to 100), newest first.
+/// The integration's runs, the first 100 CloudWorks lists, newest first.
 #[utoipa::path(get, path = "/tasks/integration-run", tag = "cloudworks", params(RunQuery),
     responses((status = 200, description = "The integration's runs, newest first", body = TaskList),
         (status = 304, description = "Unchanged since the `If-None-Match` tag"), ProblemResponses))]

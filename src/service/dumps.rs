@@ -24,6 +24,8 @@ impl StatusService {
             path: "failure dump".into(),
         };
         if at.kind().is_cloudworks() {
+            // The run's status (cached, as any caller's) checks that it is the integration's.
+            self.task_at(at).await?;
             // CloudWorks sends a run's dump whole, in one answer.
             let open = move |_| {
                 let client = client.clone();

@@ -256,7 +256,7 @@ impl StatusService {
         let (mut candidates, mut undated) = (Vec::new(), false);
         for task in listed
             .into_iter()
-            .filter(|task| window.holds(task.created_ms()))
+            .filter(|task| window.holds(task.created_ms()) && task.may_be_a_callers_start())
         {
             let id = task.id().map(|id| TaskId::parse("taskId", id));
             let Some(Ok(id)) = id else { continue };

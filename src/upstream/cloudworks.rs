@@ -60,9 +60,10 @@ impl AnaplanClient {
         runs::listed_runs(body).map_err(UpstreamError::BadBody)
     }
 
-    /// Cancels the run `at` names: its status is read first, and a run that has ended is
-    /// answered as it is, since CloudWorks cancels whatever run its integration has under way.
-    /// A run that ends before the cancel reaches it is answered by the status read after.
+    /// Cancels the run `at` names: its status is read first, since CloudWorks cancels whatever
+    /// run its integration has under way. A run that has ended is answered as it is, and a run
+    /// whose answer does not name its integration is not cancelled. A run that ends between the
+    /// read and the cancel leaves a gap: a run the integration started in it would be cancelled.
     pub(super) async fn cancel_run(
         &self,
         at: &TaskAddress,
@@ -70,6 +71,10 @@ impl AnaplanClient {
         let run = self.run_status(at, Urgency::Caller).await?;
         if run.end_date.is_some() {
             return Ok(Some(WireTaskStatus::Run(run)));
+        }
+        if run.integration_id.is_none() {
+            let unnamed = "the run's status names no integration, so no cancel was sent";
+            return Err(UpstreamError::BadBody(unnamed.into()));
         }
         let path = at.object.cancel_path();
         let call = Call {

@@ -60,6 +60,15 @@ impl WireTaskStatus {
         }
     }
 
+    /// Whether it may be what a caller's start made: a CloudWorks run its schedule started is not.
+    pub fn may_be_a_callers_start(&self) -> bool {
+        match self {
+            WireTaskStatus::Run(run) => !(run.trigger_source.as_deref())
+                .is_some_and(|source| source.starts_with("scheduled")),
+            _ => true,
+        }
+    }
+
     /// When Anaplan created it (a run: started it), in milliseconds since the epoch, where it says.
     pub fn created_ms(&self) -> Option<i64> {
         match self {

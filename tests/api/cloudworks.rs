@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use anaplan_gateway::simulator::Reply;
 use anaplan_gateway::simulator::cloudworks::{RunEnd, RunPlan};
@@ -99,6 +99,13 @@ async fn a_run_starts_on_cloudworks_and_is_watched_to_its_partial_success() {
     );
     assert!(done["result"].get("error").is_none(), "{done}");
     assert!(done["createdAt"].is_string(), "{done}");
+    // One integration, however its id is spelt: one key, and CloudWorks' spelling upstream.
+    let shouted = format!(
+        "/tasks/integration-run/{id}?objectId={}",
+        INTEGRATION.to_uppercase()
+    );
+    let same: Value = app.get(&shouted).await.json().await.unwrap();
+    assert_eq!(same["objectId"], INTEGRATION);
     assert_eq!(
         calls(&app, Method::GET, &run_path),
         2,
@@ -138,6 +145,21 @@ async fn a_cancel_never_reaches_the_run_another_integration_has_under_way() {
     let elsewhere = format!("/tasks/integration-run/{id}?objectId={OTHER_INTEGRATION}");
     assert_eq!(app.get(&elsewhere).await.status(), 404);
     assert_eq!(app.delete(&elsewhere).await.status(), 404);
+    let dump = format!("/tasks/integration-run/{id}/dump?objectId={OTHER_INTEGRATION}");
+    assert_eq!(app.get(&dump).await.status(), 404);
+    assert_eq!(
+        calls(&app, Method::GET, &format!("/integrations/run/{id}/dumps")),
+        0
+    );
+
+    // A status that does not name its integration cannot show the cancel whose run it stops.
+    let status = format!("/integrations/run/{id}");
+    let unnamed =
+        json!({"run": {"id": id, "message": "Running", "startDate": "2026-12-06T10:00:00Z"}});
+    app.anaplan
+        .script_cloudworks(&status, vec![Reply::ok(unnamed)]);
+    let mine = format!("/tasks/integration-run/{id}?objectId={INTEGRATION}");
+    assert_eq!(app.delete(&mine).await.status(), 502);
     for integration in [INTEGRATION, OTHER_INTEGRATION] {
         let cancel = format!("/integrations/{integration}/cancel");
         assert_eq!(calls(&app, Method::POST, &cancel), 0);

@@ -156,8 +156,9 @@ impl ApiError {
                 403: the gateway's Anaplan user may not do this, or see this model (its role in \
                 the model or workspace decides); nothing was tried again"
                 .into(),
-            ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked and \
-                Anaplan refused the call; retry after the Retry-After delay"
+            ApiError::Upstream(UpstreamError::Busy { .. }) => "the model is busy or locked (or the \
+                CloudWorks integration has a run under way, or one still queued) and Anaplan \
+                refused the call; retry after the Retry-After delay"
                 .into(),
             ApiError::Upstream(UpstreamError::RateLimited { .. }) => {
                 "Anaplan is rate-limiting; no cached answer is available yet. Retry after the Retry-After delay".into()

@@ -228,7 +228,8 @@ pub struct RunPath(
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct RunQuery {
-    /// The integration (32 hex characters), as CloudWorks names it.
+    /// The integration (32 hex characters; upper case is read as lower case, as CloudWorks
+    /// spells its ids).
     #[param(
         pattern = r"^[0-9A-Fa-f]{32}$",
         example = "c0ffee00a1b24c3d9e8f7a6b5c4d3e2f"

@@ -92,3 +92,15 @@ fn a_cancelled_run_is_cancelled_and_any_other_end_failed_with_its_message() {
         assert_eq!(error.message.as_deref(), Some(message));
     }
 }
+
+#[test]
+fn a_run_its_schedule_started_is_never_taken_for_a_callers_lost_start() {
+    let listed = |source: &str| {
+        let envelope: RunEnvelope =
+            serde_json::from_value(json!({"run": {"id": "x", "triggerSource": source}})).unwrap();
+        WireTaskStatus::Run(envelope.run).may_be_a_callers_start()
+    };
+    assert!(listed("manual"));
+    assert!(!listed("scheduled"));
+    assert!(!listed("scheduled_inf"));
+}
