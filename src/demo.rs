@@ -9,26 +9,14 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{CredentialMethod, Credentials, PasswordSource, RawSettings, Settings};
-use crate::simulator::cloudworks::{DEMO_INTEGRATION, DEMO_RUN};
-use crate::simulator::scenario::tasks::{DemoTask, NAMED, TASKS};
+use crate::simulator::scenario::tasks::{NAMED, TASKS};
 use crate::simulator::scenario::{BUSY_MODEL, IDLE_MODEL};
 use crate::simulator::{FileContent, OAuthClient, Options, Scenario, Simulator};
 use crate::{secret_file, server};
 
-/// An export and a view read that finished before the demo started: the export's output file
-/// and the read's pages can be collected at once.
-const DEMO_EXPORT: &str = "7F7F582EBD4146068FE4061831C8F0F7";
-const DEMO_VIEW_READ: &str = "8A08B0739F0E47BB92E2326C603D86E8";
-/// The file the demo's import reads, which the printed upload writes.
-const DEMO_FILE: &str = "113000000000";
-
-/// The demo's task of that id.
-fn demo_task(id: &str) -> &'static DemoTask {
-    TASKS
-        .iter()
-        .find(|task| task.task_id == id)
-        .expect("a task of the scenario")
-}
+mod paths;
+use paths::{DEMO_EXPORT, DEMO_FILE, demo_task};
+pub use paths::{download_paths, example_paths, named_path, report_paths, runs_path, upload_path};
 
 /// The user the demo logs in as, and its password (the demo's own, printed for trying `check`).
 const DEMO_USER: &str = "demo@example.com";
@@ -81,69 +69,6 @@ pub async fn spawn_simulator(credentials: &CredentialMethod) -> anyhow::Result<S
     Ok(simulator.address)
 }
 
-/// `&objectId=` for a task filed under an object; nothing for ALM's.
-fn object_query(task: &DemoTask) -> String {
-    match task.object_id {
-        "" => String::new(),
-        object => format!("&objectId={object}"),
-    }
-}
-
-/// The demo's first import asked for by its name instead of its id.
-pub fn named_path() -> String {
-    let task = &TASKS[0];
-    let name = NAMED.iter().find(|(_, id, _)| *id == task.object_id);
-    let name = name.map(|(_, _, name)| name.replace(' ', "%20"));
-    format!(
-        "/tasks/{}/{}?modelId={BUSY_MODEL}&objectName={}",
-        task.kind,
-        task.task_id,
-        name.unwrap_or_default()
-    )
-}
-
-/// The reports the demo's ALM report tasks made: the comparison's and the summary's.
-pub fn report_paths() -> [String; 2] {
-    let report = |kind: &str| {
-        let task = TASKS
-            .iter()
-            .find(|task| task.kind == kind)
-            .map(|t| t.task_id);
-        let task = task.unwrap_or_default();
-        format!("/tasks/{kind}/{task}/report?modelId={BUSY_MODEL}")
-    };
-    [
-        report("alm-comparison-report"),
-        report("alm-summary-report"),
-    ]
-}
-
-/// The example requests the demo prints, as paths with their query.
-pub fn example_paths() -> Vec<String> {
-    let mut paths: Vec<String> = TASKS
-        .iter()
-        .map(|t| {
-            format!(
-                "/tasks/{}/{}?modelId={BUSY_MODEL}{}",
-                t.kind,
-                t.task_id,
-                object_query(t)
-            )
-        })
-        .collect();
-    paths.push(format!(
-        "/tasks/integration-run/{DEMO_RUN}?objectId={DEMO_INTEGRATION}"
-    ));
-    paths.push(format!("/models/{BUSY_MODEL}/status"));
-    paths.push(format!("/models/{IDLE_MODEL}/status"));
-    paths
-}
-
-/// The demo's CloudWorks integration's runs, newest first.
-pub fn runs_path() -> String {
-    format!("/tasks/integration-run?objectId={DEMO_INTEGRATION}")
-}
-
 /// The demo's settings: the raw settings with the demo's defaults, and the simulator's
 /// credentials (its URLs are set once it runs).
 pub fn settings(raw: &RawSettings) -> Result<Settings, Vec<String>> {
@@ -180,27 +105,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         print_examples(&settings, api, admin)
     })
     .await
-}
-
-/// What the demo's export and view read leave to collect, as paths with their query: the
-/// export's file, the read's first page, and all the read's pages.
-pub fn download_paths() -> [String; 3] {
-    let task = |task: &DemoTask, below: &str| {
-        format!(
-            "/tasks/{}/{}/{below}?modelId={BUSY_MODEL}&objectId={}",
-            task.kind, task.task_id, task.object_id
-        )
-    };
-    [
-        task(demo_task(DEMO_EXPORT), "file"),
-        task(demo_task(DEMO_VIEW_READ), "pages/0"),
-        task(demo_task(DEMO_VIEW_READ), "data"),
-    ]
-}
-
-/// The upload the demo prints: the file its import reads.
-pub fn upload_path() -> String {
-    format!("/models/{BUSY_MODEL}/files/{DEMO_FILE}")
 }
 
 /// An upload of the import's file from the shell, streamed as it is piped.
