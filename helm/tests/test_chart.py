@@ -33,6 +33,7 @@ GATEWAY_ENV = [
     "GATEWAY_MAX_STALE",
     "GATEWAY_MAX_WAIT",
     "GATEWAY_MAX_WAITING",
+    "GATEWAY_MAX_BATCH",
     "GATEWAY_HEADER_TIMEOUT",
     "GATEWAY_MAX_CONNECTIONS",
     "GATEWAY_REQUIRE_IDEMPOTENCY_KEY",
@@ -129,6 +130,7 @@ def test_values_reach_the_env_unchanged():
             "maxStale": "10m",
             "maxWait": "55s",
             "maxWaiting": 50000,
+            "maxBatch": 250,
             "headerTimeout": "5s",
             "maxConnections": 20000,
             "listenBacklog": 8192,
@@ -157,6 +159,7 @@ def test_values_reach_the_env_unchanged():
     assert variables["GATEWAY_MAX_STALE"] == "10m"
     assert variables["GATEWAY_MAX_WAIT"] == "55s"
     assert variables["GATEWAY_MAX_WAITING"] == "50000"
+    assert variables["GATEWAY_MAX_BATCH"] == "250"
     assert variables["GATEWAY_HEADER_TIMEOUT"] == "5s"
     assert variables["GATEWAY_MAX_CONNECTIONS"] == "20000"
     assert variables["GATEWAY_LISTEN_BACKLOG"] == "8192"

@@ -68,6 +68,8 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
   value: {{ .Values.gateway.maxWait | quote }}
 - name: GATEWAY_MAX_WAITING
   value: {{ .Values.gateway.maxWaiting | int64 | quote }}
+- name: GATEWAY_MAX_BATCH
+  value: {{ .Values.gateway.maxBatch | int64 | quote }}
 - name: GATEWAY_HEADER_TIMEOUT
   value: {{ .Values.gateway.headerTimeout | quote }}
 - name: GATEWAY_MAX_CONNECTIONS
