@@ -16,7 +16,10 @@ use crate::{secret_file, server};
 
 mod paths;
 use paths::{DEMO_EXPORT, DEMO_FILE, demo_task};
-pub use paths::{download_paths, example_paths, named_path, report_paths, runs_path, upload_path};
+pub use paths::{
+    batch_body, download_paths, example_paths, held_batch_line, named_path, report_paths,
+    runs_path, upload_path,
+};
 
 /// The user the demo logs in as, and its password (the demo's own, printed for trying `check`).
 const DEMO_USER: &str = "demo@example.com";
@@ -117,6 +120,21 @@ fn print_upload(base: &str, curl: &str) {
     );
 }
 
+/// Many tasks in one request, and a batch held until one of its tasks changes.
+fn print_batches(base: &str, curl: &str) {
+    println!(
+        "\nAsk about many tasks in one request (each item answered as it would be alone, with \
+         its etag):\n\n  {curl} -s -X POST -H 'Content-Type: application/json' -d '{}' \
+         '{base}/tasks/status'",
+        batch_body()
+    );
+    println!(
+        "\nOr hold a batch until any of its tasks changes (each item carries its etag as \
+         ifNoneMatch; up to 20 s):\n\n  {}",
+        held_batch_line(base, curl)
+    );
+}
+
 /// Closing the idle model and waking it again.
 fn print_model_actions(base: &str, curl: &str) {
     println!(
@@ -212,6 +230,7 @@ fn print_examples(settings: &Settings, api: SocketAddr, admin: SocketAddr) {
          so no modelId):\n\n  {curl} -s '{base}{}'",
         runs_path()
     );
+    print_batches(&base, curl);
     print_model_actions(&base, curl);
     print_upload(&base, curl);
     print_start(&base, curl);

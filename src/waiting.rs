@@ -30,6 +30,18 @@ pub struct WaitFor<'a> {
 /// The answer a held request gets, and the wait applied (`None`: not held, too many were).
 pub type Waited = (Served, Option<Duration>);
 
+/// How a batch asked to wait: while `unchanged` holds for every item's answer (by its index),
+/// for at most `wait`.
+pub struct WaitForAny<'a> {
+    /// The wait the caller asked for; capped at `GATEWAY_MAX_WAIT`.
+    pub wait: Duration,
+    /// Whether the item's answer is still the one the caller has (its `ifNoneMatch` names it).
+    pub unchanged: &'a (dyn Fn(usize, &Snapshot) -> bool + Sync),
+}
+
+/// The answers a held batch gets, each item's own, and the wait applied (`None`: not held).
+pub type WaitedAll = (Vec<Result<Served, UpstreamError>>, Option<Duration>);
+
 /// The bounds on held requests, and the signal that ends them all.
 pub struct Waiting {
     max_wait: Duration,
@@ -101,6 +113,66 @@ impl Waiting {
             };
             tokio::select! {
                 () = stored => {}
+                () = tokio::time::sleep_until(ask_again.min(deadline)) => {}
+                _ = stopping.wait_for(|stop| *stop) => {}
+            }
+        }
+    }
+}
+
+impl Waiting {
+    /// The answers for `keys` (from `ask`, which asks the cache for every one, in order) once
+    /// any of them changes or fails, or what they are when the wait ends: one held request
+    /// however many keys it names. Items that have finished are not waited on; when all have,
+    /// the answers come at once.
+    pub async fn until_any_changed<F, Fut>(
+        &self,
+        cache: &StatusCache,
+        keys: &[Address],
+        mut ask: F,
+        wait_for: WaitForAny<'_>,
+    ) -> WaitedAll
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Vec<Result<Served, UpstreamError>>>,
+    {
+        let wait = wait_for.wait.min(self.max_wait);
+        let mut stopping = self.stopping.subscribe();
+        let Ok(_held) = self.held.try_acquire() else {
+            return (ask().await, None);
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before looking, so an answer stored in between still wakes this wait.
+            let changes: Vec<_> = keys.iter().map(|key| cache.changes(*key)).collect();
+            let mut stored: Vec<_> = changes.iter().map(|c| Box::pin(c.notified())).collect();
+            for notified in &mut stored {
+                notified.as_mut().enable();
+            }
+            let answers = ask().await;
+            let now = Instant::now();
+            let mut ask_again: Option<Instant> = None;
+            let mut moved = false;
+            for (index, answer) in answers.iter().enumerate() {
+                let Ok(served) = answer else {
+                    moved = true;
+                    continue;
+                };
+                let snapshot = &served.snapshot;
+                moved |= !(wait_for.unchanged)(index, snapshot);
+                if let Some(due) = snapshot.next_poll_at {
+                    let due = if due > now { due } else { now + self.recheck };
+                    ask_again = Some(ask_again.map_or(due, |earliest| earliest.min(due)));
+                }
+            }
+            let Some(ask_again) = ask_again.filter(|_| !moved) else {
+                return (answers, Some(wait));
+            };
+            if now >= deadline || *stopping.borrow() {
+                return (answers, Some(wait));
+            }
+            tokio::select! {
+                _ = futures_util::future::select_all(stored) => {}
                 () = tokio::time::sleep_until(ask_again.min(deadline)) => {}
                 _ = stopping.wait_for(|stop| *stop) => {}
             }

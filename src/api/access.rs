@@ -51,8 +51,17 @@ pub fn admit(
     request: &Request,
     lookup: &mut impl Lookup,
 ) -> Result<(), ApiError> {
+    admit_caller(service, caller(request), lookup)
+}
+
+/// [`admit`], for the request's caller as found already (a batch's, once for all its items).
+pub fn admit_caller(
+    service: &StatusService,
+    caller: Option<&Arc<Caller>>,
+    lookup: &mut impl Lookup,
+) -> Result<(), ApiError> {
     service.admit(lookup.model(), lookup.workspace_mut())?;
-    let Some(caller) = caller(request) else {
+    let Some(caller) = caller else {
         return Ok(());
     };
     let refused = |refused| refusal(caller, refused);

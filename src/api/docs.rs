@@ -12,8 +12,8 @@ use super::params::ObjectKind;
 
 mod problems;
 pub use problems::{
-    CancelProblems, DumpProblems, FileProblems, ModelActionProblems, ProblemResponses,
-    StartProblems, UploadProblems,
+    BatchProblems, CancelProblems, DumpProblems, FileProblems, ModelActionProblems,
+    ProblemResponses, StartProblems, UploadProblems,
 };
 
 #[derive(OpenApi)]

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod alm;
+pub mod batch;
 pub mod docs;
 pub mod dumps;
 pub mod error;
@@ -40,6 +41,7 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
     let router = alm::documented_routes(router);
     runs::documented_routes(router)
         .routes(routes!(routes::get_task, routes::cancel_task))
+        .routes(routes!(batch::task_statuses))
         .routes(routes!(events::task_events))
         .routes(routes!(routes::list_tasks, starts::start_task))
         .routes(routes!(dumps::import_dump))

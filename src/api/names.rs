@@ -27,6 +27,11 @@ impl Naming {
         })
     }
 
+    /// `name` (checked already, as a batch's item gives it) and the request's caller.
+    pub fn named(name: Option<String>, caller: Option<Arc<Caller>>) -> Self {
+        Self { name, caller }
+    }
+
     /// Fills in the object `lookup` names, if it names one, and counts the caller's cold
     /// lookup when the answer would need Anaplan.
     pub async fn fill(

@@ -12,8 +12,10 @@ use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::service::starts::StartRequest;
 use crate::service::{ListRequest, ModelRequest, TaskRequest};
 use crate::starts::StartOptions;
+pub use query::QueryIds;
 
 mod documented;
+mod query;
 pub use documented::{
     AlmQuery, AlmTaskPath, Conditional, ImportDumpPath, ListPath, ModelPath, ModelQuery,
     ObjectKind, ProcessDumpPath, ProcessQuery, RunPath, RunQuery, TaskPath, TaskQuery,
@@ -114,7 +116,7 @@ pub fn list_request(uri: &Uri, default_model: Option<ModelId>) -> Result<ListReq
         model,
         object,
         workspace,
-    } = query_ids(uri.query(), default_model, kind)?;
+    } = query_ids(QueryIds::parse(uri.query()), default_model, kind)?;
     Ok(ListRequest {
         kind,
         model,
@@ -132,7 +134,7 @@ pub fn start_request(uri: &Uri, default_model: Option<ModelId>) -> Result<StartR
         model,
         object,
         workspace,
-    } = query_ids(uri.query(), default_model, kind)?;
+    } = query_ids(QueryIds::parse(uri.query()), default_model, kind)?;
     Ok(StartRequest {
         kind,
         model,
@@ -152,13 +154,35 @@ fn task_request_in(
     let (kind, task) = rest.split_once('/').unwrap_or((rest, ""));
     // Valid segments need no decoding, so they are read as they are first.
     let kind = TaskKind::parse(kind).or_else(|_| TaskKind::parse(&decoded(kind)))?;
+    let task =
+        TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
+    task_request_of(kind, task, QueryIds::parse(query), default_model)
+}
+
+/// Reads and checks a task given by its parts, as a batch's item gives it: each part checked as
+/// [`task_request`] checks the task's own route, the task id read in its kind's case.
+pub fn batch_item_request(
+    kind: &str,
+    task: &str,
+    ids: QueryIds<'_>,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
+    let kind = TaskKind::parse(kind)?;
+    let task = TaskId::parse("taskId", task)?.in_case_of(kind);
+    task_request_of(kind, task, ids, default_model)
+}
+
+fn task_request_of(
+    kind: TaskKind,
+    task: TaskId,
+    ids: QueryIds<'_>,
+    default_model: Option<ModelId>,
+) -> Result<TaskRequest, IdError> {
     let TaskIds {
         model,
         object,
         workspace,
-    } = query_ids(query, default_model, kind)?;
-    let task =
-        TaskId::parse("taskId", task).or_else(|_| TaskId::parse("taskId", &decoded(task)))?;
+    } = query_ids(ids, default_model, kind)?;
     Ok(TaskRequest {
         kind,
         task,
@@ -172,11 +196,10 @@ fn task_request_in(
 /// is required for a kind filed under one, and refused for a kind filed under the model; a
 /// CloudWorks run takes no model (nor a name for its integration).
 fn query_ids(
-    query: Option<&str>,
+    query: QueryIds<'_>,
     default_model: Option<ModelId>,
     kind: TaskKind,
 ) -> Result<TaskIds, IdError> {
-    let query = QueryIds::parse(query);
     let model = match (kind.is_cloudworks(), query.model_id.as_deref()) {
         (false, Some(text)) => Some(ModelId::parse("modelId", text)?),
         (false, None) => Some(default_model.ok_or(IdError::Missing { param: "modelId" })?),
@@ -317,55 +340,6 @@ fn decoded(segment: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8()
         .unwrap_or(Cow::Borrowed(segment))
-}
-
-/// The ids a query names, unchecked: borrowed from the query where nothing needed decoding, so
-/// the hit path allocates nothing for them. Other parameters are ignored.
-#[derive(Debug, Default)]
-struct QueryIds<'q> {
-    model_id: Option<Cow<'q, str>>,
-    object_id: Option<Cow<'q, str>>,
-    object_name: Option<Cow<'q, str>>,
-    workspace_id: Option<Cow<'q, str>>,
-}
-
-impl<'q> QueryIds<'q> {
-    /// Reads `modelId`, `objectId` and `workspaceId` from a query string, decoded as a form is.
-    fn parse(query: Option<&'q str>) -> Self {
-        let mut ids = Self::default();
-        let query = query.unwrap_or_default();
-        // Valid ids never need decoding: the form decoder runs only on a query that does.
-        if memchr::memchr2(b'%', b'+', query.as_bytes()).is_some() {
-            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-                ids.set(&name, value);
-            }
-            return ids;
-        }
-        let mut rest = query;
-        while !rest.is_empty() {
-            let (pair, after) = match memchr::memchr(b'&', rest.as_bytes()) {
-                Some(at) => (&rest[..at], &rest[at + 1..]),
-                None => (rest, ""),
-            };
-            let (name, value) = match memchr::memchr(b'=', pair.as_bytes()) {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, ""),
-            };
-            ids.set(name, Cow::Borrowed(value));
-            rest = after;
-        }
-        ids
-    }
-
-    fn set(&mut self, name: &str, value: Cow<'q, str>) {
-        match name {
-            "modelId" => self.model_id = Some(value),
-            "objectId" => self.object_id = Some(value),
-            "objectName" => self.object_name = Some(value),
-            "workspaceId" => self.workspace_id = Some(value),
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

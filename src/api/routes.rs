@@ -176,7 +176,7 @@ fn held(headers: &HeaderMap) -> Option<(Duration, &HeaderValue)> {
 }
 
 /// `Preference-Applied: wait=N` on the answer to a request that was held.
-fn with_wait_applied(mut response: Response, waited: Option<Duration>) -> Response {
+pub(super) fn with_wait_applied(mut response: Response, waited: Option<Duration>) -> Response {
     if let Some(wait) = waited {
         let applied = format!("wait={}", seconds_up(wait));
         let value = HeaderValue::from_str(&applied).expect("ASCII digits");

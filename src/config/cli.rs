@@ -149,6 +149,9 @@ pub struct RawSettings {
         global = true
     )]
     pub max_waiting: String,
+    /// Most tasks one `POST /tasks/status` may ask about.
+    #[arg(long, env = "GATEWAY_MAX_BATCH", default_value = "100", global = true)]
+    pub max_batch: String,
     /// The most Integration API calls per second (`N/s`) or minute (`N/m`), with a burst of the
     /// same size. Default: 10/s (the demo: 1000/s, since its Anaplan is simulated).
     #[arg(long, env = "GATEWAY_UPSTREAM_RATE", global = true)]

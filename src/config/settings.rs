@@ -95,6 +95,8 @@ pub struct Settings {
     pub callers: Option<CallersSettings>,
     /// Whether a start must carry an `Idempotency-Key`.
     pub require_idempotency_key: bool,
+    /// The most tasks one batch may ask about (`GATEWAY_MAX_BATCH`).
+    pub max_batch: usize,
     /// An upload's chunk size before compression, in bytes.
     pub upload_chunk: usize,
     /// How long a model's list of objects is kept to resolve names.
@@ -202,6 +204,7 @@ impl Settings {
             (Some(_), None) => None,
         };
         let max_waiting = problems.check("max_waiting", positive(&raw.max_waiting));
+        let max_batch = problems.check("max_batch", positive(&raw.max_batch));
         let max_transfers = problems.check("max_transfers", positive(&raw.max_transfers));
         let upload_chunk = problems.check("upload_chunk", chunk_size(&raw.upload_chunk));
         let names_ttl = problems.check("names_ttl", duration(&raw.names_ttl));
@@ -256,6 +259,7 @@ impl Settings {
             allowed_models: allowed_models?,
             callers: callers?,
             require_idempotency_key: require_idempotency_key?,
+            max_batch: usize::try_from(max_batch?).ok()?,
             upload_chunk: upload_chunk?,
             names_ttl: names_ttl?,
             listen_backlog: listen_backlog?,

@@ -103,3 +103,39 @@ pub fn download_paths() -> [String; 3] {
 pub fn upload_path() -> String {
     format!("/models/{BUSY_MODEL}/files/{DEMO_FILE}")
 }
+
+/// The demo's batch, as `POST /tasks/status` takes it: its first import, its export and its
+/// CloudWorks run.
+pub fn batch_body() -> String {
+    let item = |task: &DemoTask| {
+        serde_json::json!({"kind": task.kind, "taskId": task.task_id,
+            "objectId": task.object_id, "modelId": BUSY_MODEL})
+    };
+    let export = TASKS.iter().find(|task| task.kind == "export");
+    let run = serde_json::json!({"kind": "integration-run", "taskId": DEMO_RUN,
+        "objectId": DEMO_INTEGRATION});
+    let tasks: Vec<_> = [Some(item(&TASKS[0])), export.map(item), Some(run)]
+        .into_iter()
+        .flatten()
+        .collect();
+    serde_json::json!({ "tasks": tasks }).to_string()
+}
+
+/// The demo's held batch, as a shell line: its first import asked once for its `etag`, then
+/// held with it as `ifNoneMatch` until the import changes.
+pub fn held_batch_line(base: &str, curl: &str) -> String {
+    let task = &TASKS[0];
+    let item = format!(
+        r#"{{"kind":"{}","taskId":"{}","objectId":"{}","modelId":"{BUSY_MODEL}""#,
+        task.kind, task.task_id, task.object_id
+    );
+    let post = format!("{curl} -s -X POST -H 'Content-Type: application/json'");
+    let url = format!("'{base}/tasks/status'");
+    // The etag as the answer's JSON spells it, `W/\"…\"`, goes into the held body as it is.
+    let tag = r#"sed 's/.*"etag":"\(W\/\\"[0-9a-f]*\\"\)".*/\1/'"#;
+    let held = format!(r#"{{"tasks":[{item},"ifNoneMatch":"$tag"}}]}}"#).replace('"', "\\\"");
+    format!(
+        "tag=$({post} -d '{{\"tasks\":[{item}}}]}}' {url} | {tag}); \
+         {post} -i -H 'Prefer: wait=20' -d \"{held}\" {url}"
+    )
+}

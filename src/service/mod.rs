@@ -2,6 +2,7 @@
 //! (which asks Anaplan through the client when it must), and cancel and start tasks upstream.
 
 mod answers;
+mod batch;
 mod dumps;
 pub mod files;
 pub mod models;
@@ -52,6 +53,8 @@ struct Parts {
     records: Records,
     /// Whether a start must carry an `Idempotency-Key`.
     require_idempotency_key: bool,
+    /// The most tasks one batch may ask about.
+    max_batch: usize,
     /// Places for file transfers in flight (`GATEWAY_MAX_TRANSFERS`).
     transfers: Arc<tokio::sync::Semaphore>,
     /// The files uploads are writing: one upload per file.
@@ -94,6 +97,7 @@ impl StatusService {
             allowed_models: settings.allowed_models.clone(),
             records,
             require_idempotency_key: settings.require_idempotency_key,
+            max_batch: settings.max_batch,
             transfers: Arc::new(tokio::sync::Semaphore::new(settings.anaplan.transfers)),
             uploads,
             upload_chunk: settings.upload_chunk,
@@ -137,6 +141,11 @@ impl StatusService {
     /// Whether a start must carry an `Idempotency-Key` (`GATEWAY_REQUIRE_IDEMPOTENCY_KEY`).
     pub fn requires_idempotency_key(&self) -> bool {
         self.inner.require_idempotency_key
+    }
+
+    /// The most tasks one batch may ask about (`GATEWAY_MAX_BATCH`).
+    pub fn max_batch(&self) -> usize {
+        self.inner.max_batch
     }
 
     /// The model for requests that leave `modelId` out (`ANAPLAN_MODEL_ID`).

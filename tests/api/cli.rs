@@ -256,6 +256,7 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
     let (_demo, output) = demo_lines();
     let starts: Vec<&String> = (output.iter())
         .filter(|line| line.contains("-X POST") && line.contains("/tasks/"))
+        .filter(|line| !line.contains("/tasks/status"))
         .collect();
     assert_eq!(starts.len(), 2, "{output:?}");
     assert_eq!(starts[0], starts[1], "the repeat is the same line");
@@ -275,6 +276,33 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
         "{repeat}"
     );
     assert!(repeat.contains("idempotent-replayed: true"), "{repeat}");
+}
+
+#[test]
+fn the_demos_batch_and_held_batch_work_as_printed() {
+    let (_demo, output) = demo_lines();
+    let batches: Vec<&String> = (output.iter())
+        .filter(|line| line.contains("/tasks/status"))
+        .collect();
+    assert_eq!(batches.len(), 2, "{output:?}");
+    let answer = text(&shell(batches[0].trim(), &[]).stdout);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let tasks = answer["tasks"].as_array().unwrap();
+    let kinds: Vec<&str> = tasks
+        .iter()
+        .map(|task| task["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["import", "export", "integration-run"]);
+    assert!(
+        tasks.iter().all(|task| task["etag"].is_string()),
+        "{answer}"
+    );
+
+    // The import runs: held until its next poll brings a change, well within the wait.
+    let held = text(&shell(batches[1].trim(), &[]).stdout);
+    assert!(held.starts_with("HTTP/1.1 200"), "{held}");
+    assert!(held.contains("preference-applied: wait=20"), "{held}");
+    assert!(held.contains("\"changed\":true"), "{held}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! reads exact values from the process-wide metrics recorder.
 
 mod alm;
+mod batch;
 mod callers;
 mod cancel;
 mod cli;

@@ -39,6 +39,28 @@ impl IntoResponses for ModelActionProblems {
     }
 }
 
+/// The error responses of a batch as a whole: a body that is not one (each item's own problems
+/// are in its answer), and a caller's missing key.
+pub struct BatchProblems;
+
+impl IntoResponses for BatchProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(vec![
+            (
+                ApiError::Malformed(
+                    "tasks: 0 items; a batch takes 1 to 100 (GATEWAY_MAX_BATCH)".into(),
+                ),
+                "The body is not a batch: not JSON, no `tasks`, or no items or too many; \
+                 nothing was sent to Anaplan",
+            ),
+            (
+                ApiError::Unauthenticated(Unauthenticated::NoKey),
+                "Callers are configured and the request carries no key of theirs",
+            ),
+        ])
+    }
+}
+
 /// The error responses of a cancel: the shared ones, and a kind Anaplan cannot cancel.
 pub struct CancelProblems;
 

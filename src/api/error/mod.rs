@@ -18,7 +18,7 @@ use crate::service::starts::StartError;
 use crate::upstream::UpstreamError;
 
 /// An RFC 9457 problem.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "type": "urn:anaplan-gateway:problem:bad-request",
     "title": "Bad request",

@@ -1,0 +1,328 @@
+//! Many tasks in one request (`POST /tasks/status`): each item is checked, admitted and answered
+//! exactly as the task's own route would answer it alone (from the cache, coalesced with every
+//! other caller, in the budget, with the caller's rights), in the request's order; a bad item is
+//! a problem of its own and never fails the others. With `Prefer: wait=N` and every item's
+//! `ifNoneMatch`, the batch is held as one request until any item changes.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::access;
+use super::docs::BatchProblems;
+use super::error::{ApiError, Problem};
+use super::names::Naming;
+use super::params::{self, QueryIds};
+use super::routes::with_wait_applied;
+use crate::cache::{Served, Snapshot};
+use crate::callers::Caller;
+use crate::ids::ModelId;
+use crate::schema::Task;
+use crate::service::{StatusService, TaskRequest};
+use crate::waiting::WaitForAny;
+
+/// The most bytes a batch's body may take: the most items of a few hundred bytes, with room.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A batch: the tasks to answer, in order.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"tasks": [
+    {"kind": "import", "taskId": "1B1D84DDD53847BAA621810B593C3FC1", "objectId": "112000000009",
+     "modelId": "75A40874E6B64FA3AE0743278996850F"},
+    {"kind": "export", "taskId": "2C2D84DDD53847BAA621810B593C3FC2", "objectId": "116000000001",
+     "modelId": "75A40874E6B64FA3AE0743278996850F"}
+]}))]
+pub struct Batch {
+    /// 1 to `GATEWAY_MAX_BATCH` tasks (the document states its default, 100); an item that is
+    /// not one is answered with its own problem.
+    #[schema(value_type = Vec<BatchItem>, min_items = 1, max_items = 100)]
+    pub tasks: Vec<Value>,
+}
+
+/// One task of a batch: what `GET /tasks/{kind}/{taskId}` takes, as fields.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchItem {
+    /// The task's kind, as in `/tasks/{kind}/…`.
+    #[schema(example = "import")]
+    pub kind: String,
+    /// The task id (a read request's request id, a CloudWorks run's id).
+    #[schema(example = "1B1D84DDD53847BAA621810B593C3FC1")]
+    pub task_id: String,
+    /// What the task is filed under, as the task's route takes it.
+    #[schema(example = "112000000009")]
+    pub object_id: Option<String>,
+    /// The object's name, in place of `objectId`.
+    pub object_name: Option<String>,
+    /// The model; may be left out when `ANAPLAN_MODEL_ID` is set (and is, for a CloudWorks run).
+    #[schema(example = "75A40874E6B64FA3AE0743278996850F")]
+    pub model_id: Option<String>,
+    /// The workspace; found from the model when left out.
+    pub workspace_id: Option<String>,
+    /// The `etag` of the answer the caller has: with `Prefer: wait=N`, the batch is held while
+    /// every item's answer is still that one.
+    pub if_none_match: Option<String>,
+}
+
+/// A batch's answer, as the document describes it (it is built from each item's own answer).
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    /// Every item's answer, in the request's order.
+    pub tasks: Vec<BatchEntry>,
+}
+
+/// One item's answer: its task, or its problem.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchEntry {
+    /// The task, as its own route answers it, with its `etag`.
+    Task(Box<BatchTask>),
+    /// The problem the item would have got alone.
+    Problem(BatchProblem),
+}
+
+/// An item's task.
+#[derive(Serialize, ToSchema)]
+pub struct BatchTask {
+    /// The task.
+    #[serde(flatten)]
+    pub task: Task,
+    /// Its ETag, for the item's `ifNoneMatch` next time.
+    #[schema(example = "W/\"5f2b9c0e4d1a7b3c\"")]
+    pub etag: String,
+    /// In the answer to a held batch: whether it differs from the item's `ifNoneMatch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+}
+
+/// An item's problem.
+#[derive(Serialize, ToSchema)]
+pub struct BatchProblem {
+    /// What the item would have got alone: 400 for a bad id, 403 for a model the caller may not
+    /// read, 404, 502…
+    pub problem: Problem,
+    /// In the answer to a held batch: always true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+}
+
+/// Answers many tasks at once, each exactly as its own route would, in the request's order.
+/// With `Prefer: wait=N` and an `ifNoneMatch` on every item, the batch is held (as one waiting
+/// request) until any item changes (200, each item marked `changed`) or the wait ends (304).
+#[utoipa::path(post, path = "/tasks/status", tag = "tasks",
+    params(("Prefer" = Option<String>, Header, description = "`wait=N`: hold the batch, while \
+        every item's `ifNoneMatch` is its current `etag`, for up to N seconds (capped by \
+        GATEWAY_MAX_WAIT)", example = "wait=20")),
+    request_body(content = Batch, description = "The tasks, in the order they are answered"),
+    responses((status = 200, description = "Every item's answer, in order: its task with its \
+        `etag` (and, for a held batch, `changed`), or its own problem", body = BatchAnswer,
+        headers(("Preference-Applied" = String, description = "`wait=N` when the batch was held"))),
+        (status = 304, description = "Held, and no item changed before the wait ended",
+        headers(("Preference-Applied" = String))), BatchProblems))]
+pub async fn task_statuses(
+    State(service): State<StatusService>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY).await;
+    let body = body.map_err(|_| ApiError::Malformed(format!("the body: over {MAX_BODY} bytes")))?;
+    let batch: Batch = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::Malformed(format!("the body is not a batch: {err}")))?;
+    let (count, most) = (batch.tasks.len(), service.max_batch());
+    if count == 0 || count > most {
+        let why = format!("tasks: {count} items; a batch takes 1 to {most} (GATEWAY_MAX_BATCH)");
+        return Err(ApiError::Malformed(why));
+    }
+    let wait = params::prefer_wait(&parts.headers);
+    let caller = parts.extensions.get::<Arc<Caller>>().cloned();
+    let default_model = service.default_model();
+    let items: Vec<Item> = (batch.tasks.iter())
+        .map(|raw| Item::read(raw, default_model))
+        .collect();
+    let answers = join_all(
+        items
+            .iter()
+            .map(|item| item.answer(&service, caller.as_ref())),
+    )
+    .await;
+    match wait.filter(|_| items.iter().all(|item| item.tag.is_some())) {
+        Some(wait) => Ok(held(&service, &items, answers, wait).await),
+        None => Ok(answer(&items, answers, wait.is_some(), None)),
+    }
+}
+
+/// A held batch's answer: at once when an item differs from the caller's tag already (or is a
+/// problem), else once one changes (200) or the wait ends (304).
+async fn held(
+    service: &StatusService,
+    items: &[Item<'_>],
+    answers: Vec<Result<Served, Problem>>,
+    wait: Duration,
+) -> Response {
+    let unchanged = |index: usize, snapshot: &Snapshot| items[index].holds(snapshot);
+    let requests: Option<Vec<TaskRequest>> = (answers.iter().zip(items))
+        .enumerate()
+        .map(|(index, (answer, item))| match (answer, &item.checked) {
+            (Ok(served), Ok(task)) if unchanged(index, &served.snapshot) => Some(task.request),
+            _ => None,
+        })
+        .collect();
+    let Some(requests) = requests else {
+        return answer(items, answers, true, None);
+    };
+    let wait_for = WaitForAny {
+        wait,
+        unchanged: &unchanged,
+    };
+    let (answers, waited) = match service.tasks_when_any_changed(&requests, wait_for).await {
+        Ok((answers, waited)) => (answers, waited),
+        Err(err) => {
+            // Only a task's workspace, known moments ago, could not be found again.
+            let problem = ApiError::from(err).problem();
+            let answers = items.iter().map(|_| Err(problem.clone())).collect();
+            return answer(items, answers, true, None);
+        }
+    };
+    let answers: Vec<Result<Served, Problem>> = (answers.into_iter())
+        .map(|answer| answer.map_err(|err| ApiError::from(err).problem()))
+        .collect();
+    let still = answers
+        .iter()
+        .enumerate()
+        .all(|(index, answer)| matches!(answer, Ok(served) if unchanged(index, &served.snapshot)));
+    match still {
+        true => with_wait_applied(StatusCode::NOT_MODIFIED.into_response(), waited),
+        false => answer(items, answers, true, waited),
+    }
+}
+
+/// One item of a batch, read: the task it names (or its problem) and the tag the caller has.
+struct Item<'a> {
+    checked: Result<Checked<'a>, Problem>,
+    tag: Option<&'a str>,
+}
+
+/// A task an item names, checked, and the object's name when the item gives one.
+struct Checked<'a> {
+    request: TaskRequest,
+    name: Option<&'a str>,
+}
+
+impl<'a> Item<'a> {
+    /// Reads and checks an item as the task's own route checks its path and query.
+    fn read(raw: &'a Value, default_model: Option<ModelId>) -> Self {
+        Item {
+            checked: Self::check(raw, default_model).map_err(|err| err.problem()),
+            tag: raw.get("ifNoneMatch").and_then(Value::as_str),
+        }
+    }
+
+    fn check(raw: &'a Value, default_model: Option<ModelId>) -> Result<Checked<'a>, ApiError> {
+        let item = BatchItem::deserialize(raw)
+            .map_err(|err| ApiError::Malformed(format!("the item is not a task: {err}")))?;
+        let text = |field: &str| raw.get(field).and_then(Value::as_str);
+        let name = text("objectName");
+        if let Some(name) = name {
+            params::checked_name("objectName", name)?;
+        }
+        let ids = QueryIds {
+            model_id: item.model_id.map(Cow::Owned),
+            object_id: item.object_id.map(Cow::Owned),
+            object_name: item.object_name.map(Cow::Owned),
+            workspace_id: item.workspace_id.map(Cow::Owned),
+        };
+        let request = params::batch_item_request(&item.kind, &item.task_id, ids, default_model)?;
+        Ok(Checked { request, name })
+    }
+
+    /// What the item would get alone.
+    async fn answer(
+        &self,
+        service: &StatusService,
+        caller: Option<&Arc<Caller>>,
+    ) -> Result<Served, Problem> {
+        let checked = self.checked.as_ref().map_err(Clone::clone)?;
+        let asked = async {
+            let mut task = checked.request;
+            access::admit_caller(service, caller, &mut task)?;
+            let name = checked.name.map(str::to_owned);
+            Naming::named(name, caller.cloned())
+                .fill(service, &mut task)
+                .await?;
+            Ok::<_, ApiError>(service.task(task).await?)
+        };
+        asked.await.map_err(|err| err.problem())
+    }
+
+    /// Whether `snapshot` is still the answer the caller has.
+    fn holds(&self, snapshot: &Snapshot) -> bool {
+        let tag = snapshot.etag.to_str().unwrap_or_default();
+        self.tag.is_some_and(|mine| mine == tag)
+    }
+}
+
+/// The batch's answer: every item's, in order; `marked` adds whether each changed.
+fn answer(
+    items: &[Item<'_>],
+    answers: Vec<Result<Served, Problem>>,
+    marked: bool,
+    waited: Option<Duration>,
+) -> Response {
+    let mut body = b"{\"tasks\":[".to_vec();
+    for (index, (item, answer)) in items.iter().zip(answers).enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        match answer {
+            Ok(served) => {
+                let changed = marked.then(|| !item.holds(&served.snapshot));
+                task_entry(&mut body, &served, changed);
+            }
+            Err(problem) => {
+                let entry = match marked {
+                    true => json!({"problem": problem, "changed": true}),
+                    false => json!({ "problem": problem }),
+                };
+                body.extend(serde_json::to_vec(&entry).unwrap_or_default());
+            }
+        }
+    }
+    body.extend(b"]}");
+    let headers = [
+        (header::CONTENT_TYPE, "application/json"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    with_wait_applied((headers, body).into_response(), waited)
+}
+
+/// A task's answer exactly as its own route gives it, its `etag` (and whether it `changed`)
+/// written in front of its fields.
+fn task_entry(body: &mut Vec<u8>, served: &Served, changed: Option<bool>) {
+    let task = &served.snapshot.body;
+    let etag = served.snapshot.etag.to_str().unwrap_or_default();
+    body.extend(b"{\"etag\":");
+    body.extend(serde_json::to_vec(etag).unwrap_or_default());
+    if let Some(changed) = changed {
+        body.extend(format!(",\"changed\":{changed}").as_bytes());
+    }
+    // The task's own fields follow, after its opening brace.
+    match task
+        .strip_prefix(b"{")
+        .filter(|fields| fields.first() != Some(&b'}'))
+    {
+        Some(fields) => {
+            body.push(b',');
+            body.extend(fields);
+        }
+        None => body.push(b'}'),
+    }
+}
