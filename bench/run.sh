@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmarks in one command: installs wrk and redis-server if they are missing, builds the
 # release gateway and runs bench/gateway.rs (one process), bench/fleet.rs (replicas sharing
-# Redis), bench/waiting.rs (held long-polls, a streamed dump), bench/transfers.rs (a 1 GiB
+# Redis), bench/waiting.rs (held long-polls, a streamed dump), bench/batch.rs (an orchestrator's
+# tasks as long-polls against one held batch), bench/transfers.rs (a 1 GiB
 # export file downloaded) and bench/uploads.rs (a 1 GiB import file uploaded), which print tables
-# of figures against the targets; `bench/run.sh gateway` (or fleet, waiting, transfers, uploads)
+# of figures against the targets; `bench/run.sh gateway` (or fleet, waiting, batch, transfers, uploads)
 # runs one. Not a test: it never fails on the machine's speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ for tool in wrk redis-server; do
   fi
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sm)" >&2
-for bench in "${@:-gateway fleet waiting transfers uploads}"; do
+for bench in "${@:-gateway fleet waiting batch transfers uploads}"; do
   for name in $bench; do
     cargo bench --locked --bench "$name"
   done

@@ -121,10 +121,11 @@ impl Waiting {
 }
 
 impl Waiting {
-    /// The answers for `keys` (from `ask`, which asks the cache for every one, in order) once
+    /// The answers for `keys` (from `ask`, which asks the cache for the item of that index) once
     /// any of them changes or fails, or what they are when the wait ends: one held request
-    /// however many keys it names. Items that have finished are not waited on; when all have,
-    /// the answers come at once.
+    /// however many keys it names. Each item is asked again only when a new answer is stored for
+    /// it or it falls due, so a wake costs the items that moved, not the batch. Items that have
+    /// finished are not waited on; when all have, the answers come at once.
     pub async fn until_any_changed<F, Fut>(
         &self,
         cache: &StatusCache,
@@ -133,35 +134,36 @@ impl Waiting {
         wait_for: WaitForAny<'_>,
     ) -> WaitedAll
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Vec<Result<Served, UpstreamError>>>,
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<Served, UpstreamError>>,
     {
         let wait = wait_for.wait.min(self.max_wait);
         let mut stopping = self.stopping.subscribe();
-        let Ok(_held) = self.held.try_acquire() else {
-            return (ask().await, None);
+        let held = self.held.try_acquire();
+        let mut answers = Vec::with_capacity(keys.len());
+        let changes: Vec<_> = keys.iter().map(|key| cache.changes(*key)).collect();
+        let mut stored: Vec<_> = changes.iter().map(|c| Box::pin(c.notified())).collect();
+        for notified in &mut stored {
+            notified.as_mut().enable();
+        }
+        for index in 0..keys.len() {
+            answers.push(ask(index).await);
+        }
+        let Ok(_held) = held else {
+            return (answers, None);
         };
         let deadline = Instant::now() + wait;
         loop {
-            // Registered before looking, so an answer stored in between still wakes this wait.
-            let changes: Vec<_> = keys.iter().map(|key| cache.changes(*key)).collect();
-            let mut stored: Vec<_> = changes.iter().map(|c| Box::pin(c.notified())).collect();
-            for notified in &mut stored {
-                notified.as_mut().enable();
-            }
-            let answers = ask().await;
             let now = Instant::now();
-            let mut ask_again: Option<Instant> = None;
             let mut moved = false;
+            let mut ask_again: Option<Instant> = None;
             for (index, answer) in answers.iter().enumerate() {
                 let Ok(served) = answer else {
                     moved = true;
                     continue;
                 };
-                let snapshot = &served.snapshot;
-                moved |= !(wait_for.unchanged)(index, snapshot);
-                if let Some(due) = snapshot.next_poll_at {
-                    let due = if due > now { due } else { now + self.recheck };
+                moved |= !(wait_for.unchanged)(index, &served.snapshot);
+                if let Some(due) = self.due(&served.snapshot, now) {
                     ask_again = Some(ask_again.map_or(due, |earliest| earliest.min(due)));
                 }
             }
@@ -171,11 +173,48 @@ impl Waiting {
             if now >= deadline || *stopping.borrow() {
                 return (answers, Some(wait));
             }
-            tokio::select! {
-                _ = futures_util::future::select_all(stored) => {}
-                () = tokio::time::sleep_until(ask_again.min(deadline)) => {}
-                _ = stopping.wait_for(|stop| *stop) => {}
+            // Every item signalled by the time this is woken, not only the first.
+            let signalled = std::future::poll_fn(|context| {
+                let mut fired = Vec::new();
+                for (index, notified) in stored.iter_mut().enumerate() {
+                    if notified.as_mut().poll(context).is_ready() {
+                        fired.push(index);
+                    }
+                }
+                match fired.is_empty() {
+                    true => std::task::Poll::Pending,
+                    false => std::task::Poll::Ready(fired),
+                }
+            });
+            let to_ask = tokio::select! {
+                fired = signalled => fired,
+                () = tokio::time::sleep_until(ask_again.min(deadline)) => {
+                    // Those fallen due, and those held stale (looked at again after `recheck`).
+                    let now = Instant::now();
+                    (answers.iter().enumerate())
+                        .filter(|(_, answer)| answer.as_ref().is_ok_and(|served| {
+                            served.snapshot.next_poll_at.is_some_and(|due| due <= now)
+                        }))
+                        .map(|(index, _)| index)
+                        .collect()
+                }
+                _ = stopping.wait_for(|stop| *stop) => Vec::new(),
+            };
+            // Registered again before looking, so an answer stored in between still wakes it.
+            for &index in &to_ask {
+                stored[index] = Box::pin(changes[index].notified());
+                stored[index].as_mut().enable();
+            }
+            for index in to_ask {
+                answers[index] = ask(index).await;
             }
         }
+    }
+
+    /// When an item still running is looked at again: when its answer falls due, or, for one
+    /// held stale (a refresh under way, or Anaplan failing), after `recheck`.
+    fn due(&self, snapshot: &Snapshot, now: Instant) -> Option<Instant> {
+        let due = snapshot.next_poll_at?;
+        Some(if due > now { due } else { now + self.recheck })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use super::access;
 use super::docs::BatchProblems;
 use super::error::{ApiError, Problem};
+use super::headers::names;
 use super::names::Naming;
 use super::params::{self, QueryIds};
 use super::routes::with_wait_applied;
@@ -29,8 +30,8 @@ use crate::schema::Task;
 use crate::service::{StatusService, TaskRequest};
 use crate::waiting::WaitForAny;
 
-/// The most bytes a batch's body may take: the most items of a few hundred bytes, with room.
-const MAX_BODY: usize = 1024 * 1024;
+/// The bytes a batch's body may take per item it may hold: items are a few hundred bytes.
+const ITEM_BYTES: usize = 2048;
 
 /// A batch: the tasks to answer, in order.
 #[derive(Deserialize, ToSchema)]
@@ -75,6 +76,16 @@ pub struct BatchItem {
 
 /// A batch's answer, as the document describes it (it is built from each item's own answer).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"tasks": [
+    {"etag": "W/\"8b07774288fcef4e0b460f09b92e8202\"", "kind": "import",
+     "taskId": "1B1D84DDD53847BAA621810B593C3FC1", "workspaceId": "8a8196b15b7dbae6015b8694411d13fe",
+     "modelId": "75A40874E6B64FA3AE0743278996850F", "objectId": "112000000009", "state": "running",
+     "terminal": false, "successful": null, "progress": 0.35, "currentStep": "Running...",
+     "upstreamState": "IN_PROGRESS", "createdAt": "2026-11-23T09:58:00.000Z", "availablePages": null,
+     "result": null, "fetchedAt": "2026-11-23T10:00:00.000Z", "nextPollAt": "2026-11-23T10:00:05.000Z"},
+    {"problem": {"type": "urn:anaplan-gateway:problem:bad-request", "title": "Bad request",
+     "status": 400, "detail": "taskId must be 32 hexadecimal characters"}}
+]}))]
 pub struct BatchAnswer {
     /// Every item's answer, in the request's order.
     pub tasks: Vec<BatchEntry>,
@@ -108,7 +119,7 @@ pub struct BatchTask {
 #[derive(Serialize, ToSchema)]
 pub struct BatchProblem {
     /// What the item would have got alone: 400 for a bad id, 403 for a model the caller may not
-    /// read, 404, 502…
+    /// read, 404, 502… (a 503's `Retry-After` is not carried: ask again after a poll interval).
     pub problem: Problem,
     /// In the answer to a held batch: always true.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,11 +144,15 @@ pub async fn task_statuses(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY).await;
-    let body = body.map_err(|_| ApiError::Malformed(format!("the body: over {MAX_BODY} bytes")))?;
+    let most = service.max_batch();
+    // Room for the most items of a few hundred bytes each, so a batch's body stays small.
+    let limit = most.saturating_mul(ITEM_BYTES);
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::Malformed(format!("the body: broke off, or is over {limit} bytes"))
+    })?;
     let batch: Batch = serde_json::from_slice(&body)
         .map_err(|err| ApiError::Malformed(format!("the body is not a batch: {err}")))?;
-    let (count, most) = (batch.tasks.len(), service.max_batch());
+    let count = batch.tasks.len();
     if count == 0 || count > most {
         let why = format!("tasks: {count} items; a batch takes 1 to {most} (GATEWAY_MAX_BATCH)");
         return Err(ApiError::Malformed(why));
@@ -148,14 +163,17 @@ pub async fn task_statuses(
     let items: Vec<Item> = (batch.tasks.iter())
         .map(|raw| Item::read(raw, default_model))
         .collect();
-    let answers = join_all(
-        items
-            .iter()
-            .map(|item| item.answer(&service, caller.as_ref())),
-    )
-    .await;
+    let asked = items
+        .iter()
+        .map(|item| item.answer(&service, caller.as_ref()));
+    let (answers, requests): (Vec<_>, Vec<_>) = (join_all(asked).await.into_iter())
+        .map(|answer| match answer {
+            Ok((served, request)) => (Ok(served), Some(request)),
+            Err(problem) => (Err(problem), None),
+        })
+        .unzip();
     match wait.filter(|_| items.iter().all(|item| item.tag.is_some())) {
-        Some(wait) => Ok(held(&service, &items, answers, wait).await),
+        Some(wait) => Ok(held(&service, &items, answers, requests, wait).await),
         None => Ok(answer(&items, answers, wait.is_some(), None)),
     }
 }
@@ -166,31 +184,26 @@ async fn held(
     service: &StatusService,
     items: &[Item<'_>],
     answers: Vec<Result<Served, Problem>>,
+    requests: Vec<Option<TaskRequest>>,
     wait: Duration,
 ) -> Response {
     let unchanged = |index: usize, snapshot: &Snapshot| items[index].holds(snapshot);
-    let requests: Option<Vec<TaskRequest>> = (answers.iter().zip(items))
+    let all_unchanged = answers
+        .iter()
         .enumerate()
-        .map(|(index, (answer, item))| match (answer, &item.checked) {
-            (Ok(served), Ok(task)) if unchanged(index, &served.snapshot) => Some(task.request),
-            _ => None,
-        })
-        .collect();
-    let Some(requests) = requests else {
+        .all(|(index, answer)| matches!(answer, Ok(served) if unchanged(index, &served.snapshot)));
+    // The requests as answered: a named object's id and the workspace filled in.
+    let requests: Option<Vec<TaskRequest>> = requests.into_iter().collect();
+    let (Some(requests), true) = (requests, all_unchanged) else {
         return answer(items, answers, true, None);
     };
     let wait_for = WaitForAny {
         wait,
         unchanged: &unchanged,
     };
-    let (answers, waited) = match service.tasks_when_any_changed(&requests, wait_for).await {
-        Ok((answers, waited)) => (answers, waited),
-        Err(err) => {
-            // Only a task's workspace, known moments ago, could not be found again.
-            let problem = ApiError::from(err).problem();
-            let answers = items.iter().map(|_| Err(problem.clone())).collect();
-            return answer(items, answers, true, None);
-        }
+    let Ok((answers, waited)) = service.tasks_when_any_changed(&requests, wait_for).await else {
+        // A workspace known moments ago could not be found again: answered as first asked.
+        return answer(items, answers, true, None);
     };
     let answers: Vec<Result<Served, Problem>> = (answers.into_iter())
         .map(|answer| answer.map_err(|err| ApiError::from(err).problem()))
@@ -208,7 +221,7 @@ async fn held(
 /// One item of a batch, read: the task it names (or its problem) and the tag the caller has.
 struct Item<'a> {
     checked: Result<Checked<'a>, Problem>,
-    tag: Option<&'a str>,
+    tag: Option<HeaderValue>,
 }
 
 /// A task an item names, checked, and the object's name when the item gives one.
@@ -222,7 +235,9 @@ impl<'a> Item<'a> {
     fn read(raw: &'a Value, default_model: Option<ModelId>) -> Self {
         Item {
             checked: Self::check(raw, default_model).map_err(|err| err.problem()),
-            tag: raw.get("ifNoneMatch").and_then(Value::as_str),
+            // A tag that is no header value names no answer: the item counts as changed.
+            tag: (raw.get("ifNoneMatch").and_then(Value::as_str))
+                .map(|tag| HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\""))),
         }
     }
 
@@ -244,12 +259,13 @@ impl<'a> Item<'a> {
         Ok(Checked { request, name })
     }
 
-    /// What the item would get alone.
+    /// What the item would get alone, and its request as answered (its workspace and named
+    /// object filled in).
     async fn answer(
         &self,
         service: &StatusService,
         caller: Option<&Arc<Caller>>,
-    ) -> Result<Served, Problem> {
+    ) -> Result<(Served, TaskRequest), Problem> {
         let checked = self.checked.as_ref().map_err(Clone::clone)?;
         let asked = async {
             let mut task = checked.request;
@@ -258,15 +274,15 @@ impl<'a> Item<'a> {
             Naming::named(name, caller.cloned())
                 .fill(service, &mut task)
                 .await?;
-            Ok::<_, ApiError>(service.task(task).await?)
+            Ok::<_, ApiError>((service.task(task).await?, task))
         };
         asked.await.map_err(|err| err.problem())
     }
 
-    /// Whether `snapshot` is still the answer the caller has.
+    /// Whether `snapshot` is still the answer the caller has, its tag compared as the task's
+    /// route compares `If-None-Match`.
     fn holds(&self, snapshot: &Snapshot) -> bool {
-        let tag = snapshot.etag.to_str().unwrap_or_default();
-        self.tag.is_some_and(|mine| mine == tag)
+        (self.tag.as_ref()).is_some_and(|mine| names(mine, &snapshot.etag))
     }
 }
 

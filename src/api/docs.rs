@@ -155,3 +155,16 @@ pub fn model_id_optional(document: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// A batch takes as many items as `GATEWAY_MAX_BATCH` says (the checked-in document states its
+/// default).
+pub fn max_batch(document: &mut utoipa::openapi::OpenApi, most: usize) {
+    use utoipa::openapi::schema::Schema;
+    let schemas = document.components.as_mut().map(|c| &mut c.schemas);
+    let batch = schemas.and_then(|schemas| schemas.get_mut("Batch"));
+    if let Some(RefOr::T(Schema::Object(batch))) = batch
+        && let Some(RefOr::T(Schema::Array(tasks))) = batch.properties.get_mut("tasks")
+    {
+        tasks.max_items = Some(most);
+    }
+}

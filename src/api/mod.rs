@@ -60,9 +60,11 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
 /// `keys_required` when callers are configured.
 pub fn router(service: StatusService, keys_required: bool) -> axum::Router {
     let model_id_optional = service.default_model().is_some();
+    let service_max_batch = service.max_batch();
     let (router, mut document) = documented_routes().with_state(service).split_for_parts();
     docs::event_stream(&mut document);
     docs::start_body_optional(&mut document);
+    docs::max_batch(&mut document, service_max_batch);
     if model_id_optional {
         docs::model_id_optional(&mut document);
     }

@@ -1,8 +1,6 @@
 //! Many tasks asked at once: a held batch waits on every one of its tasks as one request, each
 //! task still polled at its own interval through the cache.
 
-use futures_util::future::join_all;
-
 use super::{StatusService, TaskRequest};
 use crate::address::Address;
 use crate::upstream::UpstreamError;
@@ -21,7 +19,7 @@ impl StatusService {
             addresses.push(self.locate(*request).await?);
         }
         let keys: Vec<Address> = addresses.iter().copied().map(Address::Task).collect();
-        let ask = || join_all(addresses.iter().map(|at| self.task_at(*at)));
+        let ask = |index: usize| self.task_at(addresses[index]);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
         Ok(waiting.until_any_changed(cache, &keys, ask, wait_for).await)
     }

@@ -235,3 +235,66 @@ async fn stopping_answers_held_batches_at_once_each_one_waiter() {
         assert!(answered_at - stopped_at < Duration::from_millis(100));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn items_read_as_their_own_routes_read_them_named_lower_case_or_cloudworks() {
+    let app = spawn_app().await;
+    app.anaplan.answer_any_task(running_at(0.5));
+    app.anaplan
+        .list_object("imports", IMPORT, "Import Employees.csv");
+    let lower = task_id(10).to_lowercase();
+    let named = json!({"kind": "import", "taskId": task_id(11), "objectName": "Import Employees.csv",
+                       "modelId": MODEL, "workspaceId": WORKSPACE});
+    let run = json!({"kind": "integration-run", "taskId": "3f0c9a5e7b214d6c8e1a2b3c4d5e6f70",
+                     "objectId": "0123456789abcdef0123456789abcdef"});
+    let answers = tasks(batch(&app, vec![item(&lower), named.clone(), run]).await).await;
+    assert_eq!(answers[0]["taskId"], task_id(10), "read in Anaplan's case");
+    assert_eq!(answers[1]["objectId"], IMPORT);
+    assert_eq!(answers[1]["objectName"], "Import Employees.csv");
+    // CloudWorks has no such run: the item's own 404, as the run's route would answer.
+    assert_eq!(answers[2]["problem"]["status"], 404, "{}", answers[2]);
+
+    // A named item is held on its object's task, as a numbered one is.
+    let mut tagged = named;
+    tagged["ifNoneMatch"] = answers[1]["etag"].clone();
+    let (response, _) = held(&app, vec![tagged], 7).await.unwrap();
+    assert_eq!(response.status(), 304);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_batch_with_a_problem_item_is_answered_at_once() {
+    let app = spawn_app().await;
+    app.anaplan.answer_any_task(running_at(0.5));
+    let items = vec![item(&task_id(1)), item("nope")];
+    let first = tasks(batch(&app, items.clone()).await).await;
+    let mut tagged = tagged(&items, &first);
+    tagged[1]["ifNoneMatch"] = json!("W/\"0\"");
+    let asked = tokio::time::Instant::now();
+    let (response, answered_at) = held(&app, tagged, 20).await.unwrap();
+    assert_eq!(answered_at, asked, "a problem is news: no wait");
+    let answers = tasks(response).await;
+    assert_eq!(answers[0]["changed"], false);
+    assert_eq!(answers[1]["problem"]["status"], 400);
+    assert_eq!(answers[1]["changed"], true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_bound_a_held_batch_is_answered_at_once_and_the_document_says_the_most() {
+    let app = spawn_app_with(&["--max-waiting", "1", "--max-batch", "7"]).await;
+    app.anaplan.answer_any_task(running_at(0.5));
+    let items = vec![item(&task_id(1))];
+    let first = tasks(batch(&app, items.clone()).await).await;
+    let holding = held(&app, tagged(&items, &first), 20);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (second, _) = held(&app, tagged(&items, &first), 20).await.unwrap();
+    assert_eq!(second.status(), 304);
+    assert!(!second.headers().contains_key("preference-applied"));
+    let (first, _) = holding.await.unwrap();
+    assert_eq!(first.headers()["preference-applied"], "wait=20");
+
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(
+        document["components"]["schemas"]["Batch"]["properties"]["tasks"]["maxItems"],
+        7
+    );
+}
