@@ -163,6 +163,8 @@ pub async fn task_statuses(
     let items: Vec<Item> = (batch.tasks.iter())
         .map(|raw| Item::read(raw, default_model))
         .collect();
+    // What a held batch keeps is its items, read: not its body.
+    drop((batch, body));
     let asked = items
         .iter()
         .map(|item| item.answer(&service, caller.as_ref()));
@@ -182,7 +184,7 @@ pub async fn task_statuses(
 /// problem), else once one changes (200) or the wait ends (304).
 async fn held(
     service: &StatusService,
-    items: &[Item<'_>],
+    items: &[Item],
     answers: Vec<Result<Served, Problem>>,
     requests: Vec<Option<TaskRequest>>,
     wait: Duration,
@@ -219,20 +221,20 @@ async fn held(
 }
 
 /// One item of a batch, read: the task it names (or its problem) and the tag the caller has.
-struct Item<'a> {
-    checked: Result<Checked<'a>, Problem>,
+struct Item {
+    checked: Result<Checked, Problem>,
     tag: Option<HeaderValue>,
 }
 
 /// A task an item names, checked, and the object's name when the item gives one.
-struct Checked<'a> {
+struct Checked {
     request: TaskRequest,
-    name: Option<&'a str>,
+    name: Option<Box<str>>,
 }
 
-impl<'a> Item<'a> {
+impl Item {
     /// Reads and checks an item as the task's own route checks its path and query.
-    fn read(raw: &'a Value, default_model: Option<ModelId>) -> Self {
+    fn read(raw: &Value, default_model: Option<ModelId>) -> Self {
         Item {
             checked: Self::check(raw, default_model).map_err(|err| err.problem()),
             // A tag that is no header value names no answer: the item counts as changed.
@@ -241,14 +243,14 @@ impl<'a> Item<'a> {
         }
     }
 
-    fn check(raw: &'a Value, default_model: Option<ModelId>) -> Result<Checked<'a>, ApiError> {
+    fn check(raw: &Value, default_model: Option<ModelId>) -> Result<Checked, ApiError> {
         let item = BatchItem::deserialize(raw)
             .map_err(|err| ApiError::Malformed(format!("the item is not a task: {err}")))?;
-        let text = |field: &str| raw.get(field).and_then(Value::as_str);
-        let name = text("objectName");
+        let name = raw.get("objectName").and_then(Value::as_str);
         if let Some(name) = name {
             params::checked_name("objectName", name)?;
         }
+        let name = name.map(Box::from);
         let ids = QueryIds {
             model_id: item.model_id.map(Cow::Owned),
             object_id: item.object_id.map(Cow::Owned),
@@ -270,7 +272,7 @@ impl<'a> Item<'a> {
         let asked = async {
             let mut task = checked.request;
             access::admit_caller(service, caller, &mut task)?;
-            let name = checked.name.map(str::to_owned);
+            let name = checked.name.as_deref().map(str::to_owned);
             Naming::named(name, caller.cloned())
                 .fill(service, &mut task)
                 .await?;
@@ -288,7 +290,7 @@ impl<'a> Item<'a> {
 
 /// The batch's answer: every item's, in order; `marked` adds whether each changed.
 fn answer(
-    items: &[Item<'_>],
+    items: &[Item],
     answers: Vec<Result<Served, Problem>>,
     marked: bool,
     waited: Option<Duration>,
