@@ -17,21 +17,12 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anaplan_gateway::simulator::{Reply, Simulator};
+use anaplan_gateway::simulator::Simulator;
 use common::*;
 use serde_json::{Value, json};
 
 const TASKS: usize = 50;
 const ORCHESTRATORS: usize = 200;
-
-fn running(progress: f64) -> Reply {
-    Reply::ok(json!({
-        "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
-        "status": {"code": 200, "message": "Success"},
-        "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
-                 "progress": progress, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
-    }))
-}
 
 fn task(n: usize) -> String {
     format!("B47C{n:028X}")
@@ -79,13 +70,8 @@ enum Way {
 }
 
 async fn watch(anaplan: &Simulator, api: SocketAddr, pid: u32, way: Way) -> Cost {
-    // One connection per held request, as orchestrators on many pods would have.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(90))
-        .build()
-        .unwrap();
-    anaplan.answer_any_task(running(0.35));
+    let http = connection_per_request();
+    anaplan.answer_any_task(running_at(0.35));
     let status = format!("http://{api}/tasks/status");
     let items: Vec<Value> = (0..TASKS).map(item).collect();
     let first: Value = (http
@@ -134,7 +120,7 @@ async fn watch(anaplan: &Simulator, api: SocketAddr, pid: u32, way: Way) -> Cost
     // moves, and each task's next poll brings the change.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_held_kib = rss_kib(pid, "VmRSS:");
-    anaplan.answer_any_task(running(0.6));
+    anaplan.answer_any_task(running_at(0.6));
     let moved_at = Instant::now();
     let held = watchers.len();
     let mut answers = Vec::new();
@@ -179,12 +165,7 @@ async fn answered(request: reqwest::RequestBuilder) -> Instant {
 #[tokio::main]
 async fn main() {
     let (anaplan, http) = simulated_anaplan().await;
-    let settings = [
-        ("GATEWAY_MAX_WAIT", "60s".to_owned()),
-        ("GATEWAY_MAX_WAITING", "20000".to_owned()),
-        // Every held request is a connection of its own: room for all of them.
-        ("GATEWAY_MAX_CONNECTIONS", "20000".to_owned()),
-    ];
+    let settings = holding_many();
     let mut costs = Vec::new();
     for way in [Way::LongPolls, Way::Batches] {
         let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;

@@ -15,11 +15,16 @@ pub const WRK_CONNECTIONS: &str = "32";
 
 /// A running import, as Anaplan documents it: every task the benchmark asks about answers so.
 pub fn running_import() -> Reply {
+    running_at(0.35)
+}
+
+/// A running import at `progress` (0..1): a task moves when its progress does.
+pub fn running_at(progress: f64) -> Reply {
     Reply::ok(json!({
         "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
         "status": {"code": 200, "message": "Success"},
         "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
-                 "progress": 0.35, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
+                 "progress": progress, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
     }))
 }
 
@@ -235,4 +240,24 @@ pub fn median_pair(mut runs: Vec<(Duration, Duration)>) -> (Duration, Duration) 
         (d1.as_secs_f64() / t1.as_secs_f64()).total_cmp(&(d2.as_secs_f64() / t2.as_secs_f64()))
     });
     runs[runs.len() / 2]
+}
+
+/// Settings for a gateway that holds 10 000 and more requests at once: a long wait, and room
+/// for every held request, each a connection of its own.
+pub fn holding_many() -> [(&'static str, String); 3] {
+    [
+        ("GATEWAY_MAX_WAIT", "60s".to_owned()),
+        ("GATEWAY_MAX_WAITING", "20000".to_owned()),
+        ("GATEWAY_MAX_CONNECTIONS", "20000".to_owned()),
+    ]
+}
+
+/// A client that opens a connection per request, as callers on many pods would: one per held
+/// request.
+pub fn connection_per_request() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap()
 }

@@ -27,15 +27,6 @@ const WAITERS_PER_TASK: usize = 100;
 const DUMP_CHUNKS: usize = 5;
 const CHUNK_MIB: usize = 10;
 
-fn running(progress: f64) -> Reply {
-    Reply::ok(json!({
-        "meta": {"schema": "https://api.anaplan.com/2/0/objects/task"},
-        "status": {"code": 200, "message": "Success"},
-        "task": {"type": "taskInformation", "taskId": "0", "currentStep": "Importing data...",
-                 "progress": progress, "taskState": "IN_PROGRESS", "creationTime": 1571258347545_i64}
-    }))
-}
-
 fn task(n: usize) -> String {
     format!("7A17{n:028X}")
 }
@@ -50,13 +41,8 @@ struct Held {
 }
 
 async fn hold_and_move(anaplan: &Simulator, api: SocketAddr, pid: u32) -> Held {
-    // One connection per held request, as callers on many pods would have.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(90))
-        .build()
-        .unwrap();
-    anaplan.answer_any_task(running(0.35));
+    let http = connection_per_request();
+    anaplan.answer_any_task(running_at(0.35));
     // First asked 50 ms apart, as tasks started at different times are: each task is polled at
     // a phase of its own, and a poll's waiters are answered together.
     let mut tags = Vec::new();
@@ -87,7 +73,7 @@ async fn hold_and_move(anaplan: &Simulator, api: SocketAddr, pid: u32) -> Held {
     // moves, and each task's next poll brings the change to its waiters.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_held_kib = rss_kib(pid, "VmRSS:");
-    anaplan.answer_any_task(running(0.6));
+    anaplan.answer_any_task(running_at(0.6));
     let mut answered = Vec::new();
     for waiter in waiters {
         answered.push(waiter.await.unwrap());
@@ -147,12 +133,7 @@ async fn slow_dump(anaplan: &Simulator, api: SocketAddr, pid: u32) -> (u64, u64,
 #[tokio::main]
 async fn main() {
     let (anaplan, http) = simulated_anaplan().await;
-    let settings = [
-        ("GATEWAY_MAX_WAIT", "60s".to_owned()),
-        ("GATEWAY_MAX_WAITING", "20000".to_owned()),
-        // Every held request is a connection of its own: room for all of them.
-        ("GATEWAY_MAX_CONNECTIONS", "20000".to_owned()),
-    ];
+    let settings = holding_many();
     // Each part in a gateway of its own, so one's memory does not stand in the other's.
     let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
     let (dump_before, dump_highest, dump_bytes) =
