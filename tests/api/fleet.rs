@@ -866,3 +866,37 @@ async fn the_demos_second_replica_works_as_printed() {
     assert_eq!(answer.status(), 200);
     assert_eq!(cache_status(&answer), "anaplan-gateway; hit; detail=shared");
 }
+
+#[tokio::test]
+async fn a_batch_held_on_one_replica_and_a_request_on_another_are_answered_by_one_poll() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let prefix = prefix("held-batch");
+    let (first, second) = (
+        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
+        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
+    );
+    let mut running = fixture("task_in_progress.json");
+    anaplan.on(&import_path(TASK), Reply::ok(running.clone()));
+    let tag = first.get(&import_route(TASK)).await.headers()["etag"].clone();
+    running["task"]["progress"] = serde_json::json!(0.9);
+    anaplan.on(&import_path(TASK), Reply::ok(running));
+
+    let item = serde_json::json!({"kind": "import", "taskId": TASK, "objectId": IMPORT,
+        "modelId": MODEL, "workspaceId": WORKSPACE, "ifNoneMatch": tag.to_str().unwrap()});
+    let batch = (second.http.post(second.url("/tasks/status")))
+        .header("prefer", "wait=10")
+        .json(&serde_json::json!({ "tasks": [item] }));
+    let single = (first.http.get(first.url(&import_route(TASK))))
+        .header("if-none-match", tag.clone())
+        .header("prefer", "wait=10");
+    let (batch, single) = tokio::join!(batch.send(), single.send());
+    let (batch, single) = (batch.unwrap(), single.unwrap());
+    assert_eq!(single.status(), 200);
+    let changed = single.headers()["etag"].to_str().unwrap().to_owned();
+    let answer: serde_json::Value = batch.json().await.unwrap();
+    assert_eq!(answer["tasks"][0]["changed"], true, "{answer}");
+    assert_eq!(answer["tasks"][0]["etag"], changed.as_str());
+    // The first answer, then one poll for both replicas' waiters.
+    assert_eq!(anaplan.calls(Method::GET, &import_path(TASK)), 2);
+}
