@@ -5,7 +5,8 @@
 //! calls per task while they are held (one per poll interval is the target), and the time from the
 //! poll that brought each task's change to each of its waiters' answers (p99 under 5 ms is the
 //! target). Then a 50 MB failure dump (five 10 MB chunks) read by a slow reader: the gateway's RSS
-//! while it streams, against before. Run it with `bench/run.sh waiting`. It reports figures; it
+//! while it streams, against before. Last, the same 10 000 requests held over h2c, 200 streams on
+//! each of 50 connections: the memory per held stream. Run it with `bench/run.sh waiting`. It reports figures; it
 //! never fails on the machine's speed.
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark measures real time")]
@@ -130,6 +131,55 @@ async fn slow_dump(anaplan: &Simulator, api: SocketAddr, pid: u32) -> (u64, u64,
     (rss_before, highest, read)
 }
 
+/// Streams per h2c connection: hyper's bound on a connection's concurrent streams.
+const STREAMS_PER_CONNECTION: usize = 200;
+
+/// The same 10 000 requests held over HTTP/2 (h2c, prior knowledge), 200 streams on each of 50
+/// connections: the gateway's RSS before and while they are held.
+async fn hold_over_h2c(anaplan: &Simulator, api: SocketAddr, pid: u32) -> (u64, u64) {
+    anaplan.answer_any_task(running_at(0.35));
+    let held_count = TASKS * WAITERS_PER_TASK;
+    let connections: Vec<reqwest::Client> = (0..held_count / STREAMS_PER_CONNECTION)
+        .map(|_| {
+            let client = reqwest::Client::builder().http2_prior_knowledge();
+            client.timeout(Duration::from_secs(90)).build().unwrap()
+        })
+        .collect();
+    let mut tags = Vec::new();
+    for n in 0..TASKS {
+        let response = connections[0]
+            .get(task_route(api, &task(n)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        tags.push(response.headers()["etag"].clone());
+    }
+    // Every connection open before measuring: a connection's own cost is not a stream's.
+    for client in &connections {
+        client.get(task_route(api, &task(0))).send().await.unwrap();
+    }
+    let rss_before_kib = rss_kib(pid, "VmRSS:");
+    let mut waiters = Vec::new();
+    for index in 0..held_count {
+        let n = index % TASKS;
+        let request = (connections[index % connections.len()].get(task_route(api, &task(n))))
+            .header("if-none-match", tags[n].clone())
+            .header("prefer", "wait=60");
+        waiters.push(tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_held_kib = rss_kib(pid, "VmRSS:");
+    anaplan.answer_any_task(running_at(0.6));
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    (rss_before_kib, rss_held_kib)
+}
+
 #[tokio::main]
 async fn main() {
     let (anaplan, http) = simulated_anaplan().await;
@@ -141,6 +191,9 @@ async fn main() {
     drop(gateway);
     let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
     let held = hold_and_move(&anaplan, api, gateway.id().unwrap()).await;
+    drop(gateway);
+    let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &settings).await;
+    let (h2_before, h2_held) = hold_over_h2c(&anaplan, api, gateway.id().unwrap()).await;
     drop(gateway);
 
     let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
@@ -160,6 +213,13 @@ async fn main() {
         "| memory per held request (RSS held {:.1} MiB, before {:.1} MiB) | {per_held:.0} bytes | |",
         held.rss_held_kib as f64 / 1024.0,
         held.rss_before_kib as f64 / 1024.0
+    );
+    let per_stream = h2_held.saturating_sub(h2_before) as f64 * 1024.0 / held_count as f64;
+    println!(
+        "| memory per held h2c stream, {held_count} on {} connections (RSS held {:.1} MiB, before {:.1} MiB) | {per_stream:.0} bytes | 4 KiB |",
+        held_count / STREAMS_PER_CONNECTION,
+        h2_held as f64 / 1024.0,
+        h2_before as f64 / 1024.0
     );
     println!(
         "| upstream calls per task while held | {:.2} in {:.1} intervals of 5 s | one per interval: {} |",

@@ -99,7 +99,9 @@ impl Waiting {
             let stored = changes.notified();
             tokio::pin!(stored);
             stored.as_mut().enable();
-            let served = ask().await?;
+            // Boxed: the ask (a cache lookup, at worst an upstream call) is short, and its room
+            // would otherwise be carried through every wait.
+            let served = Box::pin(ask()).await?;
             let now = Instant::now();
             let snapshot = &served.snapshot;
             let finished = snapshot.next_poll_at.is_none();
@@ -147,7 +149,7 @@ impl Waiting {
             notified.as_mut().enable();
         }
         for index in 0..keys.len() {
-            answers.push(ask(index).await);
+            answers.push(Box::pin(ask(index)).await);
         }
         let Ok(_held) = held else {
             return (answers, None);
@@ -206,7 +208,7 @@ impl Waiting {
                 stored[index].as_mut().enable();
             }
             for index in to_ask {
-                answers[index] = ask(index).await;
+                answers[index] = Box::pin(ask(index)).await;
             }
         }
     }

@@ -82,10 +82,15 @@ impl Workspaces {
         model: Option<ModelId>,
         given: Option<WorkspaceId>,
     ) -> Result<Scope, UpstreamError> {
+        if let Some(scope) = self.known_scope(model, given) {
+            return Ok(scope);
+        }
         let Some(model) = model else {
             return Ok(Scope::Tenant(Tenant::Default));
         };
-        let workspace = self.resolve(model, given).await?;
+        // Boxed: a lookup is rare and its future large; every request, held ones too, would
+        // otherwise carry its room.
+        let workspace = Box::pin(self.resolve(model, given)).await?;
         Ok(Scope::Model(ModelAddress::new(workspace, model)))
     }
 

@@ -42,7 +42,9 @@ impl Naming {
         let Some(name) = self.name else {
             return Ok(());
         };
-        service.name_object(lookup, &name).await?;
+        // Boxed: a name's lookup is a large future, and every request (a held one too) would
+        // otherwise carry its room for as long as it lives.
+        Box::pin(service.name_object(lookup, &name)).await?;
         if let Some(caller) = self.caller
             && service.is_cold(lookup)
         {
