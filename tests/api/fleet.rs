@@ -495,14 +495,17 @@ async fn sharing_resumes_when_redis_comes_back() {
     }
 }
 
-#[tokio::test]
-async fn requests_held_on_two_replicas_are_answered_by_one_poll() {
-    let Some(redis) = redis() else { return };
-    let anaplan = start_anaplan().await;
-    let prefix = prefix("held");
+/// Two replicas sharing `redis` that poll each second, and the tag of TASK as both asked it
+/// before it moved in Anaplan.
+async fn two_replicas_and_a_task_that_moved(
+    anaplan: &Simulator,
+    redis: &TestRedis,
+    test: &str,
+) -> (TestApp, TestApp, reqwest::header::HeaderValue) {
+    let prefix = prefix(test);
     let (first, second) = (
-        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
-        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
+        replica_with(anaplan, &redis.url, &prefix, ONE_SECOND).await,
+        replica_with(anaplan, &redis.url, &prefix, ONE_SECOND).await,
     );
     let mut running = fixture("task_in_progress.json");
     anaplan.on(&import_path(TASK), Reply::ok(running.clone()));
@@ -510,6 +513,14 @@ async fn requests_held_on_two_replicas_are_answered_by_one_poll() {
     assert_eq!(second.get(&import_route(TASK)).await.headers()["etag"], tag);
     running["task"]["progress"] = serde_json::json!(0.9);
     anaplan.on(&import_path(TASK), Reply::ok(running));
+    (first, second, tag)
+}
+
+#[tokio::test]
+async fn requests_held_on_two_replicas_are_answered_by_one_poll() {
+    let Some(redis) = redis() else { return };
+    let anaplan = start_anaplan().await;
+    let (first, second, tag) = two_replicas_and_a_task_that_moved(&anaplan, &redis, "held").await;
 
     let hold = |app: &TestApp| {
         let request = (app.http.get(app.url(&import_route(TASK))))
@@ -871,16 +882,8 @@ async fn the_demos_second_replica_works_as_printed() {
 async fn a_batch_held_on_one_replica_and_a_request_on_another_are_answered_by_one_poll() {
     let Some(redis) = redis() else { return };
     let anaplan = start_anaplan().await;
-    let prefix = prefix("held-batch");
-    let (first, second) = (
-        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
-        replica_with(&anaplan, &redis.url, &prefix, ONE_SECOND).await,
-    );
-    let mut running = fixture("task_in_progress.json");
-    anaplan.on(&import_path(TASK), Reply::ok(running.clone()));
-    let tag = first.get(&import_route(TASK)).await.headers()["etag"].clone();
-    running["task"]["progress"] = serde_json::json!(0.9);
-    anaplan.on(&import_path(TASK), Reply::ok(running));
+    let test = "held-batch";
+    let (first, second, tag) = two_replicas_and_a_task_that_moved(&anaplan, &redis, test).await;
 
     let item = serde_json::json!({"kind": "import", "taskId": TASK, "objectId": IMPORT,
         "modelId": MODEL, "workspaceId": WORKSPACE, "ifNoneMatch": tag.to_str().unwrap()});
