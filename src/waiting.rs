@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
@@ -75,7 +76,7 @@ impl Waiting {
     }
 
     /// The answer for `key` (from `ask`, which asks the cache) once it changes, or what it is
-    /// when the wait ends; at once when too many requests are held already.
+    /// when the wait ends; at once when too many requests are held already: a batch of one.
     pub async fn until_changed<F, Fut>(
         &self,
         cache: &StatusCache,
@@ -87,42 +88,16 @@ impl Waiting {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Served, UpstreamError>>,
     {
-        let wait = wait_for.wait.min(self.max_wait);
-        let mut stopping = self.stopping.subscribe();
-        let Ok(_held) = self.held.try_acquire() else {
-            return Ok((ask().await?, None));
+        let unchanged = |_: usize, snapshot: &Snapshot| (wait_for.unchanged)(snapshot);
+        let wait_for = WaitForAny {
+            wait: wait_for.wait,
+            unchanged: &unchanged,
         };
-        let deadline = Instant::now() + wait;
-        loop {
-            // Registered before looking, so an answer stored in between still wakes this wait.
-            let changes = cache.changes(key);
-            let stored = changes.notified();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            // Boxed: the ask (a cache lookup, at worst an upstream call) is short, and its room
-            // would otherwise be carried through every wait.
-            let served = Box::pin(ask()).await?;
-            let now = Instant::now();
-            let snapshot = &served.snapshot;
-            let finished = snapshot.next_poll_at.is_none();
-            if finished || !(wait_for.unchanged)(snapshot) || now >= deadline || *stopping.borrow()
-            {
-                return Ok((served, Some(wait)));
-            }
-            let ask_again = match snapshot.next_poll_at {
-                Some(due) if due > now => due,
-                _ => now + self.recheck,
-            };
-            tokio::select! {
-                () = stored => {}
-                () = tokio::time::sleep_until(ask_again.min(deadline)) => {}
-                _ = stopping.wait_for(|stop| *stop) => {}
-            }
-        }
+        let (answers, waited) = (self.until_any_changed(cache, &[key], |_| ask(), wait_for)).await;
+        let answer = answers.into_iter().next().expect("one key, one answer");
+        Ok((answer?, waited))
     }
-}
 
-impl Waiting {
     /// The answers for `keys` (from `ask`, which asks the cache for the item of that index) once
     /// any of them changes or fails, or what they are when the wait ends: one held request
     /// however many keys it names. Each item is asked again only when a new answer is stored for
@@ -142,15 +117,17 @@ impl Waiting {
         let wait = wait_for.wait.min(self.max_wait);
         let mut stopping = self.stopping.subscribe();
         let held = self.held.try_acquire();
-        let mut answers = Vec::with_capacity(keys.len());
-        let changes: Vec<_> = keys.iter().map(|key| cache.changes(*key)).collect();
-        let mut stored: Vec<_> = changes.iter().map(|c| Box::pin(c.notified())).collect();
-        for notified in &mut stored {
+        let signal = |key: &Address| {
+            let mut notified = Box::pin(cache.changes(*key).notified_owned());
             notified.as_mut().enable();
-        }
-        for index in 0..keys.len() {
-            answers.push(Box::pin(ask(index)).await);
-        }
+            notified
+        };
+        let mut stored: Vec<_> = keys.iter().map(signal).collect();
+        // Asked once more after registering, even where the caller just asked: an answer stored
+        // in between must not slip by. Boxed: an ask is short, and its room would otherwise be
+        // carried through every wait.
+        let asked: Vec<_> = (0..keys.len()).map(|index| Box::pin(ask(index))).collect();
+        let mut answers = join_all(asked).await;
         let Ok(_held) = held else {
             return (answers, None);
         };
@@ -202,10 +179,10 @@ impl Waiting {
                 }
                 _ = stopping.wait_for(|stop| *stop) => Vec::new(),
             };
-            // Registered again before looking, so an answer stored in between still wakes it.
+            // Registered again before looking, so an answer stored in between still wakes it
+            // (with the entry's signal as it is now: an entry evicted and made again has another).
             for &index in &to_ask {
-                stored[index] = Box::pin(changes[index].notified());
-                stored[index].as_mut().enable();
+                stored[index] = signal(&keys[index]);
             }
             for index in to_ask {
                 answers[index] = Box::pin(ask(index)).await;

@@ -190,13 +190,9 @@ async fn held(
     wait: Duration,
 ) -> Response {
     let unchanged = |index: usize, snapshot: &Snapshot| items[index].holds(snapshot);
-    let all_unchanged = answers
-        .iter()
-        .enumerate()
-        .all(|(index, answer)| matches!(answer, Ok(served) if unchanged(index, &served.snapshot)));
     // The requests as answered: a named object's id and the workspace filled in.
     let requests: Option<Vec<TaskRequest>> = requests.into_iter().collect();
-    let (Some(requests), true) = (requests, all_unchanged) else {
+    let (Some(requests), true) = (requests, all_hold(items, &answers)) else {
         return answer(items, answers, true, None);
     };
     let wait_for = WaitForAny {
@@ -210,14 +206,16 @@ async fn held(
     let answers: Vec<Result<Served, Problem>> = (answers.into_iter())
         .map(|answer| answer.map_err(|err| ApiError::from(err).problem()))
         .collect();
-    let still = answers
-        .iter()
-        .enumerate()
-        .all(|(index, answer)| matches!(answer, Ok(served) if unchanged(index, &served.snapshot)));
-    match still {
+    match all_hold(items, &answers) {
         true => with_wait_applied(StatusCode::NOT_MODIFIED.into_response(), waited),
         false => answer(items, answers, true, waited),
     }
+}
+
+/// Whether every answer is still the one its item's caller has (none is a problem).
+fn all_hold(items: &[Item], answers: &[Result<Served, Problem>]) -> bool {
+    (items.iter().zip(answers))
+        .all(|(item, answer)| matches!(answer, Ok(served) if item.holds(&served.snapshot)))
 }
 
 /// One item of a batch, read: the task it names (or its problem) and the tag the caller has.
@@ -229,7 +227,7 @@ struct Item {
 /// A task an item names, checked, and the object's name when the item gives one.
 struct Checked {
     request: TaskRequest,
-    name: Option<Box<str>>,
+    name: Option<String>,
 }
 
 impl Item {
@@ -246,11 +244,10 @@ impl Item {
     fn check(raw: &Value, default_model: Option<ModelId>) -> Result<Checked, ApiError> {
         let item = BatchItem::deserialize(raw)
             .map_err(|err| ApiError::Malformed(format!("the item is not a task: {err}")))?;
-        let name = raw.get("objectName").and_then(Value::as_str);
-        if let Some(name) = name {
+        if let Some(name) = &item.object_name {
             params::checked_name("objectName", name)?;
         }
-        let name = name.map(Box::from);
+        let name = item.object_name.clone();
         let ids = QueryIds {
             model_id: item.model_id.map(Cow::Owned),
             object_id: item.object_id.map(Cow::Owned),
@@ -272,8 +269,7 @@ impl Item {
         let asked = async {
             let mut task = checked.request;
             access::admit_caller(service, caller, &mut task)?;
-            let name = checked.name.as_deref().map(str::to_owned);
-            Naming::named(name, caller.cloned())
+            Naming::named(checked.name.clone(), caller.cloned())
                 .fill(service, &mut task)
                 .await?;
             Ok::<_, ApiError>((service.task(task).await?, task))
