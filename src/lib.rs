@@ -31,6 +31,7 @@ pub mod server;
 pub mod service;
 pub mod shared;
 pub mod simulator;
+pub mod spans;
 pub mod starts;
 pub mod telemetry;
 pub mod trace;

@@ -7,7 +7,7 @@ use anaplan_gateway::config::{
     Cli, Command, CredentialMethod, LogFormat, RawSettings, Settings, setting_name,
 };
 use anaplan_gateway::upstream::auth::certificate::LoadedCertificate;
-use anaplan_gateway::{demo, server, telemetry};
+use anaplan_gateway::{demo, server, spans, telemetry};
 use clap::Parser;
 
 #[tokio::main]
@@ -32,13 +32,16 @@ async fn serve(raw: &RawSettings) -> ExitCode {
     if let Err(problem) = usable_credentials(&settings) {
         return configuration_problems(vec![problem]);
     }
-    report(
-        server::run(&settings, |api, admin| {
-            tracing::info!(%api, %admin, anaplan = %settings.anaplan.api_url,
-                "anaplan-gateway listening");
-        })
-        .await,
-    )
+    if let Err(problem) = export_spans() {
+        return configuration_problems(vec![problem]);
+    }
+    let served = server::run(&settings, |api, admin| {
+        tracing::info!(%api, %admin, anaplan = %settings.anaplan.api_url,
+            "anaplan-gateway listening");
+    })
+    .await;
+    flush_spans().await;
+    report(served)
 }
 
 async fn demo(raw: &RawSettings) -> ExitCode {
@@ -52,7 +55,25 @@ async fn demo(raw: &RawSettings) -> ExitCode {
     if let Err(problem) = usable_credentials(&settings) {
         return configuration_problems(vec![problem]);
     }
-    report(demo::run(settings).await)
+    if let Err(problem) = export_spans() {
+        return configuration_problems(vec![problem]);
+    }
+    let served = demo::run(settings).await;
+    flush_spans().await;
+    report(served)
+}
+
+/// Exports spans when `OTEL_EXPORTER_OTLP_ENDPOINT` says where to, and says so.
+fn export_spans() -> Result<(), String> {
+    if spans::export_from_env().map_err(|err| format!("{err:#}"))? {
+        tracing::info!("exporting spans over OTLP/HTTP");
+    }
+    Ok(())
+}
+
+/// Sends the spans not yet exported before the process ends.
+async fn flush_spans() {
+    let _ = tokio::task::spawn_blocking(spans::flush).await;
 }
 
 /// Logs in once with the configured credentials and prints whom the gateway acts as; on any

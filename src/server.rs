@@ -25,7 +25,7 @@ use crate::callers::Callers;
 use crate::config::Settings;
 use crate::connections::{self, ConnectionLimits};
 use crate::service::StatusService;
-use crate::{api, telemetry};
+use crate::{api, spans, telemetry};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connections the admin listener keeps open at once: enough for probes and a scraper.
@@ -108,10 +108,19 @@ fn with_route_metrics(router: Router) -> Router {
     router.layer(axum::middleware::from_fn(telemetry::record_http_metrics))
 }
 
+/// Whether a listener's requests are exported as spans: the admin listener's probes and scrapes
+/// are not.
+#[derive(Clone, Copy)]
+enum Spans {
+    Exported,
+    None,
+}
+
 /// What every request passes through, outermost first: the request id is set before anything
 /// logs, and the span carries it.
 fn with_request_tracing<S>(
     service: S,
+    spans: Spans,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
@@ -131,13 +140,14 @@ where
             let trace_id = tracing::field::Empty;
             tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id, trace_id)
         }))
-        .service(with_one_host(service))
+        .service(with_one_host(service, spans))
 }
 
 /// Answers an HTTP/1.1 request with no `Host` header, or more than one, with a 400 problem (RFC
 /// 9112, section 3.2); every other request goes on to `service`.
 fn with_one_host<S>(
     service: S,
+    exported: Spans,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
@@ -157,11 +167,28 @@ where
             }
             // The caller's trace is kept for everything the request does, spawned work too, and
             // its id goes on the request's span, so on each of its log lines.
-            let trace = caller_trace(&request);
+            let mut trace = caller_trace(&request);
+            let span = match exported {
+                Spans::Exported => {
+                    spans::start_request(trace, request.method(), request.uri().path())
+                }
+                Spans::None => None,
+            };
+            if let Some((_, own)) = &span {
+                trace = Some(*own);
+            }
             if let Some(trace) = &trace {
                 tracing::Span::current().record("trace_id", tracing::field::display(trace));
             }
-            crate::trace::within(trace, service.oneshot(request)).await
+            let response = crate::trace::within(trace, service.oneshot(request)).await;
+            if let (Some((span, _)), Ok(response)) = (span, &response) {
+                let route = response.extensions().get::<spans::Route>();
+                span.end_request(
+                    route.map(|route| route.0.as_str()),
+                    response.status().as_u16(),
+                );
+            }
+            response
         }
     })
 }
@@ -238,13 +265,13 @@ pub async fn serve(
         .service(app.api);
     let api_server = connections::serve(
         api,
-        with_request_tracing(with_cors),
+        with_request_tracing(with_cors, Spans::Exported),
         limits,
         stopped.clone(),
     );
     let admin_server = connections::serve(
         admin,
-        with_request_tracing(app.admin),
+        with_request_tracing(app.admin, Spans::None),
         admin_limits,
         stopped.clone(),
     );

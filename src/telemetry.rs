@@ -112,7 +112,11 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<Arc<Caller>>()
         .map(|c| c.name().clone());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if crate::spans::exporting() {
+        let route = crate::spans::Route(route.clone());
+        response.extensions_mut().insert(route);
+    }
     let status = response.status().as_u16().to_string();
     let mut labels = vec![
         metrics::Label::new("route", route.clone()),
@@ -152,6 +156,11 @@ impl RouteMetrics {
             count: metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status),
             duration: metrics::histogram!(HTTP_DURATION, "route" => route),
         }
+    }
+
+    /// The route template the series is labelled with.
+    pub fn route(&self) -> &'static str {
+        self.route
     }
 
     /// Counts one answer that took `elapsed`.

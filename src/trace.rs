@@ -10,11 +10,12 @@ tokio::task_local! {
     static TRACE: TraceParent;
 }
 
-/// A valid `traceparent`: version `00`, its trace id and flags (the parent span is the caller's;
-/// each call out gets a span id of its own).
+/// A valid `traceparent`: version `00`, its trace id, its parent span (the caller's, or the
+/// gateway's own request span when spans are exported) and flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
     trace_id: [u8; 32],
+    span_id: [u8; 16],
     flags: [u8; 2],
 }
 
@@ -39,8 +40,27 @@ impl TraceParent {
         }
         Some(Self {
             trace_id: trace_id.try_into().ok()?,
+            span_id: parent.try_into().ok()?,
             flags: flags.try_into().ok()?,
         })
+    }
+
+    /// The header that names this span as the parent: `00-{trace id}-{span id}-{flags}`.
+    pub fn header(&self) -> String {
+        let hex = |part: &[u8]| std::str::from_utf8(part).unwrap_or_default().to_owned();
+        let (span, flags) = (hex(&self.span_id), hex(&self.flags));
+        format!("00-{}-{span}-{flags}", self.trace_id())
+    }
+
+    /// The parent span's id.
+    pub fn span_id(&self) -> &str {
+        std::str::from_utf8(&self.span_id).unwrap_or_default()
+    }
+
+    /// The trace flags, as a number (bit 0: sampled).
+    pub fn flags(&self) -> u8 {
+        let flags = std::str::from_utf8(&self.flags).unwrap_or_default();
+        u8::from_str_radix(flags, 16).unwrap_or_default()
     }
 
     /// The trace id, as log lines carry it.
@@ -101,6 +121,9 @@ mod tests {
             "{child}"
         );
         assert_ne!(&child[36..52], "00f067aa0ba902b7", "a span of its own");
+        assert_eq!(trace.header(), VALID);
+        assert_eq!(trace.span_id(), "00f067aa0ba902b7");
+        assert_eq!(trace.flags(), 1);
         for bad in [
             "",
             "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",

@@ -93,11 +93,12 @@ impl Api {
             return None;
         }
         let hit = hits.service.fresh_task(&task, now)?;
-        Some(respond(
-            &hit,
-            now,
-            request.headers().get(header::IF_NONE_MATCH),
-        ))
+        let mut response = respond(&hit, now, request.headers().get(header::IF_NONE_MATCH));
+        if crate::spans::exporting() {
+            let route = crate::spans::Route(hits.metrics.route().to_owned());
+            response.extensions_mut().insert(route);
+        }
+        Some(response)
     }
 }
 

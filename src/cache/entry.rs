@@ -21,6 +21,7 @@ use crate::address::Address;
 use crate::backoff::{Backoff, FailureStreak};
 use crate::config::{CacheLimits, PollPolicy};
 use crate::shared::Claim;
+use crate::spans::Joiners;
 use crate::upstream::UpstreamError;
 
 /// One upstream call's outcome, shared by every caller waiting for it.
@@ -49,9 +50,18 @@ pub(super) struct Control {
     /// The earliest this key may be polled again; `None` until this entry has polled, when the
     /// floor of an evicted predecessor is looked up in the sketch.
     pub(super) not_before: Option<Instant>,
-    /// The call under way, and when it goes (or went) upstream.
-    pub(super) inflight: Option<(SharedFetch, Instant)>,
+    /// The call under way.
+    pub(super) inflight: Option<InFlight>,
     pub(super) failures: FailureStreak<UpstreamError>,
+}
+
+/// A key's call under way.
+pub(super) struct InFlight {
+    fetch: SharedFetch,
+    /// When it goes (or went) upstream.
+    call_at: Instant,
+    /// The callers that joined it, while spans are exported.
+    joiners: Option<Joiners>,
 }
 
 impl Entry {
@@ -225,8 +235,11 @@ impl Keys {
         if let Some(snapshot) = entry.snapshot().filter(|s| good_enough(s)) {
             return Ok(Pending::Landed(snapshot));
         }
-        if let Some((fetch, call_at)) = &control.inflight {
-            let (fetch, call_at) = (fetch.clone(), *call_at);
+        if let Some(inflight) = &control.inflight {
+            if let Some(joiners) = &inflight.joiners {
+                joiners.join();
+            }
+            let (fetch, call_at) = (inflight.fetch.clone(), inflight.call_at);
             return Ok(Pending::Joined { fetch, call_at });
         }
         if let Some(failure) = control.failures.in_force(now) {
@@ -242,8 +255,14 @@ impl Keys {
         let call_at = not_before.max(now);
         control.not_before = Some(call_at + self.policy.interval);
         let after_failure = control.failures.after_failure();
-        let fetch = self.spawn_call(key, entry, call_at, fetch());
-        control.inflight = Some((fetch.clone(), call_at));
+        let joiners = Joiners::for_a_call();
+        let call = crate::spans::linking(joiners.clone(), fetch());
+        let fetch = self.spawn_call(key, entry, call_at, call);
+        control.inflight = Some(InFlight {
+            fetch: fetch.clone(),
+            call_at,
+            joiners,
+        });
         Ok(Pending::Started {
             fetch,
             after_failure,

@@ -296,8 +296,13 @@ impl AnaplanClient {
         let mut request = (inner.http.request(call.method.clone(), url.clone()))
             .header(AUTHORIZATION, token.header_value())
             .header(ACCEPT, call.accept);
-        if let Some(trace) = crate::trace::current() {
-            request = request.header("traceparent", trace.child());
+        let span = crate::spans::start_call(&call.method, call.endpoint.label(), url.as_str());
+        let traceparent = match &span {
+            Some((_, header)) => Some(header.clone()),
+            None => crate::trace::current().map(|trace| trace.child()),
+        };
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
         }
         if let Some((body, content_type)) = &call.body {
             request = request
@@ -307,7 +312,12 @@ impl AnaplanClient {
         if let Some(left) = call.left {
             left.store(true, Ordering::Release);
         }
-        let response = request.send().await.map_err(|err| {
+        let response = request.send().await;
+        if let Some((span, _)) = span {
+            let status = response.as_ref().ok().map(|r| r.status().as_u16());
+            span.end_call(status);
+        }
+        let response = response.map_err(|err| {
             // A connection that was never made carried nothing.
             if let (true, Some(left)) = (err.is_connect(), call.left) {
                 left.store(false, Ordering::Release);

@@ -43,6 +43,26 @@ fn bad_settings_exit_2_with_one_line_each_for_the_demo_as_for_serving() {
 }
 
 #[test]
+fn an_endpoint_spans_cannot_go_to_stops_the_start_without_quoting_it() {
+    let endpoint = "http://user:secret@[bad host/";
+    let output = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    let line = "OTEL_EXPORTER_OTLP_ENDPOINT: not a URL spans can be exported to";
+    assert!(stderr.contains(line), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
 fn a_failing_healthcheck_says_why() {
     // A port nothing listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

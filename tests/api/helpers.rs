@@ -255,6 +255,15 @@ pub async fn spawn_gateway_process_with(
     anaplan: &Simulator,
     credentials: &[&str],
 ) -> (tokio::process::Child, SocketAddr) {
+    spawn_gateway_process_in(anaplan, credentials, &[]).await
+}
+
+/// As [`spawn_gateway_process_with`], with the environment variables `env` set.
+pub async fn spawn_gateway_process_in(
+    anaplan: &Simulator,
+    credentials: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr) {
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -267,6 +276,7 @@ pub async fn spawn_gateway_process_with(
         .args(["--listen", &api.to_string()])
         .args(["--admin-listen", &admin.to_string()])
         .env("RUST_LOG", "trace")
+        .envs(env.iter().copied())
         .args(&gateway_args(anaplan, credentials, &[])[5..])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -28,6 +28,7 @@ mod openapi;
 mod polling;
 mod properties;
 mod rate_limits;
+mod spans;
 mod starts;
 mod tasks;
 mod token;
