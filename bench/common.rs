@@ -1,12 +1,18 @@
-//! What both benchmarks share: the simulated import every task answers with, routes, `wrk`, and
-//! starting the release gateway.
+//! What the benchmarks share: the simulated import every task answers with, routes, `wrk`,
+//! starting the release gateway, asking for many tasks and uploading a file.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anaplan_gateway::simulator::files::generated_chunk;
 use anaplan_gateway::simulator::{Options, Reply, Simulator};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub const WORKSPACE: &str = "8a8196b15b7dbae6015b8694411d13fe";
 pub const MODEL: &str = "75A40874E6B64FA3AE0743278996850F";
@@ -260,4 +266,77 @@ pub fn connection_per_request() -> reqwest::Client {
         .timeout(Duration::from_secs(90))
         .build()
         .unwrap()
+}
+
+/// The gateway's default upload chunk, which the upload benchmarks' files are cut into.
+pub const CHUNK_BYTES: usize = 10 * 1024 * 1024;
+/// What an uploading writer hands the socket at a time.
+const PIECE: usize = 64 * 1024;
+
+/// Sends `file` (`chunks` generated chunks of CSV rows) to `address` as a `PUT` of `path` at
+/// `pace` bytes a second (as fast as the socket takes it with none), and reads the answer; the
+/// gateway's highest RSS meanwhile (with `pid`).
+pub async fn upload_file(
+    address: SocketAddr,
+    path: &str,
+    file: &str,
+    chunks: usize,
+    pace: Option<u64>,
+    pid: Option<u32>,
+) -> u64 {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: text/csv\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        chunks * CHUNK_BYTES
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let (started, mut written, mut highest) = (Instant::now(), 0usize, 0);
+    for n in 0..chunks {
+        let chunk = generated_chunk(file, n, CHUNK_BYTES);
+        for piece in chunk.chunks(PIECE) {
+            socket.write_all(piece).await.unwrap();
+            written += piece.len();
+            if let Some(pid) = pid {
+                highest = highest.max(rss_kib(pid, "VmRSS:"));
+            }
+            if let Some(pace) = pace {
+                let due = Duration::from_secs_f64(written as f64 / pace as f64);
+                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            }
+        }
+    }
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    highest
+}
+
+/// Asks for `count` distinct tasks from the `from`th on, `concurrency` at a time.
+pub async fn ask_many(
+    http: &reqwest::Client,
+    api: SocketAddr,
+    from: u64,
+    count: u64,
+    concurrency: usize,
+) {
+    let next = Arc::new(AtomicU64::new(from));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, next) = (http.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= from + count {
+                    break;
+                }
+                let url = task_route(api, &format!("{n:032X}"));
+                let response = http.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
 }

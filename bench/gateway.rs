@@ -14,8 +14,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anaplan_gateway::simulator::{Reply, Simulator};
@@ -30,35 +28,6 @@ const WRK_SECONDS: &str = "10s";
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-/// Asks for `count` distinct tasks, `concurrency` at a time.
-async fn ask_many(
-    http: &reqwest::Client,
-    api: SocketAddr,
-    from: u64,
-    count: u64,
-    concurrency: usize,
-) {
-    let next = Arc::new(AtomicU64::new(from));
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (http, next) = (http.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= from + count {
-                    break;
-                }
-                let url = task_route(api, &format!("{n:032X}"));
-                let response = http.get(url).send().await.unwrap();
-                assert_eq!(response.status(), 200);
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await.unwrap();
-    }
 }
 
 /// The figures one run measures.

@@ -22,47 +22,11 @@ use anaplan_gateway::simulator::Simulator;
 use anaplan_gateway::simulator::files::generated_chunk;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const FILE: &str = "113000000000";
 const CHUNKS: usize = 103;
-const CHUNK_BYTES: usize = 10 * 1024 * 1024;
 /// The slow writer's pace, bytes a second.
 const SLOW_WRITER: u64 = 50_000_000;
-/// What the writer hands the socket at a time.
-const PIECE: usize = 64 * 1024;
-
-/// Sends the file to `address` as a `PUT` of `path` at `pace` bytes a second (as fast as the
-/// socket takes it with none), and reads the answer; the gateway's highest RSS meanwhile (with
-/// `pid`).
-async fn write_all(address: SocketAddr, path: &str, pace: Option<u64>, pid: Option<u32>) -> u64 {
-    let mut socket = TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: text/csv\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n",
-        CHUNKS * CHUNK_BYTES
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    let (started, mut written, mut highest) = (Instant::now(), 0usize, 0);
-    for n in 0..CHUNKS {
-        let chunk = generated_chunk(FILE, n, CHUNK_BYTES);
-        for piece in chunk.chunks(PIECE) {
-            socket.write_all(piece).await.unwrap();
-            written += piece.len();
-            if let Some(pid) = pid {
-                highest = highest.max(rss_kib(pid, "VmRSS:"));
-            }
-            if let Some(pace) = pace {
-                let due = Duration::from_secs_f64(written as f64 / pace as f64);
-                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
-            }
-        }
-    }
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    highest
-}
 
 /// Every chunk the simulated Anaplan was given, against what was sent; then forgotten.
 fn check_uploaded(anaplan: &Simulator) {
@@ -153,7 +117,7 @@ async fn main() {
     let (gateway, api, _, _) = start_gateway(&http, anaplan.address, &[]).await;
     let pid = gateway.id().unwrap();
     let before = rss_kib(pid, "VmRSS:");
-    let highest = write_all(api, &path, Some(SLOW_WRITER), Some(pid)).await;
+    let highest = upload_file(api, &path, FILE, CHUNKS, Some(SLOW_WRITER), Some(pid)).await;
     check_uploaded(&anaplan);
     let rise_mib = highest.saturating_sub(before) as f64 / 1024.0;
 
@@ -162,11 +126,11 @@ async fn main() {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        write_all(api, &path, None, None).await;
+        upload_file(api, &path, FILE, CHUNKS, None, None).await;
         let through = started.elapsed();
         check_uploaded(&anaplan);
         let started = Instant::now();
-        write_all(relay, "/", None, None).await;
+        upload_file(relay, "/", FILE, CHUNKS, None, None).await;
         let direct = started.elapsed();
         check_uploaded(&anaplan);
         runs.push((through, direct));

@@ -146,6 +146,8 @@ def test_values_reach_the_env_unchanged():
             "logLevel": "debug",
         },
         "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+        # Room for the connections and held requests above (the chart's memory check).
+        "resources": {"limits": {"memory": "2Gi"}},
     }
     variables = env(gateway(docs_for(values))[2])
     assert variables["ANAPLAN_API_URL"] == "https://api.example.com/2/0"

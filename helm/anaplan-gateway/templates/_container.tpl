@@ -12,6 +12,7 @@ Its env and volume mounts come from the helpers below, which the `helm test` pod
 (templates/tests/check.yaml) shares, so the check signs in exactly as the gateway does.
 */}}
 {{- define "anaplan-gateway.container" -}}
+{{- include "anaplan-gateway.memoryCheck" . -}}
 - name: anaplan-gateway
   image: {{ include "anaplan-gateway.image" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}

@@ -157,3 +157,95 @@ with a rediss:// url: the CA is trusted for TLS only, and a redis:// url has non
 {{- end }}
 {{- if $r.caSecret }}true{{ end }}
 {{- end }}
+
+{{/*
+The gateway's memory model: what it may hold at its configured bounds. The figures are the ones
+measured in the repository README's "Memory model" section and its benchmarks; change them
+together.
+  baseMib            the process with its runtime, TLS, metrics and logging
+  connectionKib      an HTTP/1.1 API connection with its buffers and a request in flight
+  heldRequestKib     a held request (long-poll, event stream, held batch)
+  chunksPerTransfer  an upload holds about two chunks of gateway.uploadChunk; a download less
+  limitPercent       the share of resources.limits.memory it may take; the rest is room for the
+                     allocator and the kernel's accounting
+*/}}
+{{- define "anaplan-gateway.memoryModel" -}}
+{{- toJson (dict "baseMib" 24 "connectionKib" 32 "heldRequestKib" 12 "chunksPerTransfer" 2 "limitPercent" 90) }}
+{{- end }}
+
+{{/* Bytes in a chunk size as the gateway reads it (10MiB, 512KiB, 1048576). */}}
+{{- define "anaplan-gateway.chunkBytes" -}}
+{{- $units := dict "" 1 "B" 1 "KiB" 1024 "MiB" 1048576 "GiB" 1073741824 }}
+{{- $text := toString . | trim }}
+{{- $digits := regexFind "^[0-9]+" $text }}
+{{- $unit := trimPrefix $digits $text }}
+{{- if or (not $digits) (not (hasKey $units $unit)) }}
+{{- fail (printf "gateway.uploadChunk: %q is no size the gateway reads; use for example 10MiB" $text) }}
+{{- end }}
+{{- mul (atoi $digits) (get $units $unit) }}
+{{- end }}
+
+{{/*
+Bytes in a Kubernetes quantity (192Mi, 1Gi, 200M, 268435456, 1.5Gi). A fraction is read to three
+places, which can only make the limit seem smaller.
+*/}}
+{{- define "anaplan-gateway.quantityBytes" -}}
+{{- if not (kindIs "string" .) }}
+{{- int64 . }}
+{{- else }}
+{{- $units := dict "" 1 "k" 1000 "K" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "P" 1000000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 }}
+{{- $text := trim . }}
+{{- $number := regexFind `^[0-9]+(\.[0-9]*)?` $text }}
+{{- $unit := trimPrefix $number $text }}
+{{- if or (not $number) (not (hasKey $units $unit)) }}
+{{- fail (printf "resources.limits.memory: %q is no quantity the chart reads; use for example 192Mi, 1Gi or 268435456" $text) }}
+{{- end }}
+{{- $parts := splitList "." $number }}
+{{- $unitBytes := get $units $unit }}
+{{- $fraction := "0" }}
+{{- if gt (len $parts) 1 }}{{ $fraction = printf "%s000" (index $parts 1) | trunc 3 }}{{ end }}
+{{- add (mul (atoi (first $parts)) $unitBytes) (div (mul (atoi $fraction) $unitBytes) 1000) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The memory the gateway may need by its model, each part rounded up to whole MiB, against what
+resources.limits.memory allows it; as JSON. "limit" is empty when no limit is set.
+*/}}
+{{- define "anaplan-gateway.memory" -}}
+{{- $m := include "anaplan-gateway.memoryModel" . | fromJson }}
+{{- $g := .Values.gateway }}
+{{- $connections := div (add (mul $g.maxConnections $m.connectionKib) 1023) 1024 }}
+{{- $held := div (add (mul $g.maxWaiting $m.heldRequestKib) 1023) 1024 }}
+{{- $chunk := include "anaplan-gateway.chunkBytes" $g.uploadChunk }}
+{{- $transfers := div (add (mul $g.maxTransfers $m.chunksPerTransfer $chunk) 1048575) 1048576 }}
+{{- $parts := list
+  (printf "base %d" (int64 $m.baseMib))
+  (printf "cache %d" (int64 $g.cacheMaxMib))
+  (printf "%d connections %d" (int64 $g.maxConnections) $connections)
+  (printf "%d held requests %d" (int64 $g.maxWaiting) $held)
+  (printf "%d transfers %d" (int64 $g.maxTransfers) $transfers) }}
+{{- $total := add $m.baseMib $g.cacheMaxMib $connections $held $transfers }}
+{{- $limit := dig "limits" "memory" "" (.Values.resources | default dict) }}
+{{- $allowed := 0 }}
+{{- if $limit }}
+{{- $bytes := include "anaplan-gateway.quantityBytes" $limit | int64 }}
+{{- /* floor(bytes x percent / 100) without overflowing int64 */}}
+{{- $share := add (mul (div $bytes 100) $m.limitPercent) (div (mul (mod $bytes 100) $m.limitPercent) 100) }}
+{{- $allowed = div $share 1048576 }}
+{{- if not (kindIs "string" $limit) }}{{ $limit = toString (int64 $limit) }}{{ end }}
+{{- end }}
+{{- toJson (dict "total" $total "parts" (join " + " $parts) "limit" $limit "allowed" $allowed "percent" $m.limitPercent) }}
+{{- end }}
+
+{{/*
+Stops the render when the gateway's memory model does not fit in resources.limits.memory; no
+limit, no check. The container includes it (every pod that runs the gateway), and so do the
+NOTES (a sidecar release renders no gateway of its own).
+*/}}
+{{- define "anaplan-gateway.memoryCheck" -}}
+{{- $e := include "anaplan-gateway.memory" . | fromJson }}
+{{- if and $e.limit (gt (int64 $e.total) (int64 $e.allowed)) }}
+{{- fail (printf "memory: the gateway may need %d MiB (%s) but %d%% of resources.limits.memory (%s) is %d MiB: lower gateway.maxConnections, gateway.maxWaiting, gateway.maxTransfers, gateway.uploadChunk or gateway.cacheMaxMib, or raise the limit" (int64 $e.total) $e.parts (int64 $e.percent) $e.limit (int64 $e.allowed)) }}
+{{- end }}
+{{- end }}
