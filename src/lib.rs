@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod demo;
+pub mod envelope;
 pub mod ids;
 pub mod normalise;
 pub mod schema;

@@ -2,7 +2,6 @@
 //!
 //! Tests build the very same app (see `tests/api/helpers.rs`), bound to port 0.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,23 +10,20 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower::ServiceBuilder;
 
 use crate::admin::{self, Readiness};
 use crate::api::Api;
 use crate::callers::Callers;
 use crate::config::Settings;
 use crate::connections::{self, ConnectionLimits};
+use crate::envelope::{REQUEST_ID, Spans, enveloped};
 use crate::service::StatusService;
-use crate::{api, spans, telemetry};
+use crate::{api, telemetry};
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connections the admin listener keeps open at once: enough for probes and a scraper.
 const ADMIN_CONNECTIONS: usize = 64;
 /// Connections the admin listener keeps open from one address once its places run short: the
@@ -108,97 +104,6 @@ fn with_route_metrics(router: Router) -> Router {
     router.layer(axum::middleware::from_fn(telemetry::record_http_metrics))
 }
 
-/// Whether a listener's requests are exported as spans: the admin listener's probes and scrapes
-/// are not.
-#[derive(Clone, Copy)]
-enum Spans {
-    Exported,
-    None,
-}
-
-/// What every request passes through, outermost first: the request id is set before anything
-/// logs, and the span carries it.
-fn with_request_tracing<S>(
-    service: S,
-    spans: Spans,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
-    S::Future: Send,
-{
-    ServiceBuilder::new()
-        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default();
-            // Recorded once the trace is read, below.
-            let trace_id = tracing::field::Empty;
-            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id, trace_id)
-        }))
-        .service(with_one_host(service, spans))
-}
-
-/// Answers an HTTP/1.1 request with no `Host` header, or more than one, with a 400 problem (RFC
-/// 9112, section 3.2); every other request goes on to `service`.
-fn with_one_host<S>(
-    service: S,
-    exported: Spans,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
-    S::Future: Send,
-{
-    tower::service_fn(move |request: Request| {
-        let service = service.clone();
-        async move {
-            let hosts = request
-                .headers()
-                .get_all(axum::http::header::HOST)
-                .iter()
-                .count();
-            if request.version() == axum::http::Version::HTTP_11 && hosts != 1 {
-                let why = "an HTTP/1.1 request needs exactly one Host header";
-                return Ok(api::ApiError::Malformed(why.into()).into_response());
-            }
-            // The caller's trace is kept for everything the request does, spawned work too, and
-            // its id goes on the request's span, so on each of its log lines.
-            let mut trace = caller_trace(&request);
-            let span = match exported {
-                Spans::Exported => {
-                    spans::start_request(trace, request.method(), request.uri().path())
-                }
-                Spans::None => None,
-            };
-            if let Some((_, own)) = &span {
-                trace = Some(*own);
-            }
-            if let Some(trace) = &trace {
-                tracing::Span::current().record("trace_id", tracing::field::display(trace));
-            }
-            let response = crate::trace::within(trace, service.oneshot(request)).await;
-            if let (Some((span, _)), Ok(response)) = (span, &response) {
-                let route = response.extensions().get::<spans::Route>();
-                span.end_request(
-                    route.map(|route| route.0.as_str()),
-                    response.status().as_u16(),
-                );
-            }
-            response
-        }
-    })
-}
-
-/// The W3C trace context the request came with, when it is a valid one.
-fn caller_trace(request: &Request) -> Option<crate::trace::TraceParent> {
-    let header = request.headers().get("traceparent")?;
-    crate::trace::TraceParent::parse(header.as_bytes())
-}
-
 /// Binds both listeners, failing with a line naming the address that could not be bound.
 pub async fn bind(settings: &Settings) -> anyhow::Result<(TcpListener, TcpListener)> {
     let api = listen(settings.listen, settings.listen_backlog)
@@ -259,19 +164,24 @@ pub async fn serve(
         per_peer: Some(ADMIN_CONNECTIONS_PER_PEER),
         ..limits
     };
-    let with_cors = ServiceBuilder::new()
-        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
-        .option_layer(app.cors)
-        .service(app.api);
-    let api_server = connections::serve(
-        api,
-        with_request_tracing(with_cors, Spans::Exported),
-        limits,
-        stopped.clone(),
-    );
+    // Without origins to allow, nothing stands between the envelope and the API.
+    let api_server = match app.cors {
+        Some(cors) => {
+            let with_cors = ServiceBuilder::new()
+                .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+                .layer(cors)
+                .service(app.api);
+            let with_cors = enveloped(with_cors, Spans::Exported);
+            Either::Left(connections::serve(api, with_cors, limits, stopped.clone()))
+        }
+        None => {
+            let api_only = enveloped(app.api, Spans::Exported);
+            Either::Right(connections::serve(api, api_only, limits, stopped.clone()))
+        }
+    };
     let admin_server = connections::serve(
         admin,
-        with_request_tracing(app.admin, Spans::None),
+        enveloped(app.admin, Spans::None),
         admin_limits,
         stopped.clone(),
     );

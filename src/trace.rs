@@ -6,6 +6,8 @@
 use std::fmt;
 use std::future::Future;
 
+use futures_util::future::Either;
+
 tokio::task_local! {
     static TRACE: TraceParent;
 }
@@ -89,10 +91,10 @@ pub fn current() -> Option<TraceParent> {
 }
 
 /// `work` under `trace`.
-pub async fn within<F: Future>(trace: Option<TraceParent>, work: F) -> F::Output {
+pub fn within<F: Future>(trace: Option<TraceParent>, work: F) -> impl Future<Output = F::Output> {
     match trace {
-        Some(trace) => TRACE.scope(trace, work).await,
-        None => work.await,
+        Some(trace) => Either::Left(TRACE.scope(trace, work)),
+        None => Either::Right(work),
     }
 }
 

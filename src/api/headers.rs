@@ -4,11 +4,14 @@
 
 use std::sync::OnceLock;
 
+use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tokio::time::Instant;
 
 use crate::cache::{CacheStatus, Served};
+
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// `Cache-Control` lifetime of a finished task's answer, which never changes.
 const TERMINAL_MAX_AGE: &str = "max-age=86400, immutable";
@@ -93,27 +96,28 @@ pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue
             max_age(seconds_up(due.saturating_duration_since(now)))
         }
     };
-    let headers = [
-        (header::ETAG, snapshot.etag.clone()),
-        (
-            header::AGE,
-            age(now.saturating_duration_since(snapshot.fetched_at).as_secs()),
-        ),
-        (header::CACHE_CONTROL, cache_control),
-        (
-            HeaderName::from_static("cache-status"),
-            cache_status(served.status),
-        ),
-    ];
     count_answer(served.status);
-    if if_none_match.is_some_and(|tags| names(tags, &snapshot.etag)) {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    let not_modified = if_none_match.is_some_and(|tags| names(tags, &snapshot.etag));
+    let mut response = match not_modified {
+        true => Response::new(Body::empty()),
+        false => Response::new(Body::from(snapshot.body.clone())),
+    };
+    // One allocation for every header, the request id that goes on last included.
+    let headers = response.headers_mut();
+    headers.reserve(6);
+    headers.insert(header::ETAG, snapshot.etag.clone());
+    let age_seconds = now.saturating_duration_since(snapshot.fetched_at).as_secs();
+    headers.insert(header::AGE, age(age_seconds));
+    headers.insert(header::CACHE_CONTROL, cache_control);
+    headers.insert(CACHE_STATUS, cache_status(served.status));
+    match not_modified {
+        true => *response.status_mut() = StatusCode::NOT_MODIFIED,
+        false => {
+            let json = HeaderValue::from_static("application/json");
+            response.headers_mut().insert(header::CONTENT_TYPE, json);
+        }
     }
-    let json = [(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    )];
-    (headers, json, snapshot.body.clone()).into_response()
+    response
 }
 
 /// Whether an `If-None-Match` value names `etag`: `*`, or one of its tags, compared weakly (a
