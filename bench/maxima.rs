@@ -42,7 +42,8 @@ fn chart_default(key: &str) -> String {
             section = line.trim_end_matches(':');
             in_limits = false;
         }
-        let trimmed = line.trim();
+        // A comment after the value, and quotes around it, are not the value.
+        let trimmed = line.split(" #").next().unwrap_or_default().trim();
         if section == "resources" && line.starts_with("  ") && !line.starts_with("    ") {
             in_limits = trimmed == "limits:";
         }
@@ -51,7 +52,7 @@ fn chart_default(key: &str) -> String {
             _ => section == "gateway" && line.starts_with("  ") && !line.starts_with("   "),
         };
         if let Some(value) = trimmed.strip_prefix(&format!("{key}:")).filter(|_| wanted) {
-            return value.trim().to_owned();
+            return value.trim().trim_matches('"').to_owned();
         }
     }
     panic!("values.yaml has no default for {key}");
@@ -144,7 +145,7 @@ async fn main() {
         let response = tagger.get(task_route(api, &task(n))).send().await.unwrap();
         tags.push(response.headers()["etag"].to_str().unwrap().to_owned());
     }
-    let over_http1 = max_connections - H2_CONNECTIONS - SPARE_CONNECTIONS;
+    let over_http1 = max_connections.saturating_sub(H2_CONNECTIONS + SPARE_CONNECTIONS);
     let over_h2c = max_waiting.saturating_sub(over_http1);
     let mut held = hold_over_http1(api, &tags, over_http1).await;
     held.extend(hold_over_h2c(api, &tags, over_h2c).await);

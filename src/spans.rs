@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context as _;
 use axum::http::Method;
+use futures_util::future::Either;
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
     TraceState, Tracer as _, TracerProvider as _,
@@ -42,6 +43,16 @@ pub fn export_from_env() -> anyhow::Result<bool> {
     let Some(variable) = ENDPOINT_VARIABLES.iter().rev().find(named) else {
         return Ok(false);
     };
+    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"));
+    if let Ok(protocol) = protocol.as_deref()
+        && protocol != "http/protobuf"
+    {
+        anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL: `{protocol}` is not exported here; spans go over \
+             http/protobuf (an OTLP/HTTP endpoint, usually port 4318)"
+        );
+    }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -49,7 +60,8 @@ pub fn export_from_env() -> anyhow::Result<bool> {
         .ok()
         .with_context(|| format!("{variable}: not a URL spans can be exported to"))?;
     let mut resource = Resource::builder();
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+    let attributes = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() && !attributes.contains("service.name=") {
         resource = resource.with_service_name(env!("CARGO_PKG_NAME"));
     }
     let provider = SdkTracerProvider::builder()
@@ -79,6 +91,9 @@ pub fn exporting() -> bool {
 #[derive(Debug, Clone)]
 pub struct Route(pub String);
 
+/// The most callers a shared call's span links.
+const LINKS: usize = 128;
+
 /// The traces of the callers that joined a call another caller's request started: the call's
 /// span carries the first caller's trace and links these.
 #[derive(Clone, Default)]
@@ -94,10 +109,14 @@ impl Joiners {
         exporting().then(Self::default)
     }
 
-    /// Adds the current request's trace, as a caller joins the call.
+    /// Adds the current request's trace, as a caller joins the call; the SDK keeps no more
+    /// than `LINKS` links a span anyway.
     pub fn join(&self) {
         if let Some(trace) = crate::trace::current() {
-            self.traces().push(trace);
+            let mut traces = self.traces();
+            if traces.len() < LINKS && !traces.contains(&trace) {
+                traces.push(trace);
+            }
         }
     }
 
@@ -109,10 +128,10 @@ impl Joiners {
 }
 
 /// `call`, whose Anaplan calls link the traces that `joiners` gathers.
-pub async fn linking<F: Future>(joiners: Option<Joiners>, call: F) -> F::Output {
+pub fn linking<F: Future>(joiners: Option<Joiners>, call: F) -> impl Future<Output = F::Output> {
     match joiners {
-        Some(joiners) => JOINERS.scope(joiners, call).await,
-        None => call.await,
+        Some(joiners) => Either::Left(JOINERS.scope(joiners, call)),
+        None => Either::Right(call),
     }
 }
 

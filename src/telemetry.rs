@@ -1,9 +1,9 @@
-//! Logs, metrics and request ids.
+//! Logs and metrics.
 //!
-//! Logs are JSON lines (or text for a terminal) filtered by `RUST_LOG`; every request gets an id
-//! (taken from `x-request-id` or generated, and echoed back) that its log lines and the upstream
-//! calls it starts carry. Nothing here ever records a header, so no token, password or caller's
-//! Authorization reaches a log.
+//! Logs are JSON lines (or text for a terminal) filtered by `RUST_LOG`; every request's id (see
+//! [`crate::envelope`]) is on its log lines and on those of the upstream calls it starts.
+//! Nothing here ever records a header, so no token, password or caller's Authorization reaches a
+//! log.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

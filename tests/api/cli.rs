@@ -63,6 +63,27 @@ fn an_endpoint_spans_cannot_go_to_stops_the_start_without_quoting_it() {
 }
 
 #[test]
+fn spans_asked_for_over_grpc_stop_the_start() {
+    let output = gateway(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL: `grpc` is not exported here"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_failing_healthcheck_says_why() {
     // A port nothing listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
