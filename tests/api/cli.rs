@@ -42,21 +42,24 @@ fn bad_settings_exit_2_with_one_line_each_for_the_demo_as_for_serving() {
     }
 }
 
-#[test]
-fn an_endpoint_spans_cannot_go_to_stops_the_start_without_quoting_it() {
-    let endpoint = "http://user:secret@[bad host/";
-    let output = gateway(&[
+/// The demo started with `env`: its exit status and what it wrote to standard error.
+fn demo_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut demo = gateway(&[
         "demo",
         "--listen",
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
-    ])
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    ]);
+    let output = demo.envs(env.iter().copied()).output().unwrap();
+    (output.status.code(), text(&output.stderr))
+}
+
+#[test]
+fn an_endpoint_spans_cannot_go_to_stops_the_start_without_quoting_it() {
+    let endpoint = "http://user:secret@[bad host/";
+    let (status, stderr) = demo_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)]);
+    assert_eq!(status, Some(2));
     let line = "OTEL_EXPORTER_OTLP_ENDPOINT: not a URL spans can be exported to";
     assert!(stderr.contains(line), "{stderr}");
     assert!(!stderr.contains("secret"), "{stderr}");
@@ -64,19 +67,11 @@ fn an_endpoint_spans_cannot_go_to_stops_the_start_without_quoting_it() {
 
 #[test]
 fn spans_asked_for_over_grpc_stop_the_start() {
-    let output = gateway(&[
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
-    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    let (status, stderr) = demo_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(status, Some(2));
     assert!(
         stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL: `grpc` is not exported here"),
         "{stderr}"
