@@ -96,12 +96,13 @@ where
     })
 }
 
-/// The request's id: the caller's, or a new one.
+/// The request's id: the caller's (copied, so a held request's id keeps no slice of the
+/// connection's read buffer), or a new one.
 fn request_id(request: &Request) -> HeaderValue {
-    match request.headers().get(REQUEST_ID) {
-        Some(id) => id.clone(),
-        None => new_request_id(),
-    }
+    let given = request.headers().get(REQUEST_ID);
+    given
+        .and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok())
+        .unwrap_or_else(new_request_id)
 }
 
 /// An id no other request of this process, or (but for a one in 2^60 chance) of another, has:

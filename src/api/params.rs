@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, HeaderName, Uri};
 
 use crate::ids::{IdError, ModelId, ObjectId, TaskId, TaskKind, WorkspaceId};
 use crate::service::starts::StartRequest;
@@ -21,11 +21,14 @@ pub use documented::{
     ObjectKind, ProcessDumpPath, ProcessQuery, RunPath, RunQuery, TaskPath, TaskQuery,
 };
 
+/// The `Prefer` header (RFC 7240).
+pub const PREFER: HeaderName = HeaderName::from_static("prefer");
+
 /// The `wait=N` preference of a `Prefer` header (RFC 7240), in seconds; other preferences, and
 /// a wait that is not a number, are ignored, as the RFC asks.
 pub fn prefer_wait(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get_all("prefer")
+        .get_all(PREFER)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))

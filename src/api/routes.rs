@@ -42,8 +42,9 @@ pub async fn get_task(
     let mut task = params::task_request(request.uri(), service.default_model())?;
     access::admit(&service, &request, &mut task)?;
     let naming = super::names::Naming::of(&request)?;
+    let conditions = conditions_of(request);
     naming.fill(&service, &mut task).await?;
-    answer(&service, Asked::Task(task), request.headers()).await
+    answer(&service, Asked::Task(task), &conditions).await
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it (usually
@@ -100,7 +101,23 @@ pub async fn get_model_status(
 ) -> Result<Response, ApiError> {
     let mut model = params::model_request(request.uri())?;
     access::admit(&service, &request, &mut model)?;
-    answer(&service, Asked::Model(model), request.headers()).await
+    let conditions = conditions_of(request);
+    answer(&service, Asked::Model(model), &conditions).await
+}
+
+/// The request's `If-None-Match` and `Prefer`, copied, and the request let go: its headers and
+/// path are slices of the connection's read buffer, which a request held for minutes would
+/// otherwise keep (and make the connection read into a second one).
+fn conditions_of(request: Request) -> HeaderMap {
+    let mut conditions = HeaderMap::new();
+    for name in [header::IF_NONE_MATCH, params::PREFER] {
+        for value in request.headers().get_all(&name) {
+            if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                conditions.append(name.clone(), copy);
+            }
+        }
+    }
+    conditions
 }
 
 /// A status a caller asked for.
