@@ -33,7 +33,7 @@ pub enum Spans {
     /// Each request's span is exported (when an endpoint is set).
     Exported,
     /// Never exported.
-    None,
+    NotExported,
 }
 
 /// `service` with every request's id, span, trace and Host check.
@@ -149,7 +149,7 @@ fn traced(
     let mut trace = caller_trace(request);
     let own = match exported {
         Spans::Exported => spans::start_request(trace, request.method(), request.uri().path()),
-        Spans::None => None,
+        Spans::NotExported => None,
     };
     let own = own.map(|(open, parent)| {
         trace = Some(parent);

@@ -181,7 +181,7 @@ pub async fn serve(
     };
     let admin_server = connections::serve(
         admin,
-        enveloped(app.admin, Spans::None),
+        enveloped(app.admin, Spans::NotExported),
         admin_limits,
         stopped.clone(),
     );

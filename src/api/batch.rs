@@ -163,8 +163,9 @@ pub async fn task_statuses(
     let items: Vec<Item> = (batch.tasks.iter())
         .map(|raw| Item::read(raw, default_model))
         .collect();
-    // What a held batch keeps is its items, read: not its body.
-    drop((batch, body));
+    // What a held batch keeps is its items, read: not its body, nor the request's headers (slices
+    // of the connection's read buffer).
+    drop((batch, body, parts));
     let asked = items
         .iter()
         .map(|item| item.answer(&service, caller.as_ref()));

@@ -276,6 +276,18 @@ fn the_demos_printed_lines_work_as_printed_with_a_callers_file() {
 }
 
 /// The demo on free ports, and the lines it printed.
+/// What a line the demo printed writes to standard output when run in the shell as printed.
+fn run_printed(line: &str) -> String {
+    text(&shell(line.trim(), &[]).stdout)
+}
+
+/// The demo's printed lines that `wanted` picks: exactly `count` of them.
+fn printed(output: &[String], count: usize, wanted: impl Fn(&str) -> bool) -> Vec<&String> {
+    let lines: Vec<&String> = output.iter().filter(|line| wanted(line)).collect();
+    assert_eq!(lines.len(), count, "{output:?}");
+    lines
+}
+
 fn demo_lines() -> (Stopped, Vec<String>) {
     let command = gateway(&[
         "demo",
@@ -290,13 +302,11 @@ fn demo_lines() -> (Stopped, Vec<String>) {
 #[test]
 fn the_demos_start_and_its_repeat_work_as_printed() {
     let (_demo, output) = demo_lines();
-    let starts: Vec<&String> = (output.iter())
-        .filter(|line| line.contains("-X POST") && line.contains("/tasks/"))
-        .filter(|line| !line.contains("/tasks/status"))
-        .collect();
-    assert_eq!(starts.len(), 2, "{output:?}");
+    let starts = printed(&output, 2, |line| {
+        line.contains("-X POST") && line.contains("/tasks/") && !line.contains("/tasks/status")
+    });
     assert_eq!(starts[0], starts[1], "the repeat is the same line");
-    let first = text(&shell(starts[0].trim(), &[]).stdout);
+    let first = run_printed(starts[0]);
     assert!(first.starts_with("HTTP/1.1 202"), "{first}");
     let location = first
         .lines()
@@ -305,7 +315,7 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
         .trim()
         .to_owned();
     assert!(location.starts_with("/tasks/import/"), "{first}");
-    let repeat = text(&shell(starts[1].trim(), &[]).stdout);
+    let repeat = run_printed(starts[1]);
     assert!(repeat.starts_with("HTTP/1.1 202"), "{repeat}");
     assert!(
         repeat.contains(&format!("location: {location}")),
@@ -317,11 +327,8 @@ fn the_demos_start_and_its_repeat_work_as_printed() {
 #[test]
 fn the_demos_batch_and_held_batch_work_as_printed() {
     let (_demo, output) = demo_lines();
-    let batches: Vec<&String> = (output.iter())
-        .filter(|line| line.contains("/tasks/status"))
-        .collect();
-    assert_eq!(batches.len(), 2, "{output:?}");
-    let answer = text(&shell(batches[0].trim(), &[]).stdout);
+    let batches = printed(&output, 2, |line| line.contains("/tasks/status"));
+    let answer = run_printed(batches[0]);
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let tasks = answer["tasks"].as_array().unwrap();
     let kinds: Vec<&str> = tasks
@@ -335,7 +342,7 @@ fn the_demos_batch_and_held_batch_work_as_printed() {
     );
 
     // The import runs: held until its next poll brings a change, well within the wait.
-    let held = text(&shell(batches[1].trim(), &[]).stdout);
+    let held = run_printed(batches[1]);
     assert!(held.starts_with("HTTP/1.1 200"), "{held}");
     assert!(held.contains("preference-applied: wait=20"), "{held}");
     assert!(held.contains("\"changed\":true"), "{held}");
@@ -344,11 +351,8 @@ fn the_demos_batch_and_held_batch_work_as_printed() {
 #[test]
 fn the_demos_upload_works_as_printed() {
     let (_demo, output) = demo_lines();
-    let uploads: Vec<&String> = (output.iter())
-        .filter(|line| line.contains(" -T - "))
-        .collect();
-    assert_eq!(uploads.len(), 1, "{output:?}");
-    let answer = text(&shell(uploads[0].trim(), &[]).stdout);
+    let uploads = printed(&output, 1, |line| line.contains(" -T - "));
+    let answer = run_printed(uploads[0]);
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(answer["fileId"], "113000000000");
     assert_eq!(answer["chunks"], 1);
@@ -358,16 +362,15 @@ fn the_demos_upload_works_as_printed() {
 #[test]
 fn the_demos_close_and_open_work_as_printed() {
     let (_demo, output) = demo_lines();
-    let actions: Vec<&String> = (output.iter())
-        .filter(|line| line.contains("-X POST") && line.contains("/models/"))
-        .collect();
-    assert_eq!(actions.len(), 2, "{output:?}");
-    let closed = text(&shell(actions[0].trim(), &[]).stdout);
+    let actions = printed(&output, 2, |line| {
+        line.contains("-X POST") && line.contains("/models/")
+    });
+    let closed = run_printed(actions[0]);
     assert!(closed.starts_with("HTTP/1.1 202"), "{closed}");
     assert!(closed.contains("location: /models/"), "{closed}");
     // Closed by the time the status after the close was asked: the open is sent.
     assert!(closed.contains("\"state\":\"closed\""), "{closed}");
-    let opened = text(&shell(actions[1].trim(), &[]).stdout);
+    let opened = run_printed(actions[1]);
     assert!(
         opened.starts_with("HTTP/1.1 202"),
         "an open was sent: {opened}"

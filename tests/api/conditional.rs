@@ -105,10 +105,7 @@ fn held(
     let request = (app.http.get(app.url(route)))
         .header(IF_NONE_MATCH, tag)
         .header("prefer", format!("wait={seconds}"));
-    tokio::spawn(async move {
-        let response = request.send().await.unwrap();
-        (response, tokio::time::Instant::now())
-    })
+    sent_and_timed(request)
 }
 
 fn preference_applied(response: &reqwest::Response) -> &str {
@@ -206,11 +203,7 @@ async fn shutting_down_answers_every_held_request_at_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stopped_at = tokio::time::Instant::now();
     app.shut_down();
-    for waiter in waiters {
-        let (response, answered_at) = waiter.await.unwrap();
-        assert_eq!(response.status(), 304);
-        assert!(answered_at - stopped_at < Duration::from_millis(100));
-    }
+    all_304_at_once(waiters, stopped_at).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -348,3 +348,31 @@ pub fn sample(text: &str, prefix: &str) -> f64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Sends `request` in a task of its own: its answer, and when the answer came.
+pub fn sent_and_timed(
+    request: reqwest::RequestBuilder,
+) -> tokio::task::JoinHandle<(reqwest::Response, tokio::time::Instant)> {
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        (response, tokio::time::Instant::now())
+    })
+}
+
+/// Every held request answered 304 within 100 ms of `stopped_at` (the gateway shutting down):
+/// their answers.
+pub async fn all_304_at_once(
+    waiters: impl IntoIterator<
+        Item = tokio::task::JoinHandle<(reqwest::Response, tokio::time::Instant)>,
+    >,
+    stopped_at: tokio::time::Instant,
+) -> Vec<reqwest::Response> {
+    let mut answers = Vec::new();
+    for waiter in waiters {
+        let (response, answered_at) = waiter.await.unwrap();
+        assert_eq!(response.status(), 304);
+        assert!(answered_at - stopped_at < Duration::from_millis(100));
+        answers.push(response);
+    }
+    answers
+}
