@@ -1,21 +1,16 @@
 # docker build --build-arg VERSION=0.1.0 -t anaplan-gateway:0.1.0 .
 # Builder and runtime share Debian 12 (bookworm), so the binary's glibc matches.
 
-FROM rust:1.95-bookworm AS chef
-RUN cargo install cargo-chef --locked --version 0.1.78
+FROM rust:1.95-bookworm AS builder
 WORKDIR /app
-
-# The recipe lists only what decides the dependency graph, so the next stage's
-# layer stays cached until Cargo.toml or Cargo.lock change.
-FROM chef AS planner
+# The crates and the build live in BuildKit's cache between builds, so a change to the source
+# rebuilds only this crate. (hyper is patched in `vendor/`, which a recipe-based dependency
+# cache would replace with an empty crate.)
 COPY . .
-RUN cargo chef prepare --recipe-path recipe.json
-
-FROM chef AS builder
-COPY --from=planner /app/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json
-COPY . .
-RUN cargo build --release --locked --bin anaplan-gateway
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/app/target \
+    cargo build --release --locked --bin anaplan-gateway \
+    && cp target/release/anaplan-gateway /usr/local/bin/anaplan-gateway
 
 # glibc, libgcc and CA certificates (rustls reads the system roots); no shell.
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -25,7 +20,7 @@ LABEL org.opencontainers.image.title="anaplan-gateway" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
-COPY --from=builder /app/target/release/anaplan-gateway /usr/local/bin/anaplan-gateway
+COPY --from=builder /usr/local/bin/anaplan-gateway /usr/local/bin/anaplan-gateway
 # Numeric, so Kubernetes can check runAsNonRoot against the image.
 USER 65532:65532
 # API and admin. The API listens on loopback unless GATEWAY_LISTEN says otherwise:

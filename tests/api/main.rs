@@ -21,6 +21,7 @@ mod fleet_starts;
 mod guards;
 mod h2c;
 mod helpers;
+mod keep_alive;
 mod lists;
 mod model_actions;
 mod names;
