@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Frame;
 use tokio::time::Instant;
 use tower::Service;
-use tracing::Instrument;
 
 use crate::trace::TraceParent;
 use crate::{api, spans};
@@ -47,7 +46,7 @@ pub fn enveloped<S>(
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
-    S::Future: Send,
+    S::Future: Send + Unpin,
 {
     tower::service_fn(move |request: Request| {
         let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
@@ -58,42 +57,103 @@ where
             request_id = id.to_str().unwrap_or_default(),
             // Recorded once the trace is read.
             trace_id = tracing::field::Empty);
-        let answer = match one_host(&request) {
+        let (called, trace, exported) = match one_host(&request) {
             true => {
                 let (trace, exported) = traced(&request, exported, &span);
-                let called = span.in_scope(|| service.clone().call(request));
-                Some((crate::trace::within(trace, called), exported))
+                let called = span
+                    .in_scope(|| crate::trace::within_now(trace, || service.clone().call(request)));
+                (Some(called), trace, exported.map(Box::new))
             }
-            false => None,
+            false => (None, None, None),
         };
-        async move {
-            let mut response = match answer {
-                Some((answer, exported)) => {
-                    let Ok(response) = match span.is_disabled() {
-                        true => answer.await,
-                        false => answer.instrument(span.clone()).await,
-                    };
-                    if let Some(exported) = exported {
-                        let route = response.extensions().get::<spans::Route>();
-                        let route = route.map(|route| route.0.as_str());
-                        exported.end_request(route, response.status().as_u16());
-                    }
-                    response
-                }
-                None => {
-                    let why = "an HTTP/1.1 request needs exactly one Host header";
-                    api::ApiError::Malformed(why.into()).into_response()
-                }
-            };
-            log_answer(&response, started, &span);
-            // A streamed body's later work (a dump's next chunk) logs under the request too.
-            if !span.is_disabled() && response.body().size_hint().exact().is_none() {
-                response = response.map(|body| Body::new(InSpan { body, span }));
-            }
-            response.headers_mut().entry(REQUEST_ID).or_insert(id);
-            Ok(response)
+        let finish = Finish { id, started, span };
+        Answer {
+            called,
+            trace,
+            exported,
+            finish: Some(finish),
         }
     })
+}
+
+/// A request's answer: the wrapped service's future, polled in the request's span and under its
+/// trace, then finished. Written out rather than an `async` block, which would keep the service's
+/// future twice over while a request is held.
+struct Answer<F> {
+    /// `None` when the request was refused before reaching the service.
+    called: Option<F>,
+    trace: Option<TraceParent>,
+    /// Boxed, as it is rare (spans exported) and large, and every held request carries the room.
+    exported: Option<Box<spans::OpenSpan>>,
+    /// Taken when the answer is given.
+    finish: Option<Finish>,
+}
+
+/// What the answer is finished with: the request's id, its span, when it started.
+struct Finish {
+    id: HeaderValue,
+    started: Option<Instant>,
+    span: tracing::Span,
+}
+
+impl<F> Future for Answer<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        const GIVEN: &str = "an answer is not polled once given";
+        let this = self.get_mut();
+        let span = &this.finish.as_ref().expect(GIVEN).span;
+        let response = match &mut this.called {
+            Some(called) => {
+                let _entered = span.enter();
+                let polled =
+                    crate::trace::within_now(this.trace, || Pin::new(called).poll(context));
+                let Poll::Ready(Ok(response)) = polled else {
+                    return Poll::Pending;
+                };
+                if let Some(exported) = this.exported.take() {
+                    let route = response.extensions().get::<spans::Route>();
+                    let route = route.map(|route| route.0.as_str());
+                    exported.end_request(route, response.status().as_u16());
+                }
+                response
+            }
+            None => {
+                let why = "an HTTP/1.1 request needs exactly one Host header";
+                api::ApiError::Malformed(why.into()).into_response()
+            }
+        };
+        let finish = this.finish.take().expect(GIVEN);
+        Poll::Ready(Ok(finish.answered(response)))
+    }
+}
+
+/// A request whose caller went away: its work is dropped in its span and under its trace too,
+/// so what that starts (an upload's release, say) still carries them.
+impl<F> Drop for Answer<F> {
+    fn drop(&mut self) {
+        if let (Some(called), Some(finish)) = (self.called.take(), &self.finish) {
+            let _entered = finish.span.enter();
+            crate::trace::within_now(self.trace, || drop(called));
+        }
+    }
+}
+
+impl Finish {
+    /// The answer with its id, logged, and a streamed body set to log under the request.
+    fn answered(self, mut response: Response) -> Response {
+        let Self { id, started, span } = self;
+        log_answer(&response, started, &span);
+        // A streamed body's later work (a dump's next chunk) logs under the request too.
+        if !span.is_disabled() && response.body().size_hint().exact().is_none() {
+            response = response.map(|body| Body::new(InSpan { body, span }));
+        }
+        response.headers_mut().entry(REQUEST_ID).or_insert(id);
+        response
+    }
 }
 
 /// The request's id: the caller's (copied, so a held request's id keeps no slice of the

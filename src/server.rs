@@ -101,7 +101,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 /// Metrics by route template, which only the router knows: hence a layer on each route.
 fn with_route_metrics(router: Router) -> Router {
-    router.layer(axum::middleware::from_fn(telemetry::record_http_metrics))
+    router.layer(telemetry::HttpMetricsLayer)
 }
 
 /// Binds both listeners, failing with a line naming the address that could not be bound.

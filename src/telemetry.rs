@@ -5,13 +5,14 @@
 //! Nothing here ever records a header, so no token, password or caller's Authorization reaches a
 //! log.
 
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -100,39 +101,111 @@ pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Counts and times every routed request by route template (never by raw path, which holds ids).
-pub async fn record_http_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let caller = request
-        .extensions()
-        .get::<Arc<Caller>>()
-        .map(|c| c.name().clone());
-    let mut response = next.run(request).await;
-    if crate::spans::exporting() {
-        let route = crate::spans::Route(route.clone());
-        response.extensions_mut().insert(route);
+/// Counts and times every routed request by route template (never by raw path, which holds ids):
+/// a layer on each route, since only the router knows the template.
+#[derive(Clone, Copy)]
+pub struct HttpMetricsLayer;
+
+impl<S> tower::Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> HttpMetrics<S> {
+        HttpMetrics { inner }
     }
-    let status = response.status().as_u16().to_string();
-    let mut labels = vec![
-        metrics::Label::new("route", route.clone()),
-        metrics::Label::new("method", method),
-        metrics::Label::new("status", status),
-    ];
-    let mut duration_labels = vec![metrics::Label::new("route", route)];
-    // With callers configured, each series is the caller's too (names come from the file).
-    if let Some(caller) = caller {
-        let caller = metrics::SharedString::from(caller);
-        labels.push(metrics::Label::new("caller", caller.clone()));
-        duration_labels.push(metrics::Label::new("caller", caller));
+}
+
+/// A route counted and timed: see [`HttpMetricsLayer`].
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for HttpMetrics<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Counted<S::Future>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
     }
-    metrics::counter!(HTTP_REQUESTS, labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, duration_labels).record(started.elapsed().as_secs_f64());
-    response
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let asked = Asked {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: request.method().clone(),
+            caller: request.extensions().get::<Arc<Caller>>().cloned(),
+            started: Instant::now(),
+        };
+        let answer = self.inner.call(request);
+        Counted {
+            answer,
+            asked: Some(asked),
+        }
+    }
+}
+
+/// A routed request's answer, counted when it is given. Written out rather than an `async` block
+/// so that a held request keeps only these few fields beside the route's own future.
+pub struct Counted<F> {
+    answer: F,
+    asked: Option<Asked>,
+}
+
+/// What a request's series are labelled with, and when it started.
+struct Asked {
+    route: Option<MatchedPath>,
+    method: axum::http::Method,
+    caller: Option<Arc<Caller>>,
+    started: Instant,
+}
+
+impl<F, E> Future for Counted<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Poll::Ready(mut answer) = Pin::new(&mut this.answer).poll(context) else {
+            return Poll::Pending;
+        };
+        if let (Ok(response), Some(asked)) = (&mut answer, this.asked.take()) {
+            asked.count(response);
+        }
+        Poll::Ready(answer)
+    }
+}
+
+impl Asked {
+    fn count(self, response: &mut Response) {
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        if crate::spans::exporting() {
+            let route = crate::spans::Route(route.to_owned());
+            response.extensions_mut().insert(route);
+        }
+        let route = metrics::SharedString::from(route.to_owned());
+        let status = response.status().as_u16().to_string();
+        let mut labels = vec![
+            metrics::Label::new("route", route.clone()),
+            metrics::Label::new("method", self.method.as_str().to_owned()),
+            metrics::Label::new("status", status),
+        ];
+        let mut duration_labels = vec![metrics::Label::new("route", route)];
+        // With callers configured, each series is the caller's too (names come from the file).
+        if let Some(caller) = self.caller {
+            let caller = metrics::SharedString::from(caller.name().clone());
+            labels.push(metrics::Label::new("caller", caller.clone()));
+            duration_labels.push(metrics::Label::new("caller", caller));
+        }
+        metrics::counter!(HTTP_REQUESTS, labels).increment(1);
+        let took = self.started.elapsed().as_secs_f64();
+        metrics::histogram!(HTTP_DURATION, duration_labels).record(took);
+    }
 }
 
 /// One route's request counter and latency histogram, looked up once, for answers given

@@ -98,6 +98,14 @@ pub fn within<F: Future>(trace: Option<TraceParent>, work: F) -> impl Future<Out
     }
 }
 
+/// `work` done now (a call that makes a future, or a poll) under `trace`.
+pub fn within_now<R>(trace: Option<TraceParent>, work: impl FnOnce() -> R) -> R {
+    match trace {
+        Some(trace) => TRACE.sync_scope(trace, work),
+        None => work(),
+    }
+}
+
 /// `work` under the current trace, for a task spawned for the request.
 pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
     within(current(), work)

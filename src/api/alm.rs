@@ -53,11 +53,11 @@ pub fn method_refused(method: &Method, path: &str) -> ApiError {
     params(AlmTaskPath, AlmQuery, Conditional),
     responses((status = 200, description = "The sync's status", body = Task),
         (status = 304, description = "Unchanged since the `If-None-Match` tag"), ProblemResponses))]
-pub async fn sync_status(
+pub fn sync_status(
     state: State<StatusService>,
     request: Request,
-) -> Result<Response, ApiError> {
-    task_routes::get_task(state, request).await
+) -> impl Future<Output = Result<Response, ApiError>> {
+    task_routes::get_task(state, request)
 }
 
 /// An ALM comparison report's status; its report is at `…/report` once it has succeeded.
@@ -65,11 +65,11 @@ pub async fn sync_status(
     params(AlmTaskPath, AlmQuery, Conditional),
     responses((status = 200, description = "The report task's status", body = Task),
         (status = 304, description = "Unchanged since the `If-None-Match` tag"), ProblemResponses))]
-pub async fn comparison_report_status(
+pub fn comparison_report_status(
     state: State<StatusService>,
     request: Request,
-) -> Result<Response, ApiError> {
-    task_routes::get_task(state, request).await
+) -> impl Future<Output = Result<Response, ApiError>> {
+    task_routes::get_task(state, request)
 }
 
 /// An ALM summary report's status; its report is at `…/report` once it has succeeded.
@@ -77,11 +77,11 @@ pub async fn comparison_report_status(
     params(AlmTaskPath, AlmQuery, Conditional),
     responses((status = 200, description = "The report task's status", body = Task),
         (status = 304, description = "Unchanged since the `If-None-Match` tag"), ProblemResponses))]
-pub async fn summary_report_status(
+pub fn summary_report_status(
     state: State<StatusService>,
     request: Request,
-) -> Result<Response, ApiError> {
-    task_routes::get_task(state, request).await
+) -> impl Future<Output = Result<Response, ApiError>> {
+    task_routes::get_task(state, request)
 }
 
 /// The model's ALM syncs of the last 48 hours, newest first (Anaplan lists no reports).

@@ -6,12 +6,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use std::time::Duration;
 
 use axum::response::Response;
+use futures_util::future::Either;
 use tokio::time::Instant;
 
 use super::access;
 use super::docs::{CancelProblems, ProblemResponses};
 use super::error::ApiError;
 use super::headers::{names, respond, seconds_up};
+use super::names::Naming;
 use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::cache::Snapshot;
 use crate::schema::{ModelStatus, Task, TaskList};
@@ -35,14 +37,25 @@ use crate::waiting::WaitFor;
         ProblemResponses,
     )
 )]
-pub async fn get_task(
+pub fn get_task(
     State(service): State<StatusService>,
     request: Request,
+) -> impl Future<Output = Result<Response, ApiError>> {
+    // The request is let go before the answer is awaited: see `Conditions`.
+    match asked_task(&service, &request) {
+        Ok((task, naming, conditions)) => {
+            Either::Left(task_answer(service, task, naming, conditions))
+        }
+        Err(refused) => Either::Right(std::future::ready(Err(refused))),
+    }
+}
+
+async fn task_answer(
+    service: StatusService,
+    mut task: TaskRequest,
+    naming: Naming,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
-    let mut task = params::task_request(request.uri(), service.default_model())?;
-    access::admit(&service, &request, &mut task)?;
-    let naming = super::names::Naming::of(&request)?;
-    let conditions = conditions_of(request);
     naming.fill(&service, &mut task).await?;
     answer(&service, Asked::Task(task), &conditions).await
 }
@@ -71,7 +84,7 @@ pub async fn cancel_task(
     }
     let caller = access::may_cancel(&request)?;
     access::admit(&service, &request, &mut task)?;
-    let naming = super::names::Naming::of(&request)?;
+    let naming = Naming::of(&request)?;
     naming.fill(&service, &mut task).await?;
     tracing::info!(caller = caller.as_deref(), kind = %task.kind, task = %task.task, "cancel asked for");
     let served = service.cancel(task).await?;
@@ -95,29 +108,70 @@ pub async fn cancel_task(
         ProblemResponses,
     )
 )]
-pub async fn get_model_status(
+pub fn get_model_status(
     State(service): State<StatusService>,
     request: Request,
+) -> impl Future<Output = Result<Response, ApiError>> {
+    // The request is let go before the answer is awaited: see `Conditions`.
+    match asked_model(&service, &request) {
+        Ok((model, conditions)) => Either::Left(model_answer(service, model, conditions)),
+        Err(refused) => Either::Right(std::future::ready(Err(refused))),
+    }
+}
+
+async fn model_answer(
+    service: StatusService,
+    model: ModelRequest,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
-    let mut model = params::model_request(request.uri())?;
-    access::admit(&service, &request, &mut model)?;
-    let conditions = conditions_of(request);
     answer(&service, Asked::Model(model), &conditions).await
 }
 
-/// The request's `If-None-Match` and `Prefer`, copied, and the request let go: its headers and
-/// path are slices of the connection's read buffer, which a request held for minutes would
-/// otherwise keep (and make the connection read into a second one).
-fn conditions_of(request: Request) -> HeaderMap {
-    let mut conditions = HeaderMap::new();
-    for name in [header::IF_NONE_MATCH, params::PREFER] {
-        for value in request.headers().get_all(&name) {
-            if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
-                conditions.append(name.clone(), copy);
-            }
+/// The task a status request asks for, who may name it, and its conditions.
+fn asked_task(
+    service: &StatusService,
+    request: &Request,
+) -> Result<(TaskRequest, Naming, Conditions), ApiError> {
+    let mut task = params::task_request(request.uri(), service.default_model())?;
+    access::admit(service, request, &mut task)?;
+    let naming = Naming::of(request)?;
+    Ok((task, naming, Conditions::of(request.headers())))
+}
+
+/// The model a status request asks for, and its conditions.
+fn asked_model(
+    service: &StatusService,
+    request: &Request,
+) -> Result<(ModelRequest, Conditions), ApiError> {
+    let mut model = params::model_request(request.uri())?;
+    access::admit(service, request, &mut model)?;
+    Ok((model, Conditions::of(request.headers())))
+}
+
+/// What a status answer depends on beyond the path: the caller's `If-None-Match` (copied) and
+/// the wait it asks for. Read before the answer is awaited, so that a request held for minutes
+/// keeps neither the request (its headers and path are slices of the connection's read buffer)
+/// nor a header map of its own.
+struct Conditions {
+    if_none_match: Option<HeaderValue>,
+    wait: Option<Duration>,
+}
+
+impl Conditions {
+    fn of(headers: &HeaderMap) -> Self {
+        let if_none_match = headers.get(header::IF_NONE_MATCH);
+        Self {
+            if_none_match: if_none_match
+                .and_then(|tag| HeaderValue::from_bytes(tag.as_bytes()).ok()),
+            wait: params::prefer_wait(headers),
         }
     }
-    conditions
+
+    /// The wait and the tags the caller has, when it asks to be held: `Prefer: wait=N` with
+    /// `If-None-Match`.
+    fn held(&self) -> Option<(Duration, &HeaderValue)> {
+        Some((self.wait?, self.if_none_match.as_ref()?))
+    }
 }
 
 /// A status a caller asked for.
@@ -131,10 +185,9 @@ enum Asked {
 async fn answer(
     service: &StatusService,
     asked: Asked,
-    headers: &HeaderMap,
+    conditions: &Conditions,
 ) -> Result<Response, ApiError> {
-    let if_none_match = headers.get(header::IF_NONE_MATCH);
-    let (served, waited) = match held(headers) {
+    let (served, waited) = match conditions.held() {
         Some((wait, tags)) => {
             let unchanged = |snapshot: &Snapshot| names(tags, &snapshot.etag);
             let wait_for = WaitFor {
@@ -151,6 +204,7 @@ async fn answer(
             Asked::Model(model) => (service.model_status(model).await?, None),
         },
     };
+    let if_none_match = conditions.if_none_match.as_ref();
     let response = respond(&served, Instant::now(), if_none_match);
     Ok(with_wait_applied(response, waited))
 }
@@ -176,20 +230,11 @@ pub async fn list_tasks(
 ) -> Result<Response, ApiError> {
     let mut list = params::list_request(request.uri(), service.default_model())?;
     access::admit(&service, &request, &mut list)?;
-    let naming = super::names::Naming::of(&request)?;
+    let naming = Naming::of(&request)?;
     naming.fill(&service, &mut list).await?;
     let served = service.task_list(list).await?;
     let if_none_match = request.headers().get(header::IF_NONE_MATCH);
     Ok(respond(&served, Instant::now(), if_none_match))
-}
-
-/// The wait a request asks for and the tags it has, when it asks to be held: `Prefer: wait=N`
-/// with `If-None-Match`.
-fn held(headers: &HeaderMap) -> Option<(Duration, &HeaderValue)> {
-    Some((
-        params::prefer_wait(headers)?,
-        headers.get(header::IF_NONE_MATCH)?,
-    ))
 }
 
 /// `Preference-Applied: wait=N` on the answer to a request that was held.

@@ -36,11 +36,11 @@ pub fn documented_routes(router: OpenApiRouter<StatusService>) -> OpenApiRouter<
     params(RunPath, RunQuery, Conditional),
     responses((status = 200, description = "The run's status", body = Task),
         (status = 304, description = "Unchanged since the `If-None-Match` tag"), ProblemResponses))]
-pub async fn run_status(
+pub fn run_status(
     state: State<StatusService>,
     request: Request,
-) -> Result<Response, ApiError> {
-    task_routes::get_task(state, request).await
+) -> impl Future<Output = Result<Response, ApiError>> {
+    task_routes::get_task(state, request)
 }
 
 /// Cancels the run. CloudWorks cancels by integration (which runs one run at a time), so the
