@@ -12,7 +12,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::sync::{Semaphore, watch};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::address::Address;
@@ -51,7 +53,10 @@ pub struct Waiting {
     /// How long a request holding a stale answer (a refresh under way, or Anaplan failing) waits
     /// before it asks again, when no new answer lands first.
     recheck: Duration,
-    stopping: watch::Sender<bool>,
+    /// Set once the gateway stops; `stop` wakes every held request. A `Notify` rather than a
+    /// `watch`: a held request keeps its wait for minutes, and a `Notified` is the smaller.
+    stopping: AtomicBool,
+    stop: Notify,
 }
 
 impl Waiting {
@@ -61,18 +66,20 @@ impl Waiting {
             max_wait: limits.max_wait,
             held: Semaphore::new(limits.max_waiting),
             recheck,
-            stopping: watch::channel(false).0,
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
         }
     }
 
     /// Answers every held request at once, and holds no more: the gateway is stopping.
     pub fn stop(&self) {
-        self.stopping.send_replace(true);
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
     }
 
     /// Whether the gateway is stopping: event streams end.
     pub fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// The answer for `key` (from `ask`, which asks the cache) once it changes, or what it is
@@ -80,7 +87,7 @@ impl Waiting {
     pub async fn until_changed<F, Fut>(
         &self,
         cache: &StatusCache,
-        key: Address,
+        key: &Address,
         mut ask: F,
         wait_for: WaitFor<'_>,
     ) -> Result<Waited, UpstreamError>
@@ -93,7 +100,8 @@ impl Waiting {
             wait: wait_for.wait,
             unchanged: &unchanged,
         };
-        let (answers, waited) = (self.until_any_changed(cache, &[key], |_| ask(), wait_for)).await;
+        let (answers, waited) =
+            (self.until_any_changed(cache, std::slice::from_ref(key), |_| ask(), wait_for)).await;
         let answer = answers.into_iter().next().expect("one key, one answer");
         Ok((answer?, waited))
     }
@@ -115,7 +123,9 @@ impl Waiting {
         Fut: Future<Output = Result<Served, UpstreamError>>,
     {
         let wait = wait_for.wait.min(self.max_wait);
-        let mut stopping = self.stopping.subscribe();
+        // Made before the flag is read: a stop after that wakes it, even if not yet polled.
+        let stopped = self.stop.notified();
+        let mut stopped = std::pin::pin!(stopped);
         let held = self.held.try_acquire();
         let signal = |key: &Address| {
             let mut notified = Box::pin(cache.changes(*key).notified_owned());
@@ -149,7 +159,7 @@ impl Waiting {
             let Some(ask_again) = ask_again.filter(|_| !moved) else {
                 return (answers, Some(wait));
             };
-            if now >= deadline || *stopping.borrow() {
+            if now >= deadline || self.is_stopping() {
                 return (answers, Some(wait));
             }
             // Every item signalled by the time this is woken, not only the first.
@@ -177,7 +187,7 @@ impl Waiting {
                         .map(|(index, _)| index)
                         .collect()
                 }
-                _ = stopping.wait_for(|stop| *stop) => Vec::new(),
+                () = stopped.as_mut() => Vec::new(),
             };
             // Registered again before looking, so an answer stored in between still wakes it
             // (with the entry's signal as it is now: an entry evicted and made again has another).

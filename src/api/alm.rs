@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::docs::{ProblemResponses, StartProblems};
 use super::error::ApiError;
 use super::events;
+use super::lean::lean_routes;
 use super::params::{AlmQuery, AlmTaskPath, Conditional};
 use super::routes as task_routes;
 use super::starts;
@@ -24,10 +25,10 @@ use crate::starts::options::AlmStart;
 /// The ALM kinds' documented routes.
 pub fn documented_routes(router: OpenApiRouter<StatusService>) -> OpenApiRouter<StatusService> {
     router
-        .routes(routes!(sync_status))
+        .routes(lean_routes!(sync_status))
         .routes(routes!(list_syncs, start_sync))
-        .routes(routes!(comparison_report_status))
-        .routes(routes!(summary_report_status))
+        .routes(lean_routes!(comparison_report_status))
+        .routes(lean_routes!(summary_report_status))
         .routes(routes!(start_comparison_report))
         .routes(routes!(start_summary_report))
         .routes(routes!(sync_events))

@@ -162,7 +162,7 @@ impl Watch {
             wait: Duration::MAX,
             unchanged: &unchanged,
         };
-        match self.service.task_when_changed(self.task, wait_for).await {
+        match self.service.task_when_changed(&self.task, wait_for).await {
             Ok((served, Some(_))) => Ok(Some(served)),
             Ok((served, None)) => {
                 // Too many requests are held: look again in a while rather than at once.

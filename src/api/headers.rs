@@ -88,6 +88,26 @@ fn count_answer(status: CacheStatus) {
 /// The cached JSON as it is, with headers telling its age at `now`, when it goes stale and its
 /// `ETag`; `304 Not Modified` with the same headers when `if_none_match` names the answer.
 pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue>) -> Response {
+    // Its five and the request id, which goes on last.
+    respond_with_room(served, now, if_none_match, 6)
+}
+
+/// [`respond`] for the router, whose answers also get their `Content-Length` there and may be
+/// `Preference-Applied`: room made for all at once, as a map that grows moves every header.
+pub fn respond_routed(
+    served: &Served,
+    now: Instant,
+    if_none_match: Option<&HeaderValue>,
+) -> Response {
+    respond_with_room(served, now, if_none_match, 8)
+}
+
+fn respond_with_room(
+    served: &Served,
+    now: Instant,
+    if_none_match: Option<&HeaderValue>,
+    headers_room: usize,
+) -> Response {
     let snapshot = &served.snapshot;
     let cache_control = match snapshot.next_poll_at {
         None => HeaderValue::from_static(TERMINAL_MAX_AGE),
@@ -102,9 +122,9 @@ pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue
         true => Response::new(Body::empty()),
         false => Response::new(Body::from(snapshot.body.clone())),
     };
-    // One allocation for every header, the request id that goes on last included.
+    // One allocation for every header.
     let headers = response.headers_mut();
-    headers.reserve(6);
+    headers.reserve(headers_room);
     headers.insert(header::ETAG, snapshot.etag.clone());
     let age_seconds = now.saturating_duration_since(snapshot.fetched_at).as_secs();
     headers.insert(header::AGE, age(age_seconds));

@@ -3,9 +3,10 @@
 //!
 //! [`Api`] (in [`fast_path`]) answers fresh cached task answers itself and hands everything else
 //! to the [`router`]: the [`routes`] read their parameters with [`params`], answer with the
-//! [`headers`] built in one place, and fail with an [`error`]; [`starts`] starts tasks,
-//! [`events`] streams a task's changes and [`dumps`] its failure dump; [`files`] and [`uploads`]
-//! carry files both ways; [`alm`] documents ALM's kinds; [`docs`] describes them.
+//! [`headers`] built in one place, and fail with an [`error`]; a status route's GET, which may be
+//! held for minutes, is served [`lean`]. [`starts`] starts tasks, [`events`] streams a task's
+//! changes and [`dumps`] its failure dump; [`files`] and [`uploads`] carry files both ways;
+//! [`alm`] documents ALM's kinds; [`docs`] describes them.
 
 pub mod access;
 pub mod alm;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod fast_path;
 pub mod files;
 pub mod headers;
+pub mod lean;
 pub mod model_actions;
 pub mod names;
 pub mod params;
@@ -32,6 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
 pub use fast_path::Api;
+use lean::lean_routes;
 
 use crate::service::StatusService;
 
@@ -40,13 +43,14 @@ fn documented_routes() -> OpenApiRouter<StatusService> {
     let router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi());
     let router = alm::documented_routes(router);
     runs::documented_routes(router)
-        .routes(routes!(routes::get_task, routes::cancel_task))
+        .routes(lean_routes!(routes::get_task))
+        .routes(routes!(routes::cancel_task))
         .routes(routes!(batch::task_statuses))
         .routes(routes!(events::task_events))
         .routes(routes!(routes::list_tasks, starts::start_task))
         .routes(routes!(dumps::import_dump))
         .routes(routes!(dumps::process_dump))
-        .routes(routes!(routes::get_model_status))
+        .routes(lean_routes!(routes::get_model_status))
         .routes(routes!(model_actions::open_model))
         .routes(routes!(model_actions::close_model))
         .routes(routes!(files::export_file))

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::access;
 use super::docs::{CancelProblems, ProblemResponses};
 use super::error::ApiError;
-use super::headers::{names, respond, seconds_up};
+use super::headers::{names, respond, respond_routed, seconds_up};
 use super::names::Naming;
 use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::cache::Snapshot;
@@ -57,7 +57,7 @@ async fn task_answer(
     conditions: Conditions,
 ) -> Result<Response, ApiError> {
     naming.fill(&service, &mut task).await?;
-    answer(&service, Asked::Task(task), &conditions).await
+    answer(&service, Asked::Task(&task), &conditions).await
 }
 
 /// Cancels the task in Anaplan and answers with its status as Anaplan then reports it (usually
@@ -124,7 +124,7 @@ async fn model_answer(
     model: ModelRequest,
     conditions: Conditions,
 ) -> Result<Response, ApiError> {
-    answer(&service, Asked::Model(model), &conditions).await
+    answer(&service, Asked::Model(&model), &conditions).await
 }
 
 /// The task a status request asks for, who may name it, and its conditions.
@@ -174,17 +174,18 @@ impl Conditions {
     }
 }
 
-/// A status a caller asked for.
-enum Asked {
-    Task(TaskRequest),
-    Model(ModelRequest),
+/// A status a caller asked for. Borrowed: an async function keeps a copy of each argument for
+/// as long as it runs, and a held request runs for minutes.
+enum Asked<'a> {
+    Task(&'a TaskRequest),
+    Model(&'a ModelRequest),
 }
 
 /// The answer to a status request: at once, or held until it changes when the request asks to
 /// be (`Prefer: wait=N` with `If-None-Match`); 304 while it is the one the caller has.
 async fn answer(
     service: &StatusService,
-    asked: Asked,
+    asked: Asked<'_>,
     conditions: &Conditions,
 ) -> Result<Response, ApiError> {
     let (served, waited) = match conditions.held() {
@@ -200,12 +201,12 @@ async fn answer(
             }
         }
         None => match asked {
-            Asked::Task(task) => (service.task(task).await?, None),
-            Asked::Model(model) => (service.model_status(model).await?, None),
+            Asked::Task(task) => (service.task(*task).await?, None),
+            Asked::Model(model) => (service.model_status(*model).await?, None),
         },
     };
     let if_none_match = conditions.if_none_match.as_ref();
-    let response = respond(&served, Instant::now(), if_none_match);
+    let response = respond_routed(&served, Instant::now(), if_none_match);
     Ok(with_wait_applied(response, waited))
 }
 

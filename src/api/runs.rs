@@ -12,6 +12,7 @@ use super::docs::{CancelProblems, DumpProblems, ProblemResponses, StartProblems}
 use super::dumps;
 use super::error::ApiError;
 use super::events;
+use super::lean::lean_routes;
 use super::params::{Conditional, RunPath, RunQuery};
 use super::routes as task_routes;
 use super::starts;
@@ -22,7 +23,8 @@ use crate::service::StatusService;
 /// The CloudWorks runs' documented routes.
 pub fn documented_routes(router: OpenApiRouter<StatusService>) -> OpenApiRouter<StatusService> {
     router
-        .routes(routes!(run_status, cancel_run))
+        .routes(lean_routes!(run_status))
+        .routes(routes!(cancel_run))
         .routes(routes!(list_runs, start_run))
         .routes(routes!(run_events))
         .routes(routes!(run_dump))

@@ -16,7 +16,7 @@ impl StatusService {
     ) -> Result<WaitedAll, UpstreamError> {
         let mut addresses = Vec::with_capacity(requests.len());
         for request in requests {
-            addresses.push(self.locate(*request).await?);
+            addresses.push(self.locate(request).await?);
         }
         let keys: Vec<Address> = addresses.iter().copied().map(Address::Task).collect();
         let ask = |index: usize| self.task_at(addresses[index]);

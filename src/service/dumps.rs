@@ -18,7 +18,7 @@ impl StatusService {
         action: Option<ObjectId>,
     ) -> Result<ByteStream, FileError> {
         let place = self.transfer_place()?;
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         let client = self.inner.client.clone();
         let no_dump = UpstreamError::NotFound {
             path: "failure dump".into(),

@@ -58,7 +58,7 @@ impl StatusService {
     pub async fn export_file(&self, request: TaskRequest) -> Result<ByteStream, FileError> {
         let place = self.transfer_place()?;
         self.succeeded(request).await?;
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         let model = *at.model().ok_or(FileError::NoFile)?;
         let file = at.object.id.ok_or(FileError::NoFile)?;
         let client = self.inner.client.clone();
@@ -100,7 +100,7 @@ impl StatusService {
         };
         let source = revision("sourceRevisionId", source)?;
         let target = revision("targetRevisionId", target)?;
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         let model = *at.model().ok_or(FileError::NoFile)?;
         let client = self.inner.client.clone();
         let open = move |_| {
@@ -161,7 +161,7 @@ impl StatusService {
         pages: std::ops::Range<u64>,
         place: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<ByteStream, FileError> {
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         let client = self.inner.client.clone();
         let open = move |page: u64| {
             let client = client.clone();

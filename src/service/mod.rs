@@ -153,7 +153,7 @@ impl StatusService {
         self.inner.default_model
     }
 
-    async fn locate(&self, request: TaskRequest) -> Result<TaskAddress, UpstreamError> {
+    async fn locate(&self, request: &TaskRequest) -> Result<TaskAddress, UpstreamError> {
         let workspaces = &self.inner.workspaces;
         let scope = workspaces.scope(request.model, request.workspace).await?;
         Ok(request.at(scope))
@@ -168,7 +168,7 @@ impl StatusService {
 
     /// The task's normalised status, from the cache or Anaplan.
     pub async fn task(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         self.task_at(at).await
     }
 
@@ -182,14 +182,14 @@ impl StatusService {
     /// ends (see [`Waiting`]).
     pub async fn task_when_changed(
         &self,
-        request: TaskRequest,
+        request: &TaskRequest,
         wait_for: WaitFor<'_>,
     ) -> Result<Waited, UpstreamError> {
         let at = self.locate(request).await?;
         let ask = || self.task_at(at);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
         waiting
-            .until_changed(cache, Address::Task(at), ask, wait_for)
+            .until_changed(cache, &Address::Task(at), ask, wait_for)
             .await
     }
 
@@ -206,7 +206,7 @@ impl StatusService {
     /// Cancels the task upstream and answers with its status as Anaplan then reports it. A task
     /// known to be finished is answered as it is, with no call: a cancel is idempotent.
     pub async fn cancel(&self, request: TaskRequest) -> Result<Served, UpstreamError> {
-        let at = self.locate(request).await?;
+        let at = self.locate(&request).await?;
         let (client, follow_up) = (self.inner.client.clone(), self.inner.client.clone());
         let (names, follow_up_names) = (self.inner.names.clone(), self.inner.names.clone());
         let cancel = move || async move {
@@ -230,14 +230,14 @@ impl StatusService {
     /// wait ends (see [`Waiting`]).
     pub async fn model_status_when_changed(
         &self,
-        request: ModelRequest,
+        request: &ModelRequest,
         wait_for: WaitFor<'_>,
     ) -> Result<Waited, UpstreamError> {
-        let at = self.locate_model(request).await?;
+        let at = self.locate_model(*request).await?;
         let ask = || self.model_status_at(at);
         let (cache, waiting) = (&self.inner.cache, &self.inner.waiting);
         waiting
-            .until_changed(cache, Address::Model(at), ask, wait_for)
+            .until_changed(cache, &Address::Model(at), ask, wait_for)
             .await
     }
 
