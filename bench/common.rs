@@ -268,6 +268,18 @@ pub fn connection_per_request() -> reqwest::Client {
         .unwrap()
 }
 
+/// The CPU time `pid` has used so far (user and system), from `/proc`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // utime and stime: the 14th and 15th fields, counted after the command's closing bracket.
+    let after_command = stat.rsplit(')').next().unwrap_or_default();
+    let ticks: u64 = (after_command.split_whitespace().skip(11).take(2))
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    // The kernel's USER_HZ, 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 /// The gateway's default upload chunk, which the upload benchmarks' files are cut into.
 pub const CHUNK_BYTES: usize = 10 * 1024 * 1024;
 /// What an uploading writer hands the socket at a time.
