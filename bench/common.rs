@@ -270,7 +270,7 @@ pub fn connection_per_request() -> reqwest::Client {
 
 /// The CPU time `pid` has used so far (user and system), from `/proc`.
 pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process runs");
     // utime and stime: the 14th and 15th fields, counted after the command's closing bracket.
     let after_command = stat.rsplit(')').next().unwrap_or_default();
     let ticks: u64 = (after_command.split_whitespace().skip(11).take(2))

@@ -5,14 +5,16 @@
 //! Nothing here ever records a header, so no token, password or caller's Authorization reaches a
 //! log.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -188,6 +190,10 @@ impl Asked {
             let route = crate::spans::Route(route.to_owned());
             response.extensions_mut().insert(route);
         }
+        if self.caller.is_none() {
+            let took = self.started.elapsed();
+            return count_routed(route, &self.method, response.status(), took);
+        }
         let route = metrics::SharedString::from(route.to_owned());
         let status = response.status().as_u16().to_string();
         let mut labels = vec![
@@ -196,7 +202,8 @@ impl Asked {
             metrics::Label::new("status", status),
         ];
         let mut duration_labels = vec![metrics::Label::new("route", route)];
-        // With callers configured, each series is the caller's too (names come from the file).
+        // With callers configured, each series is the caller's too (names come from the file),
+        // and looked up each time: callers come and go with the file.
         if let Some(caller) = self.caller {
             let caller = metrics::SharedString::from(caller.name().clone());
             labels.push(metrics::Label::new("caller", caller.clone()));
@@ -206,6 +213,25 @@ impl Asked {
         let took = self.started.elapsed().as_secs_f64();
         metrics::histogram!(HTTP_DURATION, duration_labels).record(took);
     }
+}
+
+/// Counts a routed answer without a caller in its series, looked up in the registry once:
+/// labelling a series and finding it again cost more than the rest of counting an answer. The
+/// labels are kept for good, a few for each route the API has.
+fn count_routed(route: &str, method: &Method, status: StatusCode, took: Duration) {
+    type ByRoute = HashMap<String, HashMap<(Method, StatusCode), RouteMetrics>>;
+    static SERIES: LazyLock<Mutex<ByRoute>> = LazyLock::new(Mutex::default);
+    let mut series = SERIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !series.contains_key(route) {
+        series.insert(route.to_owned(), HashMap::new());
+    }
+    let by_answer = series.get_mut(route).expect("just made");
+    let kept = |text: &str| -> &'static str { String::leak(text.to_owned()) };
+    let made = || RouteMetrics::new(kept(route), kept(method.as_str()), kept(status.as_str()));
+    let answer = (method.clone(), status);
+    by_answer.entry(answer).or_insert_with(made).record(took);
 }
 
 /// One route's request counter and latency histogram, looked up once, for answers given

@@ -9,10 +9,10 @@
 //! The number held is bounded, and on shutdown every held request is answered at once.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;

@@ -88,12 +88,13 @@ fn count_answer(status: CacheStatus) {
 /// The cached JSON as it is, with headers telling its age at `now`, when it goes stale and its
 /// `ETag`; `304 Not Modified` with the same headers when `if_none_match` names the answer.
 pub fn respond(served: &Served, now: Instant, if_none_match: Option<&HeaderValue>) -> Response {
-    // Its five and the request id, which goes on last.
+    // Its five and the request id, which goes on last: a hit on the fast path has no more.
     respond_with_room(served, now, if_none_match, 6)
 }
 
-/// [`respond`] for the router, whose answers also get their `Content-Length` there and may be
-/// `Preference-Applied`: room made for all at once, as a map that grows moves every header.
+/// [`respond`] for the router, whose answers also get their `Content-Length` there and may get
+/// `Preference-Applied` or `Location`: room made for all at once, as a map that grows moves
+/// every header.
 pub fn respond_routed(
     served: &Served,
     now: Instant,

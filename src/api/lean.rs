@@ -19,10 +19,13 @@ use crate::service::StatusService;
 #[derive(Clone, Copy)]
 pub struct Lean<F>(pub F);
 
+/// What tells `Lean`'s handler apart from axum's own for the same function.
+pub enum LeanHandler {}
+
 /// What `Lean` turns its function's answer into.
 type Answered = fn(Result<Response, ApiError>) -> Response;
 
-impl<F, Fut> Handler<Lean<()>, StatusService> for Lean<F>
+impl<F, Fut> Handler<LeanHandler, StatusService> for Lean<F>
 where
     F: FnOnce(State<StatusService>, Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Response, ApiError>> + Send + 'static,
@@ -38,7 +41,7 @@ where
 macro_rules! lean_routes {
     ($handler:path) => {
         $crate::api::lean::get(
-            utoipa_axum::routes!($handler),
+            ::utoipa_axum::routes!($handler),
             $crate::api::lean::Lean($handler),
         )
     };
@@ -51,8 +54,19 @@ pub fn get<F>(
     lean: Lean<F>,
 ) -> UtoipaMethodRouter<StatusService>
 where
-    Lean<F>: Handler<Lean<()>, StatusService>,
+    Lean<F>: Handler<LeanHandler, StatusService>,
 {
     let (schemas, paths, _) = documented;
+    // The document must say what is routed: a GET, and nothing else.
+    debug_assert!(paths.paths.values().all(|item| {
+        let others = [
+            &item.put,
+            &item.post,
+            &item.delete,
+            &item.patch,
+            &item.options,
+        ];
+        item.get.is_some() && others.iter().all(|other| other.is_none())
+    }));
     (schemas, paths, axum::routing::get(lean))
 }

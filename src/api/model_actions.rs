@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::access;
 use super::docs::ModelActionProblems;
 use super::error::ApiError;
-use super::headers::respond;
+use super::headers::respond_routed;
 use super::params::{self, ModelPath, ModelQuery};
 use crate::schema::ModelStatus;
 use crate::service::StatusService;
@@ -82,7 +82,7 @@ async fn act(
     };
     tracing::info!(caller = caller.as_deref(), model = %model.model, action = action.as_str(),
         sent = code == StatusCode::ACCEPTED, "model action asked for");
-    let mut response = respond(&status, Instant::now(), None);
+    let mut response = respond_routed(&status, Instant::now(), None);
     *response.status_mut() = code;
     let location = match model.workspace {
         Some(workspace) => format!("/models/{}/status?workspaceId={workspace}", model.model),

@@ -1,5 +1,5 @@
 //! The routed handlers: task status, cancel and model status. Each reads its parameters with
-//! [`params`](super::params), asks the [`StatusService`], and answers with [`respond`].
+//! [`params`](super::params), asks the [`StatusService`], and answers with [`respond_routed`].
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::access;
 use super::docs::{CancelProblems, ProblemResponses};
 use super::error::ApiError;
-use super::headers::{names, respond, respond_routed, seconds_up};
+use super::headers::{names, respond_routed, seconds_up};
 use super::names::Naming;
 use super::params::{self, Conditional, ListPath, ModelPath, ModelQuery, TaskPath, TaskQuery};
 use crate::cache::Snapshot;
@@ -88,7 +88,7 @@ pub async fn cancel_task(
     naming.fill(&service, &mut task).await?;
     tracing::info!(caller = caller.as_deref(), kind = %task.kind, task = %task.task, "cancel asked for");
     let served = service.cancel(task).await?;
-    Ok(respond(&served, Instant::now(), None))
+    Ok(respond_routed(&served, Instant::now(), None))
 }
 
 /// The model's normalised status.
@@ -235,7 +235,7 @@ pub async fn list_tasks(
     naming.fill(&service, &mut list).await?;
     let served = service.task_list(list).await?;
     let if_none_match = request.headers().get(header::IF_NONE_MATCH);
-    Ok(respond(&served, Instant::now(), if_none_match))
+    Ok(respond_routed(&served, Instant::now(), if_none_match))
 }
 
 /// `Preference-Applied: wait=N` on the answer to a request that was held.

@@ -241,11 +241,13 @@ where
                 .max()
                 .saturating_sub(self.read_buf.len()),
         );
-        // Patched: a buffer with room is filled before it grows, so the few bytes read ahead by
-        // a version check (hyper-util's) do not double it, and a connection that waited with a
-        // small buffer (`poll_read_idle`) reads its next request into that, growing it only for
-        // a longer one, rather than allocating 8 KiB for every request it is sent.
-        if self.read_buf_remaining_mut() == 0 {
+        // Patched: a buffer with room for a small read (what `poll_read_idle` reads into) is
+        // filled before it grows, so the few bytes read ahead by a version check (hyper-util's)
+        // do not double it, and a connection that waited with a small buffer reads its next
+        // request into that, growing it only for a longer one, rather than allocating 8 KiB for
+        // every request it is sent. Less room than that grows as before: no tiny reads.
+        let remaining = self.read_buf_remaining_mut();
+        if remaining < next && remaining < IDLE_READ_BUFFER_SIZE {
             self.read_buf.reserve(next);
         }
         self.poll_read_into_buf(cx)
