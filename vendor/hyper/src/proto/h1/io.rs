@@ -224,7 +224,8 @@ where
                     self.partial_len = None;
                 }
             }
-            if ready!(self.poll_read_from_io(cx)).map_err(crate::Error::new_io)? == 0 {
+            // Patched: `poll_read_head_from_io` (was `poll_read_from_io`).
+            if ready!(self.poll_read_head_from_io(cx)).map_err(crate::Error::new_io)? == 0 {
                 trace!("parse eof");
                 return Poll::Ready(Err(crate::Error::new_incomplete()));
             }
@@ -233,24 +234,38 @@ where
 
     pub(crate) fn poll_read_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_blocked = false;
-        // Get the next amount to allocate, but make sure we don't go over
-        // the max read buf size configured.
-        let next = cmp::min(
-            self.read_buf_strategy.next(),
-            self.read_buf_strategy
-                .max()
-                .saturating_sub(self.read_buf.len()),
-        );
-        // Patched: a buffer with room for a small read (what `poll_read_idle` reads into) is
-        // filled before it grows, so the few bytes read ahead by a version check (hyper-util's)
-        // do not double it, and a connection that waited with a small buffer reads its next
-        // request into that, growing it only for a longer one, rather than allocating 8 KiB for
-        // every request it is sent. Less room than that grows as before: no tiny reads.
+        let next = self.next_read_size();
+        if self.read_buf_remaining_mut() < next {
+            self.read_buf.reserve(next);
+        }
+        self.poll_read_into_buf(cx)
+    }
+
+    /// Patched: a read for a message's head (bodies read as before, through
+    /// `poll_read_from_io`). A buffer with room for a small read (what `poll_read_idle` reads
+    /// into) is filled before it grows, so the few bytes read ahead by a version check
+    /// (hyper-util's) do not double it, and a connection that waited with a small buffer reads
+    /// its next request into that, growing it only for a longer one, rather than allocating
+    /// 8 KiB for every request it is sent. Less room than that grows as before: no tiny reads.
+    fn poll_read_head_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.read_blocked = false;
+        let next = self.next_read_size();
         let remaining = self.read_buf_remaining_mut();
         if remaining < next && remaining < IDLE_READ_BUFFER_SIZE {
             self.read_buf.reserve(next);
         }
         self.poll_read_into_buf(cx)
+    }
+
+    /// Patched (moved out of `poll_read_from_io`): the next amount to allocate, but make sure
+    /// we don't go over the max read buf size configured.
+    fn next_read_size(&self) -> usize {
+        cmp::min(
+            self.read_buf_strategy.next(),
+            self.read_buf_strategy
+                .max()
+                .saturating_sub(self.read_buf.len()),
+        )
     }
 
     /// Patched: a read made while no message is being read, to notice the peer closing while
