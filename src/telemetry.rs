@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -220,17 +220,25 @@ impl Asked {
 /// labels are kept for good, a few for each route the API has.
 fn count_routed(route: &str, method: &Method, status: StatusCode, took: Duration) {
     type ByRoute = HashMap<String, HashMap<(Method, StatusCode), RouteMetrics>>;
-    static SERIES: LazyLock<Mutex<ByRoute>> = LazyLock::new(Mutex::default);
-    let mut series = SERIES
-        .lock()
+    static SERIES: LazyLock<RwLock<ByRoute>> = LazyLock::new(RwLock::default);
+    let answer = (method.clone(), status);
+    // Read by every answer at once; written only for a series' first answer.
+    let found = SERIES
+        .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !series.contains_key(route) {
-        series.insert(route.to_owned(), HashMap::new());
+    if let Some(series) = found
+        .get(route)
+        .and_then(|by_answer| by_answer.get(&answer))
+    {
+        return series.record(took);
     }
-    let by_answer = series.get_mut(route).expect("just made");
+    drop(found);
+    let mut series = SERIES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let by_answer = series.entry(route.to_owned()).or_default();
     let kept = |text: &str| -> &'static str { String::leak(text.to_owned()) };
     let made = || RouteMetrics::new(kept(route), kept(method.as_str()), kept(status.as_str()));
-    let answer = (method.clone(), status);
     by_answer.entry(answer).or_insert_with(made).record(took);
 }
 
