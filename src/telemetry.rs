@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -190,7 +190,12 @@ impl Asked {
             let route = crate::spans::Route(route.to_owned());
             response.extensions_mut().insert(route);
         }
-        if self.caller.is_none() {
+        // Not kept for a method a caller made up: callers could grow what is kept at will.
+        let routed = matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "POST" | "PUT" | "DELETE"
+        );
+        if self.caller.is_none() && routed {
             let took = self.started.elapsed();
             return count_routed(route, &self.method, response.status(), took);
         }
@@ -215,17 +220,14 @@ impl Asked {
     }
 }
 
-/// Counts a routed answer without a caller in its series, looked up in the registry once:
-/// labelling a series and finding it again cost more than the rest of counting an answer. The
-/// labels are kept for good, a few for each route the API has.
+/// Counts a routed answer without a caller in a series looked up in the registry once (labelling
+/// and finding a series again cost more than the rest of the counting) and kept for good: a few
+/// per route and method. A series' first answer writes it; every other only reads.
 fn count_routed(route: &str, method: &Method, status: StatusCode, took: Duration) {
     type ByRoute = HashMap<String, HashMap<(Method, StatusCode), RouteMetrics>>;
     static SERIES: LazyLock<RwLock<ByRoute>> = LazyLock::new(RwLock::default);
     let answer = (method.clone(), status);
-    // Read by every answer at once; written only for a series' first answer.
-    let found = SERIES
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let found = SERIES.read().unwrap_or_else(PoisonError::into_inner);
     if let Some(series) = found
         .get(route)
         .and_then(|by_answer| by_answer.get(&answer))
@@ -233,9 +235,7 @@ fn count_routed(route: &str, method: &Method, status: StatusCode, took: Duration
         return series.record(took);
     }
     drop(found);
-    let mut series = SERIES
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut series = SERIES.write().unwrap_or_else(PoisonError::into_inner);
     let by_answer = series.entry(route.to_owned()).or_default();
     let kept = |text: &str| -> &'static str { String::leak(text.to_owned()) };
     let made = || RouteMetrics::new(kept(route), kept(method.as_str()), kept(status.as_str()));
